@@ -1,0 +1,176 @@
+"""The core's vocabulary: plain frozen values that every layer speaks.
+
+Platform objects (discord.Message, Slack event dicts) stop at the adapters'
+``translate`` modules; past that point only these types travel.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class TurnStatus(StrEnum):
+    """Lifecycle of a stored turn; user turns are always ``complete``."""
+
+    STREAMING = "streaming"
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadKey:
+    """One conversation: a Discord thread or DM, a Slack thread or DM, a console thread.
+
+    ``workspace`` is the guild id / team id ("" for DMs and the console);
+    ``thread`` is the thread id, the Slack ``thread_ts``, or the channel for a DM.
+    """
+
+    platform: str
+    workspace: str
+    channel: str
+    thread: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.workspace}/{self.channel}/{self.thread}"
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    text: str
+    type: str = field(default="text", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image the model should see: an https URL or a ``data:`` URL."""
+
+    url: str
+    type: str = field(default="image_url", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """An input file for gpt-4o-image (the seed's ``file_url`` part)."""
+
+    url: str
+    type: str = field(default="file_url", init=False)
+
+
+ContentPart = TextPart | ImagePart | FilePart
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file that came in with a message, already downloaded by the adapter."""
+
+    name: str
+    mime: str
+    data: bytes
+    source_url: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One message of a conversation as threadline stores it.
+
+    ``parts`` holds the non-text content (images, files); ``text`` always holds
+    the words, so history stays readable without decoding parts.
+    ``tokens`` is the core's estimate of the turn's size in the context window,
+    computed once when the turn is stored. ``requester_id`` names the user an
+    assistant turn answered (for quotas and ``/usage``).
+    """
+
+    role: Role
+    text: str
+    author_id: str = ""
+    author_name: str = ""
+    requester_id: str = ""
+    parts: tuple[ContentPart, ...] = ()
+    platform_message_id: str | None = None
+    reply_message_ids: tuple[str, ...] = ()
+    status: TurnStatus = TurnStatus.COMPLETE
+    model: str | None = None
+    usage: Usage | None = None
+    trace_id: str | None = None
+    tokens: int = 0
+    created_at: float = field(default_factory=time.time)
+    updated_at: float | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUpdate:
+    """The fields of a stored turn that may change; ``None`` leaves a field as it is."""
+
+    text: str | None = None
+    status: TurnStatus | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    trace_id: str | None = None
+    tokens: int | None = None
+    reply_message_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSettings:
+    """Per-conversation overrides; ``None`` means "use the configured default"."""
+
+    model: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """The newest turns of a thread that fit a budget, oldest first.
+
+    ``omitted`` counts the older turns (since the last reset) left out.
+    """
+
+    turns: tuple[Turn, ...]
+    omitted: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTurn:
+    """A turn together with the conversation it belongs to (used by recovery)."""
+
+    key: ThreadKey
+    turn: Turn
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A message a platform delivered that threadline should answer."""
+
+    key: ThreadKey
+    message_id: str
+    author_id: str
+    author_name: str
+    text: str
+    attachments: tuple[Attachment, ...] = ()
+    model: str | None = None
+    system_prompt: str | None = None

@@ -1,0 +1,116 @@
+"""The error tree. Every error carries the sentence a chat user sees.
+
+    ThreadlineError                 .user_message: what happened and what to do
+    ├── ConfigError                 start-up stops with this sentence
+    ├── InputError                  a request threadline refuses before calling anyone
+    │   └── AttachmentError         an attachment of the wrong kind or size
+    ├── UpstreamError               .status .code .trace_id .retryable
+    │   ├── UpstreamAuthError       401 invalid_token
+    │   ├── UpstreamBadRequest      400 token_mismatched / api_not_implemented / other 4xx
+    │   ├── UpstreamRateLimited     429 too_many_requests (.retry_after)
+    │   ├── UpstreamServerError     5xx api_error
+    │   ├── UpstreamUnavailable     refused connection, connect or first-token timeout
+    │   ├── UpstreamProtocolError   a body or chunk that is not the documented JSON
+    │   └── UpstreamTruncated       the stream stopped before [DONE] or a finish reason
+    └── PlatformRateLimited         a platform 429 (.retry_after, .bucket, .is_global)
+
+Errors are translated at the boundary where they arise (httpx errors in
+``bot.upstream``, platform errors in the adapters); the core sees only these.
+"""
+
+from __future__ import annotations
+
+from bot import wording
+
+
+class ThreadlineError(Exception):
+    """Base of every error threadline raises on purpose."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ConfigError(ThreadlineError):
+    pass
+
+
+class InputError(ThreadlineError):
+    pass
+
+
+class AttachmentError(InputError):
+    pass
+
+
+class UpstreamError(ThreadlineError):
+    """A failed call to the chat-completion API.
+
+    ``code`` is the API's error code (``invalid_token``, ``api_error`` …) or one of
+    threadline's own (``timeout``, ``connect_failed``, ``bad_response``, ``truncated``).
+    """
+
+    retryable_by_default = False
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str = "api_error",
+        trace_id: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        self.detail = detail
+        self.status = status
+        self.code = code
+        self.trace_id = trace_id
+        self.retryable = self.retryable_by_default if retryable is None else retryable
+        super().__init__(wording.upstream_error(type(self).__name__, code, detail, trace_id))
+
+    def __str__(self) -> str:
+        where = f"HTTP {self.status} " if self.status else ""
+        trace = f" trace_id={self.trace_id}" if self.trace_id else ""
+        return f"{where}{self.code}: {self.detail}{trace}"
+
+
+class UpstreamAuthError(UpstreamError):
+    pass
+
+
+class UpstreamBadRequest(UpstreamError):
+    pass
+
+
+class UpstreamRateLimited(UpstreamError):
+    retryable_by_default = True
+
+    def __init__(self, detail: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(detail, **kwargs)  # type: ignore[arg-type]
+
+
+class UpstreamServerError(UpstreamError):
+    retryable_by_default = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    retryable_by_default = True
+
+
+class UpstreamProtocolError(UpstreamError):
+    pass
+
+
+class UpstreamTruncated(UpstreamError):
+    pass
+
+
+class PlatformRateLimited(ThreadlineError):
+    """A platform answered 429; the edit scheduler pauses ``bucket`` for ``retry_after``."""
+
+    def __init__(self, retry_after: float, *, bucket: str = "", is_global: bool = False) -> None:
+        self.retry_after = retry_after
+        self.bucket = bucket
+        self.is_global = is_global
+        super().__init__(wording.platform_busy(retry_after))

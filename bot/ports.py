@@ -1,0 +1,139 @@
+"""The seams between the core and its edges.
+
+Adapters implement ``ReplyTarget``; ``storage`` implements ``ConversationStore``;
+``bot.upstream`` implements ``CompletionClient``. The core depends on these
+Protocols only, so every seam has a real fake in the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.domain import (
+        ConversationSettings,
+        HistoryWindow,
+        StoredTurn,
+        ThreadKey,
+        Turn,
+        TurnUpdate,
+        Usage,
+    )
+    from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformLimits:
+    """What one message may hold on a platform (see the table in ARCHITECTURE.md)."""
+
+    max_message_chars: int
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message the bot posted, as the platform names it."""
+
+    channel: str
+    id: str
+
+
+class ReplyTarget(Protocol):
+    """One reply in one thread on one platform.
+
+    ``bucket`` names the platform rate-limit bucket the reply's edits share
+    (a channel id on both platforms), so one scheduler can pace many replies.
+    Methods raise ``bot.errors.PlatformRateLimited`` on a platform 429.
+    """
+
+    @property
+    def limits(self) -> PlatformLimits: ...
+
+    @property
+    def bucket(self) -> str: ...
+
+    async def post(self, text: str) -> MessageRef: ...
+
+    async def edit(self, ref: MessageRef, text: str) -> None: ...
+
+    async def delete(self, ref: MessageRef) -> None: ...
+
+    async def upload(self, name: str, data: bytes, mime: str) -> MessageRef: ...
+
+    async def typing(self) -> None: ...
+
+
+class CompletionClient(Protocol):
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]: ...
+
+    async def complete(self, request: ChatRequest) -> ChatResult: ...
+
+
+class ConversationStore(Protocol):
+    """Thread history, the source of truth for ``messages``.
+
+    Contract (tests/storage/test_contract.py runs it on every implementation):
+    - ``add_turn`` returns the stored turn with its ``id``, or ``None`` when a turn
+      with the same (platform, ``platform_message_id``) is already stored.
+    - ``history`` returns the newest turns since the last ``reset`` whose summed
+      ``tokens`` fit ``token_budget`` (at most ``max_turns``), oldest first; the
+      newest turn is always included; failed turns are left out.
+    - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
+      returns them, for recovery at start-up.
+    """
+
+    async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None: ...
+
+    async def update_turn(self, turn_id: int, update: TurnUpdate) -> None: ...
+
+    async def get_turn(self, turn_id: int) -> Turn | None: ...
+
+    async def history(self, key: ThreadKey, *, token_budget: int, max_turns: int) -> HistoryWindow: ...
+
+    async def find_by_message(self, platform: str, message_id: str) -> StoredTurn | None: ...
+
+    async def edit_message(self, platform: str, message_id: str, text: str, tokens: int) -> bool: ...
+
+    async def delete_message(self, platform: str, message_id: str) -> bool: ...
+
+    async def has_conversation(self, key: ThreadKey) -> bool: ...
+
+    async def settings(self, key: ThreadKey) -> ConversationSettings: ...
+
+    async def save_settings(self, key: ThreadKey, settings: ConversationSettings) -> None: ...
+
+    async def reset(self, key: ThreadKey) -> None: ...
+
+    async def interrupt_streaming(self) -> list[StoredTurn]: ...
+
+    async def usage_since(
+        self,
+        since: float,
+        *,
+        platform: str,
+        workspace: str | None = None,
+        channel: str | None = None,
+        requester_id: str | None = None,
+    ) -> Usage: ...
+
+    async def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Time, injectable so streaming and retry logic are tested without sleeping."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,196 @@
+"""Configuration: one typed ``Settings`` built in ``main`` and passed down.
+
+Nested sections are set as ``SECTION__FIELD`` (``UPSTREAM__TIMEOUT_CONNECT=5``).
+The platforms' and the API's standard variable names are honoured as they are
+documented: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (the API docs' ``.env``),
+``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN``, ``SLACK_SIGNING_SECRET``
+(Bolt's names). Both forms work from the environment and from ``.env``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from bot.errors import ConfigError
+
+# Standard flat variable -> (section, field). Lower case: sources fold case.
+STANDARD_NAMES: dict[str, tuple[str, str]] = {
+    "openai_api_key": ("upstream", "api_key"),
+    "openai_base_url": ("upstream", "base_url"),
+    "discord_token": ("discord", "token"),
+    "slack_bot_token": ("slack", "bot_token"),
+    "slack_app_token": ("slack", "app_token"),
+    "slack_signing_secret": ("slack", "signing_secret"),
+}
+
+
+class ModelSpec(BaseModel):
+    """What a model can do. Capabilities are declared, never guessed from the name."""
+
+    vision: bool = False
+    image_output: bool = False
+    browsing: bool = False
+    file_input: bool = False
+    context_tokens: int = 8_192
+
+
+def _default_models() -> dict[str, ModelSpec]:
+    # The families in the API docs (../shared/seeds): text, vision, browsing, image.
+    return {
+        "gpt-3.5-turbo": ModelSpec(context_tokens=16_385),
+        "gpt-4": ModelSpec(context_tokens=8_192),
+        "gpt-4-turbo": ModelSpec(vision=True, context_tokens=128_000),
+        "gpt-4o": ModelSpec(vision=True, context_tokens=128_000),
+        "gpt-4o-mini": ModelSpec(vision=True, context_tokens=128_000),
+        "gpt-3.5-browsing": ModelSpec(browsing=True, context_tokens=16_385),
+        "gpt-4-browsing": ModelSpec(browsing=True, context_tokens=8_192),
+        "gpt-4o-image": ModelSpec(image_output=True, file_input=True, context_tokens=128_000),
+    }
+
+
+class UpstreamSettings(BaseModel):
+    base_url: str = "https://api.openai.com/v1"
+    api_key: SecretStr | None = None
+    default_model: str = "gpt-4o-mini"
+    vision_model: str = "gpt-4o"
+    image_model: str = "gpt-4o-image"
+    max_tokens: int | None = None
+    temperature: float | None = None
+    timeout_connect: float = 10.0
+    timeout_first_token: float = 60.0
+    timeout_idle: float = 60.0
+    retry_attempts: int = 3
+    retry_max_seconds: float = 30.0
+    models: dict[str, ModelSpec] = Field(default_factory=_default_models)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature_in_range(cls, value: float | None) -> float | None:
+        if value is not None and not 0 <= value <= 2:
+            raise ValueError("must be between 0 and 2")
+        return value
+
+
+class StorageSettings(BaseModel):
+    path: Path = Path("threadline.db")
+    busy_timeout_ms: int = 5_000
+    flush_interval: float = 1.0
+
+
+class ConversationLimits(BaseModel):
+    system_prompt: str = (
+        "You are threadline, a helpful assistant in a team chat. Today is {date}. "
+        "Answer concisely and use Markdown."
+    )
+    context_tokens: int = 16_000
+    max_history_turns: int = 200
+    max_concurrent_replies: int = 32
+
+
+class DiscordSettings(BaseModel):
+    token: SecretStr | None = None
+    answer_in_thread: bool = True
+    dev_guild_id: int | None = None
+
+
+class SlackSettings(BaseModel):
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    native_streaming: bool = True
+    http_port: int = 3000
+
+
+class LoggingSettings(BaseModel):
+    level: str = "INFO"
+    format: Literal["plain", "json"] = "plain"
+    log_message_content: bool = False
+
+
+class StandardNamesSource(PydanticBaseSettingsSource):
+    """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
+
+    def __init__(self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._source = source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        env_vars = getattr(self._source, "env_vars", {})
+        for name, (section, key) in STANDARD_NAMES.items():
+            value = env_vars.get(name)
+            if value:
+                found.setdefault(section, {})[key] = value
+        return found
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    limits: ConversationLimits = Field(default_factory=ConversationLimits)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            env_settings,
+            StandardNamesSource(settings_cls, env_settings),
+            dotenv_settings,
+            StandardNamesSource(settings_cls, dotenv_settings),
+            file_secret_settings,
+        )
+
+
+def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
+    """Build settings, turning pydantic's report into one sentence per problem."""
+    try:
+        return Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        path = "__".join(str(part) for part in error["loc"]).upper()
+        standard = {f"{s}__{f}".upper(): n.upper() for n, (s, f) in STANDARD_NAMES.items()}
+        name = standard.get(path, path)
+        problems.append(f"{name}: {error['msg']}")
+    return "The configuration is not valid. " + "; ".join(problems) + "."

@@ -1,0 +1,105 @@
+"""Every sentence a user or operator reads, in one place to review and translate.
+
+Sentences say what happened and what to do next. Functions, not constants, where
+a sentence carries a value.
+"""
+
+from __future__ import annotations
+
+IN_PROGRESS_MARKER = " ⏳"
+THINKING_PLACEHOLDER = "⏳ thinking…"
+CONTINUED_MARKER = "(continued)"
+
+_UPSTREAM_BY_CODE = {
+    "invalid_token": (
+        "The model service rejected threadline's API key (invalid_token). "
+        "An operator needs to check OPENAI_API_KEY."
+    ),
+    "token_mismatched": (
+        "The model service refused the request (token_mismatched): the API key does not "
+        "match this model or endpoint. An operator needs to check OPENAI_API_KEY and the model."
+    ),
+    "api_not_implemented": (
+        "The model service does not offer this model or feature (api_not_implemented). "
+        "Try another model with /model."
+    ),
+    "too_many_requests": (
+        "The model service is rate limiting threadline (too_many_requests). "
+        "Please try again in a minute."
+    ),
+    "api_error": "The model service had an internal error (api_error). Please try again.",
+    "timeout": "The model service did not answer in time. Please try again.",
+    "connect_failed": (
+        "threadline could not reach the model service. Please try again; "
+        "if it keeps happening, an operator needs to check OPENAI_BASE_URL."
+    ),
+    "bad_response": (
+        "The model service sent a response threadline could not read. Please try again; "
+        "if it keeps happening, an operator needs to check OPENAI_BASE_URL."
+    ),
+    "truncated": (
+        "The model service stopped in the middle of the answer. "
+        "What arrived is shown above; ask again to get the rest."
+    ),
+}
+
+
+def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> str:
+    """The chat-visible sentence for a failed upstream call."""
+    sentence = _UPSTREAM_BY_CODE.get(code)
+    if sentence is None:
+        if kind == "UpstreamBadRequest":
+            sentence = f"The model service refused the request ({code}): {detail}"
+        else:
+            sentence = f"The model service failed ({code}): {detail}. Please try again."
+    if trace_id:
+        sentence += f" (trace id: {trace_id})"
+    return sentence
+
+
+def platform_busy(retry_after: float) -> str:
+    return f"The chat platform asked threadline to slow down; retrying in {retry_after:.1f} s."
+
+
+def temperature_out_of_range(value: float) -> str:
+    return f"Temperature must be between 0 and 2; {value} is outside that range."
+
+
+def context_trimmed(used: int) -> str:
+    noun = "message" if used == 1 else "messages"
+    return f"⚠️ Only the last {used} {noun} of this thread were used; older ones did not fit."
+
+
+def interrupted_notice() -> str:
+    return "⚠️ This answer was interrupted before it finished. Ask again to continue."
+
+
+def stopped_notice() -> str:
+    return "⏹️ Stopped."
+
+
+def no_platform_configured() -> str:
+    return (
+        "No chat platform is configured. Set DISCORD_TOKEN for Discord, or SLACK_BOT_TOKEN "
+        "with SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) for Slack. "
+        "`threadline chat` talks to the model from this terminal without either."
+    )
+
+
+def missing_api_key() -> str:
+    return (
+        "OPENAI_API_KEY is not set. Put it in the environment or in a .env file "
+        "(OPENAI_API_KEY=sk-...), and OPENAI_BASE_URL if you use a compatible server."
+    )
+
+
+def empty_prompt() -> str:
+    return "There is nothing to answer: write a question after the mention."
+
+
+def busy_try_later() -> str:
+    return "threadline is answering too many questions right now. Please try again in a minute."
+
+
+def n_out_of_range(value: int) -> str:
+    return f"n (how many answers to generate) must be 1 or more; {value} is not."
