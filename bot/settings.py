@@ -126,7 +126,9 @@ class LoggingSettings(BaseModel):
 class StandardNamesSource(PydanticBaseSettingsSource):
     """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
 
-    def __init__(self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource) -> None:
+    def __init__(
+        self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource
+    ) -> None:
         super().__init__(settings_cls)
         self._source = source
 

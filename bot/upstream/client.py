@@ -1,0 +1,231 @@
+"""The chat-completion client: ``POST {base_url}/chat/completions`` over httpx.
+
+Timeouts, each configurable (``UPSTREAM__TIMEOUT_*``):
+- connect: opening the TCP/TLS connection;
+- first token: from sending the request to the first text of the answer;
+- idle: the longest silence between two reads of the stream (httpx's read timeout,
+  so keep-alive comments count as life).
+
+Retries happen before the first token only (``RetryPolicy``): once the user has
+seen text, a failure is raised to the caller, who keeps the partial answer.
+Callers that stop reading early should close the stream
+(``contextlib.aclosing``); cancelling the reading task closes the HTTP response
+at once either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+from httpx_sse import EventSource
+
+from bot import wording
+from bot.errors import (
+    ConfigError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTruncated,
+    UpstreamUnavailable,
+)
+from bot.ports import Clock, SystemClock
+from bot.settings import UpstreamSettings
+from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
+from bot.upstream.parse import deltas_from, loads, result_from
+from bot.upstream.retry import RetryPolicy
+from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
+
+log = logging.getLogger(__name__)
+
+_JSON = {"Content-Type": "application/json", "Accept": "application/json"}
+_SSE = {
+    "Content-Type": "application/json",
+    "Accept": "text/event-stream",
+    "Cache-Control": "no-store",
+}
+
+
+class UpstreamClient:
+    """Implements ``bot.ports.CompletionClient``; own it with ``async with``."""
+
+    def __init__(
+        self,
+        settings: UpstreamSettings,
+        *,
+        clock: Clock | None = None,
+        policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if settings.api_key is None or not settings.api_key.get_secret_value():
+            raise ConfigError(wording.missing_api_key())
+        self._clock = clock or SystemClock()
+        self._policy = policy or RetryPolicy(
+            attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds
+        )
+        self._first_token_timeout = settings.timeout_first_token
+        self._idle_timeout = settings.timeout_idle
+        self._http = httpx.AsyncClient(
+            # httpx joins relative paths onto the base, so the base keeps its path
+            # (".../openai" + "chat/completions") only with a trailing slash.
+            base_url=settings.base_url + "/",
+            headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
+            timeout=httpx.Timeout(
+                connect=settings.timeout_connect,
+                read=settings.timeout_idle,
+                write=settings.timeout_connect,
+                pool=None,
+            ),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"UpstreamClient(base_url={str(self._http.base_url)!r})"
+
+    async def __aenter__(self) -> UpstreamClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- non-streamed ------------------------------------------------------------
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        attempt, waited = 1, 0.0
+        while True:
+            try:
+                return await self._complete_once(request)
+            except UpstreamError as error:
+                delay = self._policy.delay(error, attempt, waited)
+                if delay is None:
+                    raise
+                _log_retry(error, attempt, delay)
+                await self._clock.sleep(delay)
+                attempt, waited = attempt + 1, waited + delay
+
+    async def _complete_once(self, request: ChatRequest) -> ChatResult:
+        body = orjson.dumps(request.payload(stream=False))
+        try:
+            async with asyncio.timeout(self._first_token_timeout):
+                response = await self._http.post("chat/completions", content=body, headers=_JSON)
+        except TimeoutError:
+            raise _no_first_token(self._first_token_timeout) from None
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc) from None
+        if response.status_code >= 400:
+            raise error_from_body(response.status_code, response.content, response.headers)
+        return result_from(loads(response.content))
+
+    # -- streamed ----------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        """The answer's deltas as they arrive; see the module docstring for failures."""
+        attempt, waited = 1, 0.0
+        while True:
+            delivered = False
+            try:
+                async for delta in self._stream_once(request):
+                    delivered = delivered or bool(delta.content)
+                    yield delta
+                return
+            except UpstreamError as error:
+                delay = None if delivered else self._policy.delay(error, attempt, waited)
+                if delay is None:
+                    raise
+                _log_retry(error, attempt, delay)
+                await self._clock.sleep(delay)
+                attempt, waited = attempt + 1, waited + delay
+
+    async def _stream_once(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+        body = orjson.dumps(request.payload(stream=True))
+        http_request = self._http.build_request(
+            "POST", "chat/completions", content=body, headers=_SSE
+        )
+        response: httpx.Response | None = None
+        deltas: AsyncIterator[ChatDelta] | None = None
+        try:
+            # The first-token deadline covers the request and the events before
+            # the first text; it never spans a `yield` (a timeout there would
+            # cancel the consumer's own work).
+            try:
+                async with asyncio.timeout(self._first_token_timeout):
+                    response = await self._http.send(http_request, stream=True)
+                    deltas = _deltas(response)
+                    first = await anext(deltas, None)
+            except TimeoutError:
+                raise _no_first_token(self._first_token_timeout) from None
+            except httpx.TransportError as exc:
+                raise error_from_transport(exc) from None
+            if first is None:
+                return
+            yield first
+            try:
+                async for delta in deltas:
+                    yield delta
+            except httpx.ReadTimeout:
+                raise UpstreamTruncated(
+                    f"no data for {self._idle_timeout:g} s mid-answer", code="truncated"
+                ) from None
+            except httpx.TransportError as exc:
+                raise UpstreamTruncated(
+                    f"connection lost mid-answer ({type(exc).__name__})", code="truncated"
+                ) from None
+        finally:
+            if deltas is not None:
+                await deltas.aclose()  # type: ignore[attr-defined]
+            if response is not None:
+                await response.aclose()
+
+
+async def _deltas(response: httpx.Response) -> AsyncIterator[ChatDelta]:
+    """Decode one response into deltas, checking status, type and the ending."""
+    if response.status_code >= 400:
+        raise error_from_body(response.status_code, await response.aread(), response.headers)
+    content_type = response.headers.get("content-type", "").partition(";")[0].strip()
+    if content_type == "application/json":
+        # Some compatible servers ignore "stream": true and answer in one piece.
+        result = result_from(loads(await response.aread()))
+        for choice in result.choices:
+            yield ChatDelta(choice.content, choice.index, choice.finish_reason or "stop")
+        if result.usage:
+            yield ChatDelta(usage=result.usage)
+        return
+    if content_type != "text/event-stream":
+        await response.aread()
+        raise UpstreamProtocolError(
+            f"HTTP {response.status_code} with {content_type or 'no content type'}, not a stream",
+            code="bad_response",
+        )
+    finished = False
+    async for event in EventSource(response).aiter_sse():
+        data = event.data
+        if data == "[DONE]":
+            return
+        if not data:
+            continue
+        chunk = loads(data)
+        if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
+            raise error_from_event(chunk)
+        for delta in deltas_from(chunk):
+            finished = finished or delta.finish_reason is not None
+            yield delta
+    if not finished:
+        raise UpstreamTruncated(
+            "the stream ended without [DONE] or a finish reason", code="truncated"
+        )
+
+
+def _no_first_token(seconds: float) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"no answer within {seconds:g} s", code="timeout")
+
+
+def _log_retry(error: UpstreamError, attempt: int, delay: float) -> None:
+    extra: dict[str, Any] = {"code": error.code, "status": error.status, "trace_id": error.trace_id}
+    log.warning("upstream call failed (%s); retry %d in %.2f s", error, attempt, delay, extra=extra)

@@ -1,0 +1,44 @@
+"""Fixtures shared by every suite: the fake upstream and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pydantic import SecretStr
+
+from bot.settings import UpstreamSettings
+from bot.upstream import RetryPolicy, UpstreamClient
+from tests.fakes.clock import FakeClock
+from tests.fakes.upstream import API_KEY, FakeUpstream
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
+    return UpstreamSettings(
+        base_url=upstream.base_url,
+        api_key=SecretStr(API_KEY),
+        timeout_connect=2.0,
+        timeout_first_token=2.0,
+        timeout_idle=2.0,
+    )
+
+
+@pytest.fixture
+async def client(
+    upstream_settings: UpstreamSettings, clock: FakeClock
+) -> AsyncIterator[UpstreamClient]:
+    policy = RetryPolicy(attempts=3, base_delay=0.5, max_seconds=30.0)
+    async with UpstreamClient(upstream_settings, clock=clock, policy=policy) as client:
+        yield client

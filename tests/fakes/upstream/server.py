@@ -1,0 +1,407 @@
+"""A loopback chat-completion server that answers like the documented API.
+
+It replays the docs' exact payloads (``seeds.py``) for the documented requests,
+generates seed-shaped answers for any other prompt at a configurable token rate,
+and injects every fault on request: documented error bodies with ``Retry-After``,
+OpenAI-shaped errors, an HTML page from a proxy, a disconnect, a stall, a
+malformed line, a missing ``[DONE]``, an error event mid-stream.
+
+Drive it in-process (``fake.fail_next(Fault(...))``, ``fake.answer = Answer(...)``)
+or over HTTP from another process (``POST /_fake/fail``, ``POST /_fake/answer``,
+``GET /_fake/stats``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
+
+from aiohttp import web
+
+from tests.fakes.upstream import seeds
+
+FaultKind = Literal[
+    "error",  # the documented {"success": false, ...} body with the code's status
+    "openai_error",  # OpenAI's {"error": {"message", "type", "code"}} body
+    "html",  # a proxy's HTML error page
+    "disconnect",  # drop the connection after `after_chunks` chunks
+    "stall",  # stop sending for `seconds` after `after_chunks` chunks
+    "malformed",  # a `data:` line that is not JSON after `after_chunks` chunks
+    "no_done",  # end the stream cleanly with neither finish_reason nor [DONE]
+    "error_event",  # an {"error": ...} event mid-stream after `after_chunks` chunks
+]
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    code: str = "api_error"
+    status: int | None = None
+    message: str | None = None
+    retry_after: float | None = None
+    after_chunks: int = 0
+    seconds: float = 30.0
+    trace_id: str = seeds.ERROR_TRACE_ID
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How generated (non-seed) answers look.
+
+    ``text=None`` echoes the last user message (``You said: ...``), which lets
+    tests check order and content; ``tokens`` > 0 instead sends that many
+    ``tok `` tokens (the benchmarks' load).
+    """
+
+    text: str | None = None
+    tokens: int = 0
+    tokens_per_s: float = 0.0  # 0 = as fast as the socket takes them
+    first_token_delay: float = 0.0
+    finish_in_delta: bool = True  # the seed's quirk; False = OpenAI's choice-level field
+    usage_chunk: bool = False  # a final {"choices": [], "usage": ...} chunk
+    keepalive: bool = False  # ": keep-alive" comments and blank lines between chunks
+    write_batch: int = 64  # chunks per socket write when unthrottled
+    include_usage: bool = True  # False: a non-streamed result without "usage"
+    stream_as_json: bool = False  # answer a stream request in one JSON piece
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    streams_started: int = 0
+    streams_completed: int = 0
+    client_disconnects: int = 0
+    faults_served: int = 0
+
+
+class FakeUpstream:
+    def __init__(
+        self,
+        *,
+        api_key: str = seeds.API_KEY,
+        answer: Answer | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "/openai",
+    ) -> None:
+        self.api_key = api_key
+        self.answer = answer or Answer()
+        self.host = host
+        self.port = port
+        self.prefix = prefix
+        self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.stats = Stats()
+        self._faults: deque[Fault] = deque()
+        self._runner: web.AppRunner | None = None
+        self._stream_done = asyncio.Condition()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.prefix}"
+
+    async def start(self) -> FakeUpstream:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{prefix:.*}chat/completions", self._completions)
+        app.router.add_post("/_fake/fail", self._control_fail)
+        app.router.add_post("/_fake/answer", self._control_answer)
+        app.router.add_get("/_fake/stats", self._control_stats)
+        app.router.add_get("/_fake/requests", self._control_requests)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=0.1
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.port = sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeUpstream:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- control -----------------------------------------------------------------
+
+    def fail_next(self, fault: Fault, times: int = 1) -> None:
+        """Serve ``fault`` to the next ``times`` requests."""
+        self._faults.extend([fault] * times)
+
+    async def wait_streams_completed(self, count: int, within: float = 5.0) -> None:
+        async with asyncio.timeout(within), self._stream_done:
+            await self._stream_done.wait_for(
+                lambda: self.stats.streams_completed + self.stats.client_disconnects >= count
+            )
+
+    async def _control_fail(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        times = int(body.pop("times", 1))
+        self.fail_next(Fault(**body), times)
+        return web.json_response({"ok": True})
+
+    async def _control_answer(self, request: web.Request) -> web.Response:
+        self.answer = replace(self.answer, **await request.json())
+        return web.json_response(asdict(self.answer))
+
+    async def _control_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(asdict(self.stats))
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        return web.json_response(self.requests)
+
+    # -- the API -----------------------------------------------------------------
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        self.stats.requests += 1
+        self.paths.append(request.path)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            status, message = seeds.DOCUMENTED_ERRORS["invalid_token"]
+            return web.json_response(seeds.error_body("invalid_token", message), status=status)
+        try:
+            payload = await request.json()
+        except json.JSONDecodeError:
+            return web.json_response(
+                seeds.error_body("token_mismatched", "request body is not JSON"), status=400
+            )
+        self.requests.append(payload)
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            self.stats.faults_served += 1
+            refused = _refusal(fault)
+            if refused is not None:
+                return refused
+        if payload.get("stream") and not self.answer.stream_as_json:
+            return await self._stream(request, payload, fault)
+        return web.json_response(_result_for(payload, self.answer))
+
+    async def _stream(
+        self, request: web.Request, payload: dict[str, Any], fault: Fault | None
+    ) -> web.StreamResponse:
+        answer = self.answer
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        self.stats.streams_started += 1
+        try:
+            await _write_stream(response, _chunks_for(payload, answer), answer, fault, request)
+            await response.write_eof()
+        except _Dropped:
+            return response
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            self.stats.client_disconnects += 1
+            await self._notify()
+            raise
+        self.stats.streams_completed += 1
+        await self._notify()
+        return response
+
+    async def _notify(self) -> None:
+        async with self._stream_done:
+            self._stream_done.notify_all()
+
+
+class _Dropped(Exception):
+    """The fake cut the connection on purpose (a ``disconnect`` fault)."""
+
+
+def _refusal(fault: Fault) -> web.Response | None:
+    """The response for faults that refuse the request outright, else None."""
+    if fault.kind == "error":
+        status, message = seeds.DOCUMENTED_ERRORS.get(fault.code, (500, "fetch failed"))
+        headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+        body = seeds.error_body(fault.code, fault.message or message, fault.trace_id)
+        return web.json_response(body, status=fault.status or status, headers=headers)
+    if fault.kind == "openai_error":
+        body = {
+            "error": {
+                "message": fault.message or "The model does not exist.",
+                "type": "invalid_request_error",
+                "code": fault.code,
+            }
+        }
+        return web.json_response(body, status=fault.status or 404)
+    if fault.kind == "html":
+        page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+        return web.Response(text=page, status=fault.status or 502, content_type="text/html")
+    return None
+
+
+# -- answers -----------------------------------------------------------------------
+
+
+def _last_user_text(payload: dict[str, Any]) -> str:
+    for message in reversed(payload.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return " ".join(p.get("text", "") for p in content or [] if p.get("type") == "text")
+    return ""
+
+
+def _has_image(payload: dict[str, Any]) -> bool:
+    for message in payload.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list) and any(p.get("type") == "image_url" for p in content):
+            return True
+    return False
+
+
+def _generated_tokens(payload: dict[str, Any], answer: Answer) -> list[str]:
+    if answer.tokens:
+        return ["tok "] * answer.tokens
+    text = answer.text if answer.text is not None else f"You said: {_last_user_text(payload)}"
+    words = text.split(" ")
+    return [words[0], *(" " + word for word in words[1:])]
+
+
+def _seed_result(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The documented result for a documented request, if this is one."""
+    if payload.get("model") == "gpt-4o-image":
+        return seeds.IMAGE_RESULT
+    if payload.get("messages") == seeds.MULTI_TURN_MESSAGES:
+        return seeds.MULTI_TURN_RESULT
+    if _has_image(payload):
+        return seeds.VISION_RESULT
+    if _last_user_text(payload) == "hello" and payload.get("model") == "gpt-4":
+        return seeds.BASIC_RESULT
+    return None
+
+
+def _result_for(payload: dict[str, Any], answer: Answer) -> dict[str, Any]:
+    seeded = _seed_result(payload)
+    if seeded is not None:
+        return seeded
+    text = "".join(_generated_tokens(payload, answer))
+    n = int(payload.get("n") or 1)
+    result = dict(seeds.BASIC_RESULT)
+    result["model"] = payload.get("model", "gpt-4")
+    result["choices"] = [
+        {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        for i in range(n)
+    ]
+    result["usage"] = {"prompt_tokens": 10, "completion_tokens": len(text) // 4 + 1}
+    result["usage"]["total_tokens"] = 10 + result["usage"]["completion_tokens"]
+    if not answer.include_usage:
+        del result["usage"]
+    return result
+
+
+def _sse(obj: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
+
+
+def _chunks_for(payload: dict[str, Any], answer: Answer) -> list[bytes]:
+    """The SSE events of a streamed answer, seed-shaped."""
+    if _last_user_text(payload) == "hello" and payload.get("model") == "gpt-4":
+        return [_sse(chunk) for chunk in seeds.STREAM_CHUNKS]
+    seeded = _seed_result(payload)
+    if seeded is not None:
+        content = seeded["choices"][0]["message"]["content"]
+        tokens = [content[i : i + 8] for i in range(0, len(content), 8)]
+    else:
+        tokens = _generated_tokens(payload, answer)
+    n = int(payload.get("n") or 1)
+    model = str(payload.get("model", "gpt-4"))
+    base = {"created": 1721007348, "id": "chatcmpl-fake", "model": model}
+    base |= {"object": "chat.completion.chunk", "recipient": "all"}
+    cache: dict[tuple[str, int], bytes] = {}
+
+    def content_chunk(token: str, index: int) -> bytes:
+        key = (token, index)
+        if key not in cache:
+            delta = {"content": token, "role": "assistant"}
+            cache[key] = _sse({"choices": [{"delta": delta, "index": index}], **base})
+        return cache[key]
+
+    events = [
+        _sse({"choices": [{"delta": {"role": "assistant"}, "index": i}], **base}) for i in range(n)
+    ]
+    events += [content_chunk(token, i) for token in tokens for i in range(n)]
+    for i in range(n):
+        if answer.finish_in_delta:
+            choice: dict[str, Any] = {
+                "delta": {"role": "assistant", "finish_reason": "stop", "index": i}
+            }
+        else:
+            choice = {"delta": {}, "index": i, "finish_reason": "stop"}
+        events.append(_sse({"choices": [choice], **base}))
+    if answer.usage_chunk:
+        usage = {
+            "prompt_tokens": 10,
+            "completion_tokens": len(tokens),
+            "total_tokens": 10 + len(tokens),
+        }
+        events.append(_sse({"choices": [], "usage": usage, **base}))
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+async def _write_stream(
+    response: web.StreamResponse,
+    events: list[bytes],
+    answer: Answer,
+    fault: Fault | None,
+    request: web.Request,
+) -> None:
+    loop = asyncio.get_running_loop()
+    if answer.first_token_delay:
+        await asyncio.sleep(answer.first_token_delay)
+    if answer.keepalive:
+        await response.write(b": keep-alive\n\n\n")
+    start = loop.time()
+    pending = bytearray()
+    for sent, event in enumerate(events):
+        if (
+            fault is not None
+            and sent == fault.after_chunks
+            and await _mid_stream_fault(response, fault, request, pending)
+        ):
+            return
+        if answer.tokens_per_s:
+            delay = start + sent / answer.tokens_per_s - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await response.write(event + (b": keep-alive\n\n" if answer.keepalive else b""))
+        else:
+            pending += event
+            if len(pending) >= answer.write_batch * len(event):
+                await response.write(bytes(pending))
+                pending.clear()
+    if pending:
+        await response.write(bytes(pending))
+
+
+async def _mid_stream_fault(
+    response: web.StreamResponse, fault: Fault, request: web.Request, pending: bytearray
+) -> bool:
+    """Serve a mid-stream fault; True when the stream must end here."""
+    if pending:
+        await response.write(bytes(pending))
+        pending.clear()
+    if fault.kind == "disconnect":
+        if request.transport is not None:
+            request.transport.abort()
+        raise _Dropped
+    if fault.kind == "stall":
+        await asyncio.sleep(fault.seconds)
+        return False
+    if fault.kind == "malformed":
+        await response.write(b'data: {"choices": [{"delta": {"content": "oops"\n\n')
+        return True
+    if fault.kind == "error_event":
+        body = seeds.error_body(fault.code, fault.message or "fetch failed", fault.trace_id)
+        await response.write(_sse(body))
+        return True
+    return fault.kind == "no_done"
