@@ -100,7 +100,9 @@ class Turn:
     the words, so history stays readable without decoding parts.
     ``tokens`` is the core's estimate of the turn's size in the context window,
     computed once when the turn is stored. ``requester_id`` names the user an
-    assistant turn answered (for quotas and ``/usage``).
+    assistant turn answered (for quotas and ``/usage``); ``reply_to`` is the id of
+    the user turn it answers, so history orders every answer right after its
+    question even when later questions were stored while it streamed.
     """
 
     role: Role
@@ -108,6 +110,7 @@ class Turn:
     author_id: str = ""
     author_name: str = ""
     requester_id: str = ""
+    reply_to: int | None = None
     parts: tuple[ContentPart, ...] = ()
     platform_message_id: str | None = None
     reply_message_ids: tuple[str, ...] = ()

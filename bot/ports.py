@@ -81,7 +81,9 @@ class ConversationStore(Protocol):
       with the same (platform, ``platform_message_id``) is already stored.
     - ``history`` returns the newest turns since the last ``reset`` whose summed
       ``tokens`` fit ``token_budget`` (at most ``max_turns``), oldest first; the
-      newest turn is always included; failed turns are left out.
+      newest turn is always included; failed turns are left out. Turns are
+      ordered by (``reply_to`` or ``id``, ``id``): an answer follows its question.
+      ``through`` (a user turn id) leaves out everything ordered after that turn.
     - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
       returns them, for recovery at start-up.
     """
@@ -93,7 +95,7 @@ class ConversationStore(Protocol):
     async def get_turn(self, turn_id: int) -> Turn | None: ...
 
     async def history(
-        self, key: ThreadKey, *, token_budget: int, max_turns: int
+        self, key: ThreadKey, *, token_budget: int, max_turns: int, through: int | None = None
     ) -> HistoryWindow: ...
 
     async def find_by_message(self, platform: str, message_id: str) -> StoredTurn | None: ...
@@ -127,12 +129,31 @@ class ConversationStore(Protocol):
     async def close(self) -> None: ...
 
 
+class ReplySink(Protocol):
+    """Where one answer goes as it is written: a streamed chat reply, a terminal.
+
+    ``finish`` ends the answer with an optional footer (notices, an error
+    sentence), waits until every part is shown, and returns the platform ids of
+    the messages that hold it.
+    """
+
+    async def start(self) -> None: ...
+
+    async def append(self, text: str) -> None: ...
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]: ...
+
+
 class Clock(Protocol):
     """Time, injectable so streaming and retry logic are tested without sleeping."""
 
     def monotonic(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        """Wait for ``event`` at most ``timeout`` seconds (None: forever); True if set."""
+        ...
 
 
 class SystemClock:
@@ -141,3 +162,13 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        if event.is_set():
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True

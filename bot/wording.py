@@ -8,7 +8,7 @@ from __future__ import annotations
 
 IN_PROGRESS_MARKER = " ⏳"
 THINKING_PLACEHOLDER = "⏳ thinking…"
-CONTINUED_MARKER = "(continued)"
+EMPTY_ANSWER = "(The model returned an empty answer.)"
 
 _UPSTREAM_BY_CODE = {
     "invalid_token": (

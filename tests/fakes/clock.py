@@ -17,3 +17,12 @@ class FakeClock:
         self.sleeps.append(seconds)
         self.now += max(0.0, seconds)
         await asyncio.sleep(0)
+
+    async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
+        """Jump to the deadline unless the event is already set (or comes at once)."""
+        await asyncio.sleep(0)
+        if event.is_set() or timeout is None:
+            await event.wait()
+            return True
+        self.now += max(0.0, timeout)
+        return False

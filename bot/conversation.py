@@ -1,0 +1,81 @@
+"""A thread's stored turns become the API's ``messages``.
+
+Token estimate (offline, no tokenizer download): a turn costs
+``ceil(UTF-8 bytes / 4) + 4`` tokens, and an image ``IMAGE_TOKENS`` more. Four
+bytes a token is OpenAI's published rule of thumb for English; counting bytes
+rather than characters keeps CJK text (3 bytes, about one token a character)
+from being underestimated by a factor of four. The estimate is computed once
+when a turn is stored (``Turn.tokens``), so budgeting a long thread is a sum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.domain import ContentPart, FilePart, HistoryWindow, ImagePart, Role, TextPart, Turn
+from bot.upstream.types import WireMessage
+
+MESSAGE_OVERHEAD_TOKENS = 4
+# A 512x512 tile at high detail costs 170 tokens + 85 base; a typical chat image
+# (up to 1024x1024) is four tiles: 765 (OpenAI's vision pricing guide).
+IMAGE_TOKENS = 765
+SEVERAL_PEOPLE_NOTE = (
+    "Several people are talking in this thread; each of their messages starts with "
+    "the author's name and a colon."
+)
+
+
+def estimate_tokens(text: str, parts: Sequence[ContentPart] = ()) -> int:
+    images = sum(1 for part in parts if not isinstance(part, TextPart))
+    return -(-len(text.encode()) // 4) + MESSAGE_OVERHEAD_TOKENS + images * IMAGE_TOKENS
+
+
+def system_prompt(template: str, *, today: dt.date, several_people: bool) -> str:
+    """The configured prompt with ``{date}`` filled in (other braces are left alone)."""
+    prompt = template.replace("{date}", today.isoformat())
+    return f"{prompt}\n\n{SEVERAL_PEOPLE_NOTE}" if several_people else prompt
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What one answer is built from."""
+
+    messages: tuple[WireMessage, ...]
+    used_turns: int
+    omitted: int
+    has_images: bool
+
+
+def build_messages(window: HistoryWindow, *, template: str, today: dt.date) -> Context:
+    turns = window.turns
+    several = len({t.author_id for t in turns if t.role is Role.USER}) > 1
+    messages: list[WireMessage] = [
+        {"role": "system", "content": system_prompt(template, today=today, several_people=several)}
+    ]
+    has_images = False
+    for turn in turns:
+        messages.append(_wire(turn, named=several))
+        has_images = has_images or any(isinstance(p, ImagePart | FilePart) for p in turn.parts)
+    return Context(tuple(messages), len(turns), window.omitted, has_images)
+
+
+def _wire(turn: Turn, *, named: bool) -> WireMessage:
+    text = turn.text
+    if named and turn.role is Role.USER and turn.author_name:
+        text = f"{turn.author_name}: {text}"
+    if not turn.parts:
+        return {"role": turn.role.value, "content": text}
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content.extend(_wire_part(part) for part in turn.parts)
+    return {"role": turn.role.value, "content": content}
+
+
+def _wire_part(part: ContentPart) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": {"url": part.url}}
+    if isinstance(part, FilePart):
+        return {"type": "file_url", "file_url": {"url": part.url}}
+    return {"type": "text", "text": part.text}

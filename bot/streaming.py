@@ -1,0 +1,406 @@
+"""Streamed replies: post, then edit as tokens arrive, under one shared budget.
+
+Every chat platform punishes a bot that edits too fast, and its limits are per
+channel and per bot, not per reply. So replies do not sleep on timers of their
+own: each ``StreamedReply`` only marks its message "dirty", and one
+``EditScheduler`` per platform connection decides what to send next:
+
+- a message's text is taken when it is sent, so pending edits coalesce (only
+  the newest text of a message matters) and a token costs a string append;
+- first posts, first words and final edits go before intermediate edits;
+  among those, the message updated longest ago goes first (fair across replies);
+- budgets are sliding windows (at most N requests in any T seconds), the
+  strictest reading of a platform's "N per T", so neither a fixed nor a sliding
+  window on the platform's side is exceeded; a 429 pauses the bucket it names
+  for ``retry_after`` and the edit is sent again later: nothing is lost.
+
+A reply that outgrows the platform's limit continues in a new message, split
+by ``bot.splitting`` (paragraph, line, word; code fences closed and reopened).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot import wording
+from bot.errors import PlatformRateLimited, ThreadlineError
+from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
+from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``count`` requests in any ``per_seconds`` window."""
+
+    count: int
+    per_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetPlan:
+    """The budgets a platform connection spends. ``None`` means "no such limit".
+
+    ``channel`` and ``overall`` count posts and edits alike; ``channel_posts``
+    and ``overall_edits`` count only posts or only edits (Slack's separate
+    ``chat.postMessage`` and ``chat.update`` tiers). ``margin`` widens every
+    window a little so network jitter cannot squeeze N+1 requests into one.
+    """
+
+    channel: Rate | None = None
+    overall: Rate | None = None
+    channel_posts: Rate | None = None
+    overall_edits: Rate | None = None
+    margin: float = 0.05
+
+
+# Discord: the per-channel message bucket is undocumented; observed limit 5 per
+# 5 s (X-RateLimit-Limit: 5, Reset-After: 5). Global: 50 requests/s per bot
+# (https://discord.com/developers/docs/topics/rate-limits#global-rate-limit).
+DISCORD_BUDGET = BudgetPlan(channel=Rate(5, 5.0), overall=Rate(50, 1.0))
+
+# Slack: chat.postMessage "1 per second per channel, short bursts allowed"
+# (https://api.slack.com/methods/chat.postMessage#rate_limiting); chat.update is
+# Tier 3, 50+ per minute per app per workspace (https://api.slack.com/methods/chat.update).
+SLACK_BUDGET = BudgetPlan(channel_posts=Rate(1, 1.0), overall_edits=Rate(50, 60.0))
+
+# No limits at all: terminals and tests that are not about budgets.
+UNLIMITED = BudgetPlan()
+
+
+class _Window:
+    """A sliding-window log: when may the next request go?
+
+    A request is counted from when its response came back, not from when it was
+    sent: the platform saw it somewhere in between, so if request n waits until
+    request n-N *completed* plus the window, no N+1 requests can ever land in one
+    window on the platform's side, whatever the network latency.
+    """
+
+    __slots__ = ("_done", "blocked_until", "rate", "span")
+
+    def __init__(self, rate: Rate, margin: float) -> None:
+        self.rate = rate
+        self.span = rate.per_seconds + margin
+        self._done: deque[list[float]] = deque(maxlen=rate.count)
+        self.blocked_until = 0.0
+
+    def available_at(self) -> float:
+        full = len(self._done) == self.rate.count
+        free = self._done[0][0] + self.span if full else 0.0
+        return max(free, self.blocked_until)
+
+    def take(self) -> list[float]:
+        """Count a request now; the caller stores its completion time in the cell."""
+        cell = [float("inf")]
+        self._done.append(cell)
+        return cell
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One platform message of a reply."""
+
+    reply: StreamedReply
+    after: _Slot | None
+    order: int
+    ref: MessageRef | None = None
+    sent_text: str | None = None
+    frozen_text: str | None = None
+    final: bool = False
+    dirty: bool = False
+    in_flight: bool = False
+    shown_words: bool = False
+    failures: int = 0
+    gave_up: bool = False
+    last_sent_at: float = float("-inf")
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def bucket(self) -> str:
+        return self.reply.target.bucket
+
+    def ready(self) -> bool:
+        """The first message may show a placeholder; a continuation waits for words
+        and for the message before it."""
+        if self.after is None or self.ref is not None:
+            return True
+        if self.after.ref is None and not self.after.gave_up:
+            return False
+        return self.reply.has_words(self)
+
+    def urgent(self) -> bool:
+        return self.ref is None or self.final or not self.shown_words
+
+
+@dataclass
+class SchedulerStats:
+    posts: int = 0
+    edits: int = 0
+    rate_limited: int = 0
+    failures: int = 0
+
+
+class EditScheduler:
+    """One per platform connection; every reply in flight shares it."""
+
+    MAX_FAILURES = 3
+
+    def __init__(self, plan: BudgetPlan, clock: Clock | None = None) -> None:
+        self.plan = plan
+        self.clock = clock or SystemClock()
+        self.stats = SchedulerStats()
+        self._windows: dict[tuple[str, str], _Window] = {}
+        self._dirty: dict[_Slot, None] = {}
+        self._wake = asyncio.Event()
+        self._order = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> EditScheduler:
+        self._task = asyncio.create_task(self._run(), name="edit-scheduler")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for send in list(self._sends):
+            send.cancel()
+
+    # -- called by replies ---------------------------------------------------------
+
+    def new_slot(self, reply: StreamedReply, after: _Slot | None) -> _Slot:
+        return _Slot(reply, after, next(self._order))
+
+    def forget(self, slot: _Slot) -> None:
+        self._dirty.pop(slot, None)
+
+    def mark(self, slot: _Slot) -> None:
+        slot.dirty = True
+        self._dirty[slot] = None
+        if not self._wake.is_set():
+            self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self.clock.monotonic()
+            slot, next_at = self._pick(now)
+            if slot is not None:
+                self._dispatch(slot, now)
+                continue
+            timeout = None if next_at is None else max(0.0, next_at - now)
+            await self.clock.wait(self._wake, timeout)
+
+    def _pick(self, now: float) -> tuple[_Slot | None, float | None]:
+        best: _Slot | None = None
+        best_key: tuple[int, float, int] | None = None
+        next_at: float | None = None
+        for slot in self._dirty:
+            if slot.in_flight or not slot.ready():
+                continue
+            at = self._available_at(slot)
+            if at > now:
+                next_at = at if next_at is None else min(next_at, at)
+                continue
+            key = (0 if slot.urgent() else 1, slot.last_sent_at, slot.order)
+            if best_key is None or key < best_key:
+                best, best_key = slot, key
+        return best, next_at
+
+    def _windows_for(self, slot: _Slot) -> list[_Window]:
+        plan, posting = self.plan, slot.ref is None
+        wanted = [("channel", slot.bucket, plan.channel), ("overall", "", plan.overall)]
+        if posting:
+            wanted.append(("channel_posts", slot.bucket, plan.channel_posts))
+        else:
+            wanted.append(("overall_edits", "", plan.overall_edits))
+        windows = []
+        for scope, bucket, rate in wanted:
+            if rate is None:
+                continue
+            window = self._windows.get((scope, bucket))
+            if window is None:
+                window = self._windows[(scope, bucket)] = _Window(rate, plan.margin)
+            windows.append(window)
+        return windows
+
+    def _available_at(self, slot: _Slot) -> float:
+        return max((w.available_at() for w in self._windows_for(slot)), default=0.0)
+
+    def _dispatch(self, slot: _Slot, now: float) -> None:
+        slot.dirty = False
+        del self._dirty[slot]
+        text = slot.reply.text_for(slot)
+        if text == slot.sent_text:
+            self._settle(slot)
+            return
+        cells = [window.take() for window in self._windows_for(slot)]
+        slot.in_flight = True
+        slot.last_sent_at = now
+        send = asyncio.create_task(self._send(slot, text, cells))
+        self._sends.add(send)
+        send.add_done_callback(self._sends.discard)
+
+    async def _send(self, slot: _Slot, text: str, cells: list[list[float]]) -> None:
+        target = slot.reply.target
+        try:
+            if slot.ref is None:
+                slot.ref = await target.post(text)
+                self.stats.posts += 1
+            else:
+                await target.edit(slot.ref, text)
+                self.stats.edits += 1
+            slot.sent_text = text
+            slot.shown_words = slot.shown_words or slot.reply.has_words(slot)
+            slot.failures = 0
+        except PlatformRateLimited as limited:
+            self.stats.rate_limited += 1
+            self._pause(slot, limited)
+            slot.dirty = True
+        except ThreadlineError as error:
+            self.stats.failures += 1
+            slot.failures += 1
+            log.warning("sending a reply message failed (%s)", type(error).__name__)
+            slot.dirty = slot.failures < self.MAX_FAILURES
+            slot.gave_up = not slot.dirty
+        finally:
+            slot.in_flight = False
+            completed = self.clock.monotonic()
+            for cell in cells:
+                cell[0] = completed
+            self._wake.set()
+        if slot.dirty:
+            self.mark(slot)
+        else:
+            self._settle(slot)
+
+    def _pause(self, slot: _Slot, limited: PlatformRateLimited) -> None:
+        until = self.clock.monotonic() + limited.retry_after
+        for (scope, bucket), window in self._windows.items():
+            if (limited.is_global and scope.startswith("overall")) or (not limited.is_global and bucket == slot.bucket):
+                window.blocked_until = max(window.blocked_until, until)
+        if not self._windows_for(slot):  # no budget configured: still back off
+            self._windows[("channel", slot.bucket)] = window = _Window(Rate(10**6, 1.0), 0.0)
+            window.blocked_until = until
+
+    def _settle(self, slot: _Slot) -> None:
+        if slot.final and not slot.dirty and not slot.in_flight:
+            slot.done.set()
+
+
+class StreamedReply:
+    """One answer shown on a chat platform; implements ``bot.ports.ReplySink``.
+
+    ``render`` turns the model's markdown into the platform's text; it is called
+    when a message is sent, never per token.
+    """
+
+    RENDER_HEADROOM = 0.9  # split the markdown at 90% of the limit: rendering may grow it
+
+    def __init__(
+        self,
+        target: ReplyTarget,
+        scheduler: EditScheduler,
+        render: Callable[[str], str],
+    ) -> None:
+        self.target = target
+        self._scheduler = scheduler
+        self._render = render
+        self._limit = target.limits.max_message_chars
+        self._raw_limit = max(MIN_LIMIT, int(self._limit * self.RENDER_HEADROOM))
+        self._raw_limit -= len(wording.IN_PROGRESS_MARKER) + 1
+        self._tail: list[str] = []
+        self._tail_len = 0
+        self._fence: Fence | None = None
+        self._finished = False
+        self._slots: list[_Slot] = []
+
+    async def start(self) -> None:
+        """Show a placeholder at once, and the platform's typing indicator."""
+        self._slots.append(self._scheduler.new_slot(self, None))
+        self._scheduler.mark(self._slots[0])
+        try:
+            await self.target.typing()
+        except ThreadlineError:
+            pass  # a missing typing indicator is cosmetic
+
+    async def append(self, text: str) -> None:
+        self._tail.append(text)
+        self._tail_len += len(text)
+        if self._tail_len > self._raw_limit:
+            self._freeze_full()
+        self._scheduler.mark(self._slots[-1])
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        if not self._slots:
+            await self.start()
+        if footer:
+            self._tail.append(f"\n\n{footer}" if "".join(self._tail).strip() else footer)
+        elif not "".join(self._tail).strip() and len(self._slots) == 1:
+            self._tail.append(wording.EMPTY_ANSWER)
+        self._finished = True
+        self._tail_len = sum(map(len, self._tail))
+        self._freeze_full()
+        last = self._slots[-1]
+        last.final = True
+        if last.ref is None and not self.has_words(last) and last.after is not None:
+            self._scheduler.forget(self._slots.pop())  # only whitespace overflowed
+        else:
+            self._scheduler.mark(last)
+        await asyncio.gather(*(slot.done.wait() for slot in self._slots))
+        return tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
+
+    # -- called by the scheduler ---------------------------------------------------
+
+    def has_words(self, slot: _Slot) -> bool:
+        if slot.frozen_text is not None:
+            return True
+        return slot is self._slots[-1] and any(part.strip() for part in self._tail)
+
+    def text_for(self, slot: _Slot) -> str:
+        """The text ``slot`` should show now."""
+        if slot.frozen_text is not None:
+            return slot.frozen_text
+        markdown = "".join(self._tail)
+        if not markdown.strip():
+            return wording.THINKING_PLACEHOLDER
+        opener = self._fence.opener if self._fence is not None else ""
+        shown = self._render(opener + markdown)
+        if self._finished:
+            return shown
+        balanced = balance_fences(shown)
+        if balanced != shown:
+            return f"{balanced}\n{wording.IN_PROGRESS_MARKER.strip()}"
+        return shown + wording.IN_PROGRESS_MARKER
+
+    def _freeze_full(self) -> None:
+        """Close every full message and continue the text in a new one."""
+        while self._tail_len > self._raw_limit:
+            markdown = "".join(self._tail)
+            limit = self._raw_limit
+            while True:
+                chunk, carry = take_first(markdown, limit, self._fence)
+                if carry is None:
+                    return
+                rendered = self._render(chunk.text)
+                if len(rendered) <= self._limit or limit <= MIN_LIMIT:
+                    break
+                limit = max(MIN_LIMIT, int(limit * 0.8))
+            current = self._slots[-1]
+            current.frozen_text = rendered
+            current.final = True
+            self._scheduler.mark(current)
+            self._tail, self._tail_len, self._fence = [carry.rest], len(carry.rest), carry.fence
+            self._slots.append(self._scheduler.new_slot(self, current))

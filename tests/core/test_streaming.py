@@ -1,0 +1,205 @@
+"""The streaming engine against a platform fake that enforces limits, on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import wording
+from bot.render import render_discord
+from bot.streaming import DISCORD_BUDGET, UNLIMITED, BudgetPlan, EditScheduler, Rate, StreamedReply
+from tests.fakes.clock import FakeClock
+from tests.fakes.target import FakePlatform
+
+MARKER = wording.IN_PROGRESS_MARKER
+
+
+@pytest.fixture
+async def scheduler(clock: FakeClock) -> AsyncIterator[EditScheduler]:
+    async with EditScheduler(DISCORD_BUDGET, clock) as scheduler:
+        yield scheduler
+
+
+@pytest.fixture
+def platform(clock: FakeClock) -> FakePlatform:
+    return FakePlatform(clock, channel_rate=Rate(5, 5.0), overall_rate=Rate(50, 1.0))
+
+
+async def stream_text(
+    reply: StreamedReply, clock: FakeClock, tokens: list[str], per_token: float = 0.025
+) -> None:
+    await reply.start()
+    for token in tokens:
+        await clock.sleep(per_token)
+        await reply.append(token)
+
+
+def words(count: int, word: str = "word") -> list[str]:
+    return [f"{word}{i} " for i in range(count)]
+
+
+async def test_placeholder_then_words_then_exact_final_text(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    tokens = words(40)
+    await stream_text(reply, clock, tokens)
+    ids = await reply.finish()
+    message = platform.messages[ids[0]]
+    assert message.history[0] == wording.THINKING_PLACEHOLDER
+    assert message.text == "".join(tokens)
+    middle = message.history[1:-1]
+    assert middle
+    assert all(text.endswith(MARKER) for text in middle)  # in progress, visibly
+    assert platform.typing_calls == 1
+    assert platform.rate_limited == 0
+
+
+async def test_an_empty_answer_says_so(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    await reply.start()
+    ids = await reply.finish()
+    assert platform.messages[ids[0]].text == wording.EMPTY_ANSWER
+
+
+async def test_an_error_keeps_the_partial_text_and_ends_with_the_sentence(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    await stream_text(reply, clock, ["Half ", "an ", "answer"])
+    ids = await reply.finish("⚠️ The model service failed (trace id: t-1)")
+    assert platform.messages[ids[0]].text == (
+        "Half an answer\n\n⚠️ The model service failed (trace id: t-1)"
+    )
+
+
+async def test_edits_coalesce_to_what_the_budget_allows(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    tokens = words(400)  # 10 s at 40 tokens/s, two messages long
+    await stream_text(reply, clock, tokens)
+    ids = await reply.finish()
+    assert "".join(platform.messages[i].text for i in ids) == "".join(tokens)
+    # 5 requests per 5 s in one channel over ~10 s: about 10-16, never 400.
+    requests = sum(len(platform.messages[i].history) for i in ids)
+    assert 8 <= requests <= 20
+    assert platform.rate_limited == 0
+
+
+async def test_a_long_answer_continues_in_new_messages_without_losing_a_character(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    paragraph = "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 8
+    code = "```python\n" + "".join(f"print({i})\n" for i in range(300)) + "```\n"
+    text = f"{paragraph}\n\n{code}\n{paragraph}"
+    tokens = [text[i : i + 7] for i in range(0, len(text), 7)]
+    await stream_text(reply, clock, tokens, per_token=0.005)
+    ids = await reply.finish()
+    texts = [platform.messages[i].text for i in ids]
+    assert len(texts) >= 3
+    assert all(len(t) <= 2000 for t in texts)
+    assert all(t.count("```") % 2 == 0 for t in texts)  # every message's fences balance
+    # Code splits at a line end: the message closes with "```", the next reopens it.
+    rebuilt = "".join(texts).replace("```" + "```python\n", "")
+    assert rebuilt == text
+    assert platform.too_long == 0
+    assert not any(t.endswith(MARKER) for t in texts)
+
+
+async def test_many_replies_share_one_budget_without_a_429(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    replies = [
+        StreamedReply(platform.target(f"c{i % 5}"), scheduler, render_discord) for i in range(20)
+    ]
+
+    async def one(reply: StreamedReply, n: int) -> tuple[str, ...]:
+        await stream_text(reply, clock, words(60, f"r{n}w"))
+        return await reply.finish()
+
+    results = await asyncio.gather(*(one(r, n) for n, r in enumerate(replies)))
+    assert platform.rate_limited == 0
+    for n, ids in enumerate(results):
+        assert platform.messages[ids[0]].text == "".join(words(60, f"r{n}w"))
+        assert len(platform.messages[ids[0]].history) >= 3  # everyone got intermediate edits
+
+
+async def test_a_429_pauses_the_bucket_and_nothing_is_lost(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    platform.inject_429 = [2.0, 2.0]
+    reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+    tokens = words(30)
+    await stream_text(reply, clock, tokens)
+    ids = await reply.finish()
+    assert platform.messages[ids[0]].text == "".join(tokens)
+    assert scheduler.stats.rate_limited == 2
+
+
+async def test_final_edits_go_before_intermediate_ones(clock: FakeClock) -> None:
+    platform = FakePlatform(clock, overall_rate=Rate(2, 1.0))
+    async with EditScheduler(BudgetPlan(overall=Rate(2, 1.0)), clock) as scheduler:
+        replies = [StreamedReply(platform.target(f"c{i}"), scheduler, render_discord) for i in range(7)]
+        for reply in replies:
+            await reply.start()
+            await reply.append("first words ")
+        while sum("first words" in m.text for m in platform.messages.values()) < 7:
+            await clock.sleep(0.1)  # every reply is posted and shows its first words
+        *busy, quick = replies
+        for reply in busy:
+            await reply.append("more text that wants an intermediate edit")
+        await quick.append("and done")
+        started = clock.monotonic()
+        ids = await quick.finish()
+        quick_lag = clock.monotonic() - started
+        assert platform.messages[ids[0]].text == "first words and done"
+        await asyncio.gather(*(reply.finish() for reply in busy))
+    # Six intermediate edits were waiting at 2 requests/s; the final one did not queue
+    # behind them (that would take 3 s).
+    assert quick_lag <= 1.1
+    assert platform.rate_limited == 0
+
+
+async def test_a_write_after_the_scheduler_stops_is_not_lost_silently(
+    platform: FakePlatform, clock: FakeClock
+) -> None:
+    async with EditScheduler(UNLIMITED, clock) as scheduler:
+        reply = StreamedReply(platform.target("c1"), scheduler, render_discord)
+        await stream_text(reply, clock, ["a ", "b"])
+        ids = await reply.finish()
+    assert platform.messages[ids[0]].text == "a b"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab c\n#é字😀")), min_size=1, max_size=1500).filter(
+        lambda t: t.strip()
+    ),
+    limit=st.integers(min_value=100, max_value=600),
+    step=st.integers(min_value=1, max_value=40),
+)
+def test_streamed_messages_hold_exactly_the_answer(text: str, limit: int, step: int) -> None:
+    """Fence repair is covered by the splitting properties; here: nothing lost or doubled."""
+
+    async def run() -> list[str]:
+        clock = FakeClock()
+        platform = FakePlatform(clock, max_chars=limit)
+        async with EditScheduler(UNLIMITED, clock) as scheduler:
+            reply = StreamedReply(platform.target("c"), scheduler, lambda s: s)
+            tokens = [text[i : i + step] for i in range(0, len(text), step)]
+            await stream_text(reply, clock, tokens, per_token=0.01)
+            ids = await reply.finish()
+        assert platform.too_long == 0
+        return [platform.messages[i].text for i in ids]
+
+    texts = asyncio.run(run())
+    assert all(len(t) <= limit for t in texts)
+    assert "".join(texts) == text
