@@ -331,10 +331,8 @@ class StreamedReply:
         """Show a placeholder at once, and the platform's typing indicator."""
         self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
-        try:
+        with contextlib.suppress(ThreadlineError):  # a missing typing indicator is cosmetic
             await self.target.typing()
-        except ThreadlineError:
-            pass  # a missing typing indicator is cosmetic
 
     async def append(self, text: str) -> None:
         self._tail.append(text)
