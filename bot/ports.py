@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -68,7 +68,7 @@ class ReplyTarget(Protocol):
 
 
 class CompletionClient(Protocol):
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]: ...
+    def stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]: ...
 
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 

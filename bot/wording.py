@@ -103,3 +103,23 @@ def busy_try_later() -> str:
 
 def n_out_of_range(value: int) -> str:
     return f"n (how many answers to generate) must be 1 or more; {value} is not."
+
+
+def model_switched(model: str, because: str) -> str:
+    return f"ℹ️ Answered by {model}: {because}."
+
+
+def platform_not_available(platforms: list[str]) -> str:
+    names = " and ".join(platforms)
+    return (
+        f"{names} credentials are set, but this build of threadline has no {names} adapter yet. "
+        "Use `threadline chat` or `threadline ask` meanwhile."
+    )
+
+
+def unsupported_image(name: str) -> str:
+    return f"{name} is not an image threadline can send; use PNG, JPEG, WebP or GIF."
+
+
+def unreadable_file(name: str, reason: str) -> str:
+    return f"Could not read {name} ({reason}); check the path and try again."

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -125,7 +125,7 @@ class UpstreamClient:
 
     # -- streamed ----------------------------------------------------------------
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
         """The answer's deltas as they arrive; see the module docstring for failures."""
         attempt, waited = 1, 0.0
         while True:

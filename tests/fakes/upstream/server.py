@@ -75,6 +75,7 @@ class Stats:
     streams_completed: int = 0
     client_disconnects: int = 0
     faults_served: int = 0
+    max_concurrent_streams: int = 0
 
 
 class FakeUpstream:
@@ -193,6 +194,9 @@ class FakeUpstream:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         self.stats.streams_started += 1
+        in_flight = self.stats.streams_started - self.stats.streams_completed
+        in_flight -= self.stats.client_disconnects
+        self.stats.max_concurrent_streams = max(self.stats.max_concurrent_streams, in_flight)
         try:
             await _write_stream(response, _chunks_for(payload, answer), answer, fault, request)
             await response.write_eof()

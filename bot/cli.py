@@ -1,0 +1,245 @@
+"""``threadline run | chat | ask | history | check`` — the only place that wires things.
+
+Exit status: 0 success, 2 bad input or configuration, 3 an upstream error (its
+sentence, with the trace id, on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
+from bot import logs, wording
+from bot.domain import Attachment, ThreadKey
+from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
+from bot.models import ModelCatalog
+from bot.service import Outcome, ReplyService
+from bot.settings import Settings, load_settings
+from bot.upstream import ChatRequest, UpstreamClient
+from storage import SqliteStore
+
+EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
+
+
+@dataclass
+class Core:
+    settings: Settings
+    store: SqliteStore
+    client: UpstreamClient
+    catalog: ModelCatalog
+    service: ReplyService
+
+
+@contextlib.asynccontextmanager
+async def open_core(settings: Settings) -> AsyncIterator[Core]:
+    """Open the database and the upstream client, and build the reply service."""
+    async with (
+        await SqliteStore.open(
+            settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
+        ) as store,
+        UpstreamClient(settings.upstream) as client,
+    ):
+        catalog = ModelCatalog(settings.upstream)
+        service = ReplyService(
+            store=store,
+            client=client,
+            catalog=catalog,
+            limits=settings.limits,
+            upstream=settings.upstream,
+            flush_interval=settings.storage.flush_interval,
+        )
+        await service.recover()
+        yield Core(settings, store, client, catalog, service)
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
+    attachments = tuple(_read_image(Path(p)) for p in args.image or ())
+    async with open_core(settings) as core:
+        incoming = console_incoming(
+            args.thread or f"ask-{time.time_ns()}",
+            " ".join(args.question),
+            model=args.model,
+            system_prompt=args.system,
+            attachments=attachments,
+        )
+        result = await core.service.handle(incoming, ConsoleSink())
+    return EXIT_UPSTREAM if result.outcome is Outcome.FAILED else EXIT_OK
+
+
+async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_core(settings) as core:
+        await chat_loop(core.service, args.thread, model=args.model)
+    return EXIT_OK
+
+
+async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    async with await SqliteStore.open(settings.storage.path) as store:
+        window = await store.history(
+            console_key(args.thread) if ":" not in args.thread else _parse_key(args.thread),
+            token_budget=10**9,
+            max_turns=10**6,
+        )
+    if args.json:
+        rows = [
+            {
+                "id": t.id,
+                "role": t.role.value,
+                "author": t.author_name,
+                "status": t.status.value,
+                "model": t.model,
+                "text": t.text,
+                "usage": asdict(t.usage) if t.usage else None,
+                "trace_id": t.trace_id,
+                "created_at": t.created_at,
+            }
+            for t in window.turns
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not window.turns:
+        print(f"No turns stored for thread {args.thread!r}.", file=sys.stderr)
+    for turn in window.turns:
+        status = "" if turn.status.value == "complete" else f" [{turn.status.value}]"
+        who = turn.author_name or turn.role.value
+        print(f"{who}{status}: {turn.text}\n")
+    return EXIT_OK
+
+
+async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    print(f"configuration: ok (upstream {settings.upstream.base_url})")
+    async with await SqliteStore.open(settings.storage.path):
+        print(f"database: ok ({settings.storage.path})")
+    platforms = _configured_platforms(settings)
+    print(f"platforms: {', '.join(platforms) if platforms else 'none configured'}")
+    request = ChatRequest(
+        model=args.model or settings.upstream.default_model,
+        messages=({"role": "user", "content": "Reply with the word ok."},),
+        max_tokens=5,
+    )
+    started = time.perf_counter()
+    async with UpstreamClient(settings.upstream) as client:
+        result = await client.complete(request)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"upstream: ok ({result.model or request.model} answered in {elapsed:.0f} ms)")
+    return EXIT_OK
+
+
+async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    platforms = _configured_platforms(settings)
+    if not platforms:
+        print(wording.no_platform_configured(), file=sys.stderr)
+        return EXIT_INPUT
+    print(wording.platform_not_available(platforms), file=sys.stderr)
+    return EXIT_INPUT
+
+
+# -- plumbing ------------------------------------------------------------------------
+
+
+def _configured_platforms(settings: Settings) -> list[str]:
+    platforms = []
+    if settings.discord.token is not None:
+        platforms.append("discord")
+    if settings.slack.bot_token is not None:
+        platforms.append("slack")
+    return platforms
+
+
+def _parse_key(text: str) -> ThreadKey:
+    """``platform:workspace/channel/thread``, as ``ThreadKey.__str__`` prints it."""
+    platform, _, rest = text.partition(":")
+    workspace, channel, thread = [*rest.split("/"), "", "", ""][:3]
+    return ThreadKey(platform, workspace, channel, thread)
+
+
+def _read_image(path: Path) -> Attachment:
+    mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+    mime |= {".webp": "image/webp", ".gif": "image/gif"}
+    kind = mime.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(wording.unsupported_image(path.name))
+    try:
+        return Attachment(path.name, kind, path.read_bytes(), None)
+    except OSError as error:
+        raise InputError(wording.unreadable_file(path.name, error.strerror or "")) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="threadline", description="An LLM in your Discord and Slack threads."
+    )
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="connect every configured platform and answer")
+    chat = commands.add_parser("chat", help="talk to the model from this terminal")
+    chat.add_argument("--thread", default="default", help="resume or start this thread")
+    chat.add_argument("--model")
+    ask = commands.add_parser("ask", help="one answer, streamed to stdout")
+    ask.add_argument("question", nargs="+")
+    ask.add_argument("--thread", help="continue this thread (default: a new one)")
+    ask.add_argument("--model")
+    ask.add_argument("--system", help="system prompt for this answer")
+    ask.add_argument("--image", action="append", help="attach a local image (repeatable)")
+    history = commands.add_parser("history", help="print a thread as stored")
+    history.add_argument("--thread", required=True)
+    history.add_argument("--json", action="store_true")
+    check = commands.add_parser("check", help="validate settings and reach the upstream")
+    check.add_argument("--model")
+    return parser
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "chat": cmd_chat,
+    "ask": cmd_ask,
+    "history": cmd_history,
+    "check": cmd_check,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(env_file=args.env_file)
+        secrets = [s.get_secret_value() for s in _secrets(settings)]
+        logs.configure(settings.logging, secrets)
+        return asyncio.run(COMMANDS[args.command](settings, args))
+    except UpstreamError as error:
+        print(error.user_message, file=sys.stderr)
+        return EXIT_UPSTREAM
+    except (ConfigError, InputError) as error:
+        print(error.user_message, file=sys.stderr)
+        return EXIT_INPUT
+    except ThreadlineError as error:
+        print(error.user_message, file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+def _secrets(settings: Settings) -> list[SecretStr]:
+    candidates = [
+        settings.upstream.api_key,
+        settings.discord.token,
+        settings.slack.bot_token,
+        settings.slack.app_token,
+        settings.slack.signing_secret,
+    ]
+    return [s for s in candidates if s is not None]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

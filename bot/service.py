@@ -1,0 +1,314 @@
+"""``ReplyService.handle``: the one use-case every front end calls.
+
+Store the user's turn, build ``messages`` within the context budget, choose the
+model, stream the answer into a ``ReplySink``, store the answer. Order of
+writes, so that a crash loses nothing the user wrote and at most one flush
+interval of the model's text:
+
+1. the user turn, before anything is sent anywhere (idempotent per platform
+   message id: a redelivered event stores nothing and gets no second answer);
+2. the assistant turn as ``streaming`` when the answer starts, its text flushed
+   every ``flush_interval`` seconds;
+3. the assistant turn ``complete``, ``failed`` (upstream error, text kept) or
+   ``interrupted`` (stopped or shut down).
+
+One answer per thread at a time, in the order the messages arrived; many
+threads at once, at most ``max_concurrent_replies``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot import wording
+from bot.conversation import Context, build_messages, estimate_tokens
+from bot.domain import (
+    ContentPart,
+    ImagePart,
+    Incoming,
+    Role,
+    ThreadKey,
+    Turn,
+    TurnStatus,
+    TurnUpdate,
+    Usage,
+)
+from bot.errors import ThreadlineError, UpstreamError
+from bot.models import ModelCatalog, Route
+from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
+from bot.settings import ConversationLimits, UpstreamSettings
+from bot.upstream.types import ChatRequest
+
+log = logging.getLogger(__name__)
+
+IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResult:
+    outcome: Outcome
+    text: str = ""
+    error: ThreadlineError | None = None
+    turn_id: int | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    message_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class _ThreadQueue:
+    """Tickets in arrival order, so a thread's answers never interleave.
+
+    A ticket is taken before the first ``await``, so arrival order is call
+    order; a finished ticket (answered, duplicate or failed) lets the next go.
+    """
+
+    issued: int = 0
+    serving: int = 0
+    finished: set[int] = field(default_factory=set)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def take(self) -> int:
+        self.issued += 1
+        return self.issued - 1
+
+    async def wait(self, ticket: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.serving == ticket)
+
+    async def release(self, ticket: int) -> None:
+        async with self.changed:
+            self.finished.add(ticket)
+            while self.serving in self.finished:
+                self.finished.remove(self.serving)
+                self.serving += 1
+            self.changed.notify_all()
+
+    @property
+    def idle(self) -> bool:
+        return self.serving == self.issued
+
+
+class ReplyService:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        client: CompletionClient,
+        catalog: ModelCatalog,
+        limits: ConversationLimits,
+        upstream: UpstreamSettings,
+        flush_interval: float = 1.0,
+        clock: Clock | None = None,
+        today: Callable[[], dt.date] = dt.date.today,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._catalog = catalog
+        self._limits = limits
+        self._upstream = upstream
+        self._flush_interval = flush_interval
+        self._clock = clock or SystemClock()
+        self._today = today
+        self._queues: dict[ThreadKey, _ThreadQueue] = {}
+        self._slots = asyncio.Semaphore(limits.max_concurrent_replies)
+        self._trim_told: set[ThreadKey] = set()
+
+    async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
+        """Answer one incoming message; never raises for upstream trouble."""
+        key = incoming.key
+        queue = self._queues.setdefault(key, _ThreadQueue())
+        ticket = queue.take()
+        try:
+            stored = await self._store.add_turn(key, user_turn(incoming))
+            if stored is None:
+                return ReplyResult(Outcome.DUPLICATE)
+            await queue.wait(ticket)
+            async with self._slots:
+                return await self._answer(incoming, stored, sink)
+        finally:
+            await asyncio.shield(queue.release(ticket))
+            if queue.idle:
+                self._queues.pop(key, None)
+
+    async def recover(self) -> list[Turn]:
+        """Mark answers a crash left ``streaming`` as interrupted (run at start)."""
+        return [stored.turn for stored in await self._store.interrupt_streaming()]
+
+    # -- one answer ----------------------------------------------------------------
+
+    async def _answer(self, incoming: Incoming, question: Turn, sink: ReplySink) -> ReplyResult:
+        context, route, request = await self._prepare(incoming, question)
+        await sink.start()
+        notices = self._notices(incoming.key, context, route)
+        answer = await self._store.add_turn(
+            incoming.key,
+            Turn(
+                role=Role.ASSISTANT,
+                text="",
+                author_name="threadline",
+                requester_id=incoming.author_id,
+                reply_to=question.id,
+                status=TurnStatus.STREAMING,
+                model=route.model,
+            ),
+        )
+        # An assistant turn has no platform message id, so it is never a duplicate.
+        assert answer is not None
+        assert answer.id is not None
+        writer = _AnswerWriter(self._store, answer.id, self._clock, self._flush_interval)
+        try:
+            usage = await self._stream(request, sink, writer)
+        except UpstreamError as error:
+            log.warning("answer failed in %s: %s", incoming.key, error)
+            footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
+            ids = await sink.finish(footer)
+            await writer.close(TurnStatus.FAILED, trace_id=error.trace_id, message_ids=ids)
+            return ReplyResult(Outcome.FAILED, writer.text, error, answer.id, route.model)
+        except asyncio.CancelledError:
+            await self._interrupted(sink, writer)
+            raise
+        ids = await sink.finish("\n".join(notices))
+        await writer.close(TurnStatus.COMPLETE, usage=usage, message_ids=ids)
+        return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
+
+    async def _prepare(
+        self, incoming: Incoming, question: Turn
+    ) -> tuple[Context, Route, ChatRequest]:
+        settings = await self._store.settings(incoming.key)
+        model = incoming.model or settings.model or self._catalog.default_model
+        template = incoming.system_prompt or settings.system_prompt or self._limits.system_prompt
+        max_tokens = self._upstream.max_tokens
+        budget = min(
+            self._limits.context_tokens,
+            self._catalog.spec(model).context_tokens - (max_tokens or 1024),
+        ) - estimate_tokens(template)
+        window = await self._store.history(
+            incoming.key,
+            token_budget=max(budget, 1),
+            max_turns=self._limits.max_history_turns,
+            through=question.id,
+        )
+        context = build_messages(window, template=template, today=self._today())
+        route = self._catalog.route(model, has_images=context.has_images)
+        temperature = settings.temperature
+        if temperature is None:
+            temperature = self._upstream.temperature
+        request = ChatRequest(
+            model=route.model,
+            messages=context.messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+        )
+        return context, route, request
+
+    async def _stream(
+        self, request: ChatRequest, sink: ReplySink, writer: _AnswerWriter
+    ) -> Usage | None:
+        usage = None
+        async with contextlib.aclosing(self._client.stream(request)) as deltas:
+            async for delta in deltas:
+                if delta.usage is not None:
+                    usage = delta.usage
+                if delta.index != 0 or not delta.content:
+                    continue  # with n > 1 a chat shows the first choice
+                await sink.append(delta.content)
+                await writer.add(delta.content)
+        return usage
+
+    async def _interrupted(self, sink: ReplySink, writer: _AnswerWriter) -> None:
+        """Keep what was written when an answer is stopped or the process shuts down."""
+        try:
+            async with asyncio.timeout(5):
+                ids = await sink.finish(wording.stopped_notice())
+        except (TimeoutError, ThreadlineError):
+            ids = ()
+        await asyncio.shield(writer.close(TurnStatus.INTERRUPTED, message_ids=ids))
+
+    def _notices(self, key: ThreadKey, context: Context, route: Route) -> list[str]:
+        notices = []
+        if route.switched_because:
+            notices.append(wording.model_switched(route.model, route.switched_because))
+        if context.omitted and key not in self._trim_told:
+            self._trim_told.add(key)
+            notices.append(wording.context_trimmed(context.used_turns))
+        return notices
+
+
+class _AnswerWriter:
+    """The assistant turn's text, flushed to the store as it grows."""
+
+    def __init__(
+        self, store: ConversationStore, turn_id: int, clock: Clock, interval: float
+    ) -> None:
+        self._store = store
+        self._turn_id = turn_id
+        self._clock = clock
+        self._interval = interval
+        self._parts: list[str] = []
+        self._flushed_at = clock.monotonic()
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def add(self, text: str) -> None:
+        self._parts.append(text)
+        now = self._clock.monotonic()
+        if now - self._flushed_at >= self._interval:
+            self._flushed_at = now
+            await self._store.update_turn(self._turn_id, TurnUpdate(text=self.text))
+
+    async def close(
+        self,
+        status: TurnStatus,
+        *,
+        usage: Usage | None = None,
+        trace_id: str | None = None,
+        message_ids: tuple[str, ...] = (),
+    ) -> None:
+        text = self.text
+        await self._store.update_turn(
+            self._turn_id,
+            TurnUpdate(
+                text=text,
+                status=status,
+                usage=usage,
+                trace_id=trace_id,
+                tokens=estimate_tokens(text),
+                reply_message_ids=message_ids or None,
+            ),
+        )
+
+
+def user_turn(incoming: Incoming) -> Turn:
+    parts: list[ContentPart] = [
+        ImagePart(data_url(a.mime, a.data)) for a in incoming.attachments if a.mime in IMAGE_MIMES
+    ]
+    return Turn(
+        role=Role.USER,
+        text=incoming.text,
+        author_id=incoming.author_id,
+        author_name=incoming.author_name,
+        parts=tuple(parts),
+        platform_message_id=incoming.message_id,
+        tokens=estimate_tokens(incoming.text, parts),
+    )
+
+
+def data_url(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
