@@ -58,7 +58,7 @@ class BudgetPlan:
     overall: Rate | None = None
     channel_posts: Rate | None = None
     overall_edits: Rate | None = None
-    margin: float = 0.05
+    margin: float = 0.01
 
 
 # Discord: the per-channel message bucket is undocumented; observed limit 5 per
@@ -120,6 +120,8 @@ class _Slot:
     shown_words: bool = False
     failures: int = 0
     gave_up: bool = False
+    urgent_since: float | None = None
+    windows: dict[bool, list[_Window]] = field(default_factory=dict)  # by "posting"
     last_sent_at: float = float("-inf")
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -185,9 +187,15 @@ class EditScheduler:
         self._dirty.pop(slot, None)
 
     def mark(self, slot: _Slot) -> None:
-        slot.dirty = True
-        self._dirty[slot] = None
-        if not self._wake.is_set():
+        """Note that ``slot`` has newer text; wake the loop only if that changes a choice."""
+        changed = not slot.dirty
+        if changed:
+            slot.dirty = True
+            self._dirty[slot] = None
+        if slot.urgent_since is None and slot.urgent():
+            slot.urgent_since = self.clock.monotonic()
+            changed = True
+        if changed and not self._wake.is_set():
             self._wake.set()
 
     # -- the loop ------------------------------------------------------------------
@@ -204,6 +212,16 @@ class EditScheduler:
             await self.clock.wait(self._wake, timeout)
 
     def _pick(self, now: float) -> tuple[_Slot | None, float | None]:
+        """The slot to send now, else when to look again.
+
+        Urgent work (posts, first words, final edits) goes first in the order it
+        became urgent; then placeholders (a post with no words yet: worth sending
+        only when the budget is idle, else the post waits and carries words);
+        then intermediate edits, least recently updated first.
+        """
+        gate = self._windows.get(("overall", ""))
+        if gate is not None and gate.available_at() > now and self._dirty:
+            return None, gate.available_at()  # nothing can go before the shared budget frees
         best: _Slot | None = None
         best_key: tuple[int, float, int] | None = None
         next_at: float | None = None
@@ -214,13 +232,25 @@ class EditScheduler:
             if at > now:
                 next_at = at if next_at is None else min(next_at, at)
                 continue
-            key = (0 if slot.urgent() else 1, slot.last_sent_at, slot.order)
+            if slot.urgent_since is None:
+                key = (2, slot.last_sent_at, slot.order)
+            elif slot.ref is None and not slot.reply.has_words(slot):
+                key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
+            else:
+                key = (0, slot.urgent_since, slot.order)
             if best_key is None or key < best_key:
                 best, best_key = slot, key
         return best, next_at
 
     def _windows_for(self, slot: _Slot) -> list[_Window]:
-        plan, posting = self.plan, slot.ref is None
+        posting = slot.ref is None
+        cached = slot.windows.get(posting)
+        if cached is None:
+            cached = slot.windows[posting] = self._lookup_windows(slot, posting)
+        return cached
+
+    def _lookup_windows(self, slot: _Slot, posting: bool) -> list[_Window]:
+        plan = self.plan
         wanted = [("channel", slot.bucket, plan.channel), ("overall", "", plan.overall)]
         if posting:
             wanted.append(("channel_posts", slot.bucket, plan.channel_posts))
@@ -255,6 +285,7 @@ class EditScheduler:
 
     async def _send(self, slot: _Slot, text: str, cells: list[list[float]]) -> None:
         target = slot.reply.target
+        again = False
         try:
             if slot.ref is None:
                 slot.ref = await target.post(text)
@@ -265,23 +296,25 @@ class EditScheduler:
             slot.sent_text = text
             slot.shown_words = slot.shown_words or slot.reply.has_words(slot)
             slot.failures = 0
+            if not slot.urgent():
+                slot.urgent_since = None
         except PlatformRateLimited as limited:
             self.stats.rate_limited += 1
             self._pause(slot, limited)
-            slot.dirty = True
+            again = True
         except ThreadlineError as error:
             self.stats.failures += 1
             slot.failures += 1
             log.warning("sending a reply message failed (%s)", type(error).__name__)
-            slot.dirty = slot.failures < self.MAX_FAILURES
-            slot.gave_up = not slot.dirty
+            again = slot.failures < self.MAX_FAILURES
+            slot.gave_up = not again
         finally:
             slot.in_flight = False
             completed = self.clock.monotonic()
             for cell in cells:
                 cell[0] = completed
             self._wake.set()
-        if slot.dirty:
+        if again:
             self.mark(slot)
         else:
             self._settle(slot)
@@ -289,11 +322,14 @@ class EditScheduler:
     def _pause(self, slot: _Slot, limited: PlatformRateLimited) -> None:
         until = self.clock.monotonic() + limited.retry_after
         for (scope, bucket), window in self._windows.items():
-            if (limited.is_global and scope.startswith("overall")) or (not limited.is_global and bucket == slot.bucket):
+            if (limited.is_global and scope.startswith("overall")) or (
+                not limited.is_global and bucket == slot.bucket
+            ):
                 window.blocked_until = max(window.blocked_until, until)
         if not self._windows_for(slot):  # no budget configured: still back off
             self._windows[("channel", slot.bucket)] = window = _Window(Rate(10**6, 1.0), 0.0)
             window.blocked_until = until
+            slot.windows.clear()
 
     def _settle(self, slot: _Slot) -> None:
         if slot.final and not slot.dirty and not slot.in_flight:

@@ -177,7 +177,9 @@ async def test_the_global_cap_bounds_answers_in_flight(
     service = make_service(store, client, upstream_settings, max_concurrent_replies=3)
     upstream.answer = Answer(tokens=20, tokens_per_s=400)
     threads = [ThreadKey("slack", "T1", f"C{i}", f"{i}.0") for i in range(8)]
-    await asyncio.gather(*(service.handle(message("q", key=k), RecordingSink()) for k in threads))
+    await asyncio.gather(
+        *(service.handle(message(f"q{i}", key=k), RecordingSink()) for i, k in enumerate(threads))
+    )
     assert upstream.stats.max_concurrent_streams == 3
     assert upstream.stats.streams_completed == 8
 

@@ -147,7 +147,9 @@ async def test_a_429_pauses_the_bucket_and_nothing_is_lost(
 async def test_final_edits_go_before_intermediate_ones(clock: FakeClock) -> None:
     platform = FakePlatform(clock, overall_rate=Rate(2, 1.0))
     async with EditScheduler(BudgetPlan(overall=Rate(2, 1.0)), clock) as scheduler:
-        replies = [StreamedReply(platform.target(f"c{i}"), scheduler, render_discord) for i in range(7)]
+        replies = [
+            StreamedReply(platform.target(f"c{i}"), scheduler, render_discord) for i in range(7)
+        ]
         for reply in replies:
             await reply.start()
             await reply.append("first words ")

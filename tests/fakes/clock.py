@@ -1,4 +1,4 @@
-"""A clock that never sleeps: time moves only when someone waits."""
+"""A clock that never sleeps: time moves when a test sleeps, or jumps when all wait."""
 
 from __future__ import annotations
 
@@ -19,10 +19,18 @@ class FakeClock:
         await asyncio.sleep(0)
 
     async def wait(self, event: asyncio.Event, timeout: float | None) -> bool:
-        """Jump to the deadline unless the event is already set (or comes at once)."""
-        await asyncio.sleep(0)
-        if event.is_set() or timeout is None:
+        """Wait on virtual time: let others run; jump to the deadline only when nobody
+        else moves the clock (the "autojump when idle" of trio's MockClock)."""
+        if timeout is None:
             await event.wait()
             return True
-        self.now += max(0.0, timeout)
-        return False
+        deadline = self.now + max(0.0, timeout)
+        while not event.is_set() and self.now < deadline:
+            before = self.now
+            for _ in range(20):
+                await asyncio.sleep(0)
+                if event.is_set() or self.now >= deadline:
+                    break
+            if self.now == before and not event.is_set():
+                self.now = deadline
+        return event.is_set()

@@ -60,6 +60,7 @@ class FakePlatform:
         self.messages: dict[str, FakeMessage] = {}
         self.order: list[str] = []
         self.rate_limited = 0
+        self.requests = 0
         self.too_long = 0
         self.typing_calls = 0
         self.inject_429: list[float] = []  # retry_after values answered next, in order
@@ -74,6 +75,7 @@ class FakePlatform:
     async def request(self, channel: str, text: str | None) -> None:
         if self.latency:
             await asyncio.sleep(self.latency)
+        self.requests += 1
         if self.inject_429:
             self.rate_limited += 1
             raise PlatformRateLimited(self.inject_429.pop(0), bucket=channel)
