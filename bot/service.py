@@ -31,6 +31,7 @@ from bot import wording
 from bot.conversation import Context, build_messages, estimate_tokens
 from bot.domain import (
     ContentPart,
+    ConversationSettings,
     ImagePart,
     Incoming,
     Role,
@@ -186,10 +187,22 @@ class ReplyService:
         await writer.close(TurnStatus.COMPLETE, usage=usage, message_ids=ids)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
 
+    async def settings_for(self, key: ThreadKey) -> ConversationSettings:
+        """The thread's own settings, falling back to its channel's (``/model``, ``/system``)."""
+        own = await self._store.settings(key)
+        if not key.thread:
+            return own
+        channel = await self._store.settings(channel_key(key))
+        return ConversationSettings(
+            model=own.model or channel.model,
+            system_prompt=own.system_prompt or channel.system_prompt,
+            temperature=own.temperature if own.temperature is not None else channel.temperature,
+        )
+
     async def _prepare(
         self, incoming: Incoming, question: Turn
     ) -> tuple[Context, Route, ChatRequest]:
-        settings = await self._store.settings(incoming.key)
+        settings = await self.settings_for(incoming.key)
         model = incoming.model or settings.model or self._catalog.default_model
         template = incoming.system_prompt or settings.system_prompt or self._limits.system_prompt
         max_tokens = self._upstream.max_tokens
@@ -293,6 +306,11 @@ class _AnswerWriter:
                 reply_message_ids=message_ids or None,
             ),
         )
+
+
+def channel_key(key: ThreadKey) -> ThreadKey:
+    """Where channel-wide settings live: the channel's key with no thread."""
+    return ThreadKey(key.platform, key.workspace, key.channel, "")
 
 
 def user_turn(incoming: Incoming) -> Turn:
