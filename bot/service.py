@@ -23,7 +23,7 @@ import base64
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -131,24 +131,54 @@ class ReplyService:
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
         """Answer one incoming message; never raises for upstream trouble."""
-        key = incoming.key
-        queue = self._queues.setdefault(key, _ThreadQueue())
-        ticket = queue.take()
-        try:
-            stored = await self._store.add_turn(key, user_turn(incoming))
+        async with self._in_turn(incoming.key) as wait_for_turn:
+            stored = await self._store.add_turn(incoming.key, user_turn(incoming))
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
-            await queue.wait(ticket)
+            await wait_for_turn()
             async with self._slots:
                 return await self._answer(incoming, stored, sink)
-        finally:
-            await asyncio.shield(queue.release(ticket))
-            if queue.idle:
-                self._queues.pop(key, None)
+
+    async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
+        """Answer an answer's question again (the Regenerate button).
+
+        The old answer is kept in the database but marked ``failed``, so it no
+        longer counts as context; the new answer follows the same question.
+        """
+        old = await self._store.get_turn(answer_id)
+        question = await self._store.get_turn(old.reply_to) if old and old.reply_to else None
+        if old is None or question is None or question.id is None:
+            await sink.start()
+            await sink.finish(wording.nothing_to_regenerate())
+            return ReplyResult(Outcome.FAILED)
+        await self._store.update_turn(answer_id, TurnUpdate(status=TurnStatus.FAILED))
+        incoming = Incoming(
+            key=key,
+            message_id=question.platform_message_id or f"turn:{question.id}",
+            author_id=question.author_id,
+            author_name=question.author_name,
+            text=question.text,
+        )
+        async with self._in_turn(key) as wait_for_turn:
+            await wait_for_turn()
+            async with self._slots:
+                return await self._answer(incoming, question, sink)
 
     async def recover(self) -> list[Turn]:
         """Mark answers a crash left ``streaming`` as interrupted (run at start)."""
         return [stored.turn for stored in await self._store.interrupt_streaming()]
+
+    @contextlib.asynccontextmanager
+    async def _in_turn(self, key: ThreadKey) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Take the thread's next ticket now (before any await); yield "wait for it"."""
+        queue = self._queues.setdefault(key, _ThreadQueue())
+        ticket = queue.take()
+        try:
+            yield lambda: queue.wait(ticket)
+        finally:
+            await asyncio.shield(queue.release(ticket))
+            if queue.idle:
+                self._queues.pop(key, None)
 
     # -- one answer ----------------------------------------------------------------
 

@@ -123,3 +123,7 @@ def unsupported_image(name: str) -> str:
 
 def unreadable_file(name: str, reason: str) -> str:
     return f"Could not read {name} ({reason}); check the path and try again."
+
+
+def nothing_to_regenerate() -> str:
+    return "There is no answer here to regenerate; ask the question again instead."

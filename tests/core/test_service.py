@@ -281,8 +281,9 @@ async def test_text_is_flushed_while_it_streams(
     seen = ""
     while not task.done():
         window = await store.history(KEY, token_budget=100_000, max_turns=10)
-        if window.turns[-1].status is TurnStatus.STREAMING and window.turns[-1].text:
-            seen = window.turns[-1].text
+        latest = window.turns[-1] if window.turns else None
+        if latest is not None and latest.status is TurnStatus.STREAMING and latest.text:
+            seen = latest.text
             break
         await asyncio.sleep(0.02)
     await task
