@@ -114,3 +114,16 @@ class PlatformRateLimited(ThreadlineError):
         self.bucket = bucket
         self.is_global = is_global
         super().__init__(wording.platform_busy(retry_after))
+
+
+class PlatformError(ThreadlineError):
+    """A chat platform refused a request (other than a 429); ``code`` is its error code.
+
+    Slack answers HTTP 200 with ``{"ok": false, "error": code}``
+    (https://docs.slack.dev/apis/web-api/#responses); ``connection_failed`` is
+    threadline's own code for a platform that could not be reached.
+    """
+
+    def __init__(self, user_message: str, *, code: str = "") -> None:
+        self.code = code
+        super().__init__(user_message)

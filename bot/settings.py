@@ -115,6 +115,31 @@ class SlackSettings(BaseModel):
     signing_secret: SecretStr | None = None
     native_streaming: bool = True
     http_port: int = 3000
+    # Web API base URL, trailing slash kept (slack_sdk joins method names onto it).
+    api_url: str = "https://slack.com/api/"
+    # Interface the HTTP-mode server (POST /slack/events) listens on.
+    http_host: str = "0.0.0.0"
+    # Seconds between chat.appendStream calls of one answer: tokens are coalesced.
+    stream_append_interval: float = 1.0
+    # chat.appendStream is Tier 4 (100+/min per app per workspace), shared by all answers.
+    stream_appends_per_minute: int = 100
+    # Slack ends a stream ~5 min after it starts: continue in a new message before that.
+    stream_rollover_seconds: float = 270.0
+    # Markdown characters per streamed message (markdown_text takes 12,000).
+    stream_max_chars: int = 12_000
+    # Earlier thread messages read on a first mention (non-Marketplace cap: 15 per call).
+    history_import_messages: int = 15
+    # Seconds between conversations.replies calls (non-Marketplace apps: ~1 per minute).
+    history_import_interval: float = 60.0
+    # Recent event_ids remembered to drop Slack's retried deliveries.
+    recent_events: int = 2_048
+
+    @field_validator("api_url")
+    @classmethod
+    def _keep_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
 
 
 class LoggingSettings(BaseModel):

@@ -127,3 +127,104 @@ def unreadable_file(name: str, reason: str) -> str:
 
 def nothing_to_regenerate() -> str:
     return "There is no answer here to regenerate; ask the question again instead."
+
+
+# Slack
+
+SLACK_THINKING_STATUS = "is thinking…"
+
+
+def slack_no_bot_token() -> str:
+    return "SLACK_BOT_TOKEN is not set: threadline needs the bot token (xoxb-…) to talk to Slack."
+
+
+def slack_no_connection_mode() -> str:
+    return (
+        "Slack needs a way to deliver events: set SLACK_APP_TOKEN (xapp-…) for Socket Mode, "
+        "or SLACK_SIGNING_SECRET for HTTP mode (Slack posts to /slack/events)."
+    )
+
+
+def slack_auth_failed(code: str) -> str:
+    return (
+        f"Slack refused threadline's bot token ({code}). "
+        "An operator needs to check SLACK_BOT_TOKEN and the app's installation."
+    )
+
+
+def slack_request_failed(code: str) -> str:
+    return f"Slack refused a request from threadline ({code}). Please try again."
+
+
+def slack_unreachable() -> str:
+    return "threadline could not reach Slack. Please try again in a moment."
+
+
+def slack_asked(user_id: str, prompt: str, model: str | None) -> str:
+    """The channel message a slash command's answer is threaded under."""
+    via = f" (model {model})" if model else ""
+    return f"<@{user_id}> asked{via}: {prompt}"
+
+
+def slack_empty_prompt(command: str) -> str:
+    return f"Write a question after {command}, for example `{command} what is a monad?`."
+
+
+def slack_unknown_model(name: str, known: list[str]) -> str:
+    return f"threadline does not know the model `{name}`. Known models: {', '.join(known)}."
+
+
+def slack_model_shown(model: str, *, is_default: bool, known: list[str]) -> str:
+    source = "the default" if is_default else "set for this channel"
+    return (
+        f"This channel uses `{model}` ({source}). "
+        f"Change it with `/model <name>`; known models: {', '.join(known)}."
+    )
+
+
+def slack_model_set(user_id: str, model: str) -> str:
+    return f"<@{user_id}> set this channel's model to `{model}`."
+
+
+def slack_system_shown(prompt: str | None) -> str:
+    if prompt is None:
+        return "This channel uses the default system prompt. Set one with `/system <text>`."
+    return f"This channel's system prompt is: {prompt}"
+
+
+def slack_system_set(user_id: str) -> str:
+    return f"<@{user_id}> set this channel's system prompt; new answers follow it."
+
+
+def slack_reset_done() -> str:
+    return "Done: the next message starts a fresh conversation."
+
+
+def slack_reset_in_channel() -> str:
+    return (
+        "In a channel every thread is its own conversation: mention me in a new message "
+        "to start fresh. /reset clears the conversation of a direct message."
+    )
+
+
+def slack_usage(mine: int, channel: int) -> str:
+    return f"Tokens used today: {mine:,} by you, {channel:,} in this channel."
+
+
+def slack_prompts_title() -> str:
+    return "Try asking:"
+
+
+def slack_suggested_prompts() -> list[tuple[str, str]]:
+    """(title, message) pairs shown when an assistant thread opens."""
+    return [
+        ("Summarise a text", "Summarise this text in three bullet points: "),
+        ("Explain a concept", "Explain this like I'm new to the topic: "),
+        ("Draft a reply", "Help me write a friendly, short reply to this message: "),
+    ]
+
+
+def slack_thread_title(question: str) -> str:
+    """An assistant thread's title: the start of its first question."""
+    words = " ".join(question.split())
+    return words if len(words) <= 60 else words[:59].rstrip() + "…"

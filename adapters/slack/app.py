@@ -1,0 +1,271 @@
+"""``SlackBot``: threadline on Slack through slack-bolt's ``AsyncApp``.
+
+Connection modes, chosen by configuration (Bolt's standard variable names):
+
+- Socket Mode when ``SLACK_APP_TOKEN`` (xapp-…) is set: Slack pushes envelopes
+  over a WebSocket (https://docs.slack.dev/apis/events-api/using-socket-mode).
+- Otherwise HTTP mode: an aiohttp server answering ``POST /slack/events``, every
+  request's signature checked by Bolt with ``SLACK_SIGNING_SECRET``
+  (https://docs.slack.dev/authentication/verifying-requests-from-slack).
+
+``SLACK_BOT_TOKEN`` (xoxb-…) drives the Web API through one ``AsyncWebClient``
+whose ``base_url`` is ``settings.slack.api_url``.
+
+Slack wants every event and command acknowledged within 3 seconds, and retries
+otherwise (https://docs.slack.dev/apis/events-api/#retries). So each listener
+acknowledges first and leaves the work to a background task this class tracks
+(and cancels in ``stop``). Own and other bots' messages are dropped at the door;
+a retried delivery is dropped by its ``event_id`` (Bolt does not de-duplicate),
+and the store's idempotency on message ids guarantees one answer per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.assistant import AssistantThreads
+from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.events import EventHandler
+from adapters.slack.failures import AUTH_CODES, translated
+from adapters.slack.history import ThreadHistory
+from adapters.slack.names import UserNames
+from adapters.slack.native import NativeStreams, StreamOptions
+from adapters.slack.recent import RecentIds
+from adapters.slack.replies import Replies
+from adapters.slack.translate import (
+    BotIdentity,
+    event_from_body,
+    event_id,
+    retry_number,
+    slash_command,
+)
+from bot import wording
+from bot.errors import ConfigError, PlatformError, ThreadlineError
+from bot.models import ModelCatalog
+from bot.ports import Clock, ConversationStore, SystemClock
+from bot.service import ReplyService
+from bot.settings import Settings
+from bot.streaming import SLACK_BUDGET, EditScheduler
+
+__all__ = ["EVENTS_PATH", "SlackBot"]
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
+
+
+class SlackBot:
+    """One Slack workspace connection; ``start`` and ``stop`` own every lifetime."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        service: ReplyService,
+        store: ConversationStore,
+        catalog: ModelCatalog,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = settings
+        self._service = service
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock or SystemClock()
+        self._recent = RecentIds(settings.slack.recent_events)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._me: BotIdentity | None = None
+        self._events: EventHandler | None = None
+        self._commands: SlashCommands | None = None
+        self._address: tuple[str, int] | None = None
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """(host, port) the HTTP-mode server listens on; None in Socket Mode."""
+        return self._address
+
+    # -- lifetime --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect: Socket Mode with an app token, else serve ``POST /slack/events``."""
+        slack = self._settings.slack
+        if slack.bot_token is None:
+            raise ConfigError(wording.slack_no_bot_token())
+        if slack.app_token is None and slack.signing_secret is None:
+            raise ConfigError(wording.slack_no_connection_mode())
+        if self._stack is not None:
+            return
+        stack = contextlib.AsyncExitStack()
+        try:
+            await self._open(stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+
+    async def stop(self) -> None:
+        """Stop accepting, end the answers in flight, close sockets and sessions."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+        self._address = None
+
+    async def idle(self) -> None:
+        """Wait until the work in flight (answers, commands) has finished."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        slack = self._settings.slack
+        assert slack.bot_token is not None
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        client = AsyncWebClient(
+            token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
+        )
+        self._me = me = await _identify(client)
+        scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
+        streams = self._wire(client, scheduler, me)
+        stack.push_async_callback(streams.close)
+        stack.push_async_callback(self._end_tasks)
+        app = self._bolt_app(client)
+        if slack.app_token is not None:
+            handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            stack.push_async_callback(handler.close_async)
+            log.info("connected to Slack in Socket Mode as %s", me.user_id)
+        else:
+            runner = web.AppRunner(app.web_app(path=EVENTS_PATH), access_log=None)
+            await runner.setup()
+            stack.push_async_callback(runner.cleanup)
+            site = web.TCPSite(runner, slack.http_host, slack.http_port)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            self._address = (str(host), int(port))
+            log.info("serving Slack events on %s:%s%s", host, port, EVENTS_PATH)
+
+    def _wire(
+        self, client: AsyncWebClient, scheduler: EditScheduler, me: BotIdentity
+    ) -> NativeStreams:
+        """Build the parts that answer events and commands; return the native streams."""
+        slack = self._settings.slack
+        options = StreamOptions(
+            append_interval=slack.stream_append_interval,
+            appends_per_minute=slack.stream_appends_per_minute,
+            rollover_after=slack.stream_rollover_seconds,
+            max_chars=slack.stream_max_chars,
+        )
+        streams = NativeStreams(
+            client, scheduler, options, self._clock, enabled=slack.native_streaming
+        )
+        replies = Replies(client, self._service, streams, AssistantThreads(client))
+        names = UserNames(client)
+        history = ThreadHistory(
+            client,
+            self._store,
+            names,
+            me=me,
+            limit=slack.history_import_messages,
+            interval=slack.history_import_interval,
+            clock=self._clock,
+        )
+        self._events = EventHandler(
+            store=self._store, replies=replies, history=history, names=names
+        )
+        self._commands = SlashCommands(
+            store=self._store, catalog=self._catalog, replies=replies, names=names
+        )
+        return streams
+
+    def _bolt_app(self, client: AsyncWebClient) -> AsyncApp:
+        secret = self._settings.slack.signing_secret
+        socket_mode = self._settings.slack.app_token is not None
+        app = AsyncApp(
+            name="threadline",
+            client=client,
+            signing_secret=secret.get_secret_value() if secret is not None else "",
+            request_verification_enabled=not socket_mode,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        for name in EVENTS:
+            app.event(name)(self._on_event)
+        for name in COMMANDS:
+            app.command(name)(self._on_command)
+        return app
+
+    # -- listeners (Bolt passes arguments by parameter name) -------------------------
+
+    async def _on_event(
+        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
+    ) -> None:
+        await ack()
+        delivery = event_id(body)
+        if delivery is not None and not self._recent.first_time(delivery):
+            log.info("dropped retry %d of %s", retry_number(request.headers), delivery)
+            return
+        assert self._me is not None
+        assert self._events is not None
+        event = event_from_body(body, self._me)
+        if event is not None:
+            self._spawn(self._events.handle(event))
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        assert self._commands is not None
+
+        async def reply(text: str, public: bool) -> None:
+            await respond(text=text, response_type="in_channel" if public else "ephemeral")
+
+        self._spawn(self._commands.run(slash_command(body), reply))
+
+    # -- background work ---------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(_logged(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _logged(work: Coroutine[Any, Any, None]) -> None:
+    """Run one piece of work; a failure is logged, never lost in an unawaited task."""
+    try:
+        await work
+    except ThreadlineError as error:
+        log.warning("slack work failed: %s", error.user_message)
+    except Exception:
+        log.exception("slack work failed")
+
+
+async def _identify(client: AsyncWebClient) -> BotIdentity:
+    """Who the token belongs to (auth.test); a refused token stops start-up."""
+    try:
+        with translated(""):
+            response = await client.auth_test()
+    except PlatformError as error:
+        if error.code in AUTH_CODES:
+            raise ConfigError(error.user_message) from None
+        raise
+    return BotIdentity(
+        user_id=str(response.get("user_id", "")),
+        bot_id=str(response.get("bot_id", "")),
+        team_id=str(response.get("team_id", "")),
+    )

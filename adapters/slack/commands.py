@@ -1,0 +1,183 @@
+"""The slash commands, with the meanings they have on Discord.
+
+    /ask [--model NAME] prompt   one answer, threaded under a message that quotes the question
+    /image prompt                the same, answered by the configured image model
+    /model [name]                show or set this channel's model
+    /system [text]               show or set this channel's system prompt
+    /reset                       the next message starts a fresh conversation
+    /usage                       tokens used today, by you and in this channel
+
+Slack wants a slash command acknowledged within 3 seconds
+(https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands):
+the app acknowledges first and runs these afterwards. Slash commands do not
+carry a thread, so ``/ask`` posts the question in the channel and answers in
+its thread, where the conversation then continues without a mention.
+Settings answers are shown to the channel; look-ups only to the person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from adapters.slack.names import UserNames
+from adapters.slack.replies import Replies
+from adapters.slack.translate import (
+    PLATFORM,
+    ReplyPlace,
+    SlashCommand,
+    command_message_id,
+)
+from bot import wording
+from bot.domain import Incoming, ThreadKey
+from bot.errors import ThreadlineError
+from bot.models import ModelCatalog
+from bot.ports import ConversationStore
+from bot.render import render_slack
+from bot.service import channel_key
+
+__all__ = ["COMMANDS", "CommandReply", "SlashCommands", "parse_prompt"]
+
+# (text, shown to the whole channel?) -> posted through the command's response_url
+CommandReply = Callable[[str, bool], Awaitable[None]]
+
+COMMANDS = ("/ask", "/image", "/model", "/system", "/reset", "/usage")
+
+_MODEL_FLAG = re.compile(r"(?:^|\s)--model(?:\s+|=)(\S+)")
+
+
+def parse_prompt(text: str) -> tuple[str, str | None]:
+    """``/ask`` text as (prompt, model): ``--model NAME`` may stand anywhere in it."""
+    match = _MODEL_FLAG.search(text)
+    if match is None:
+        return text.strip(), None
+    return (text[: match.start()] + " " + text[match.end() :]).strip(), match.group(1)
+
+
+def start_of_today() -> float:
+    """Midnight, local time, as a timestamp: "today" for /usage."""
+    return dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
+
+
+class SlashCommands:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        catalog: ModelCatalog,
+        replies: Replies,
+        names: UserNames,
+        today: Callable[[], float] = start_of_today,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._replies = replies
+        self._names = names
+        self._today = today
+
+    async def run(self, command: SlashCommand, reply: CommandReply) -> None:
+        handlers = {
+            "/ask": self._ask,
+            "/image": self._image,
+            "/model": self._model,
+            "/system": self._system,
+            "/reset": self._reset,
+            "/usage": self._usage,
+        }
+        handler = handlers.get(command.name)
+        if handler is None:
+            return
+        try:
+            await handler(command, reply)
+        except ThreadlineError as error:
+            await reply(error.user_message, False)
+
+    # -- answers -------------------------------------------------------------------
+
+    async def _ask(self, command: SlashCommand, reply: CommandReply) -> None:
+        prompt, model = parse_prompt(command.text)
+        if model is not None and not self._catalog.knows(model):
+            await reply(wording.slack_unknown_model(model, self._catalog.names()), False)
+            return
+        await self._answer(command, reply, prompt, model)
+
+    async def _image(self, command: SlashCommand, reply: CommandReply) -> None:
+        await self._answer(command, reply, command.text, self._catalog.image_model)
+
+    async def _answer(
+        self, command: SlashCommand, reply: CommandReply, prompt: str, model: str | None
+    ) -> None:
+        if not prompt:
+            await reply(wording.slack_empty_prompt(command.name), False)
+            return
+        thread = command.thread_ts
+        if thread is None:  # post the question, and answer in its thread
+            quote = wording.slack_asked(command.user_id, render_slack(prompt), model)
+            anchor = ReplyPlace(command.channel_id, None, command.user_id, command.team_id)
+            thread = (await self._replies.target(anchor).post(quote)).id
+        place = ReplyPlace(command.channel_id, thread, command.user_id, command.team_id)
+        incoming = Incoming(
+            key=ThreadKey(PLATFORM, command.team_id, command.channel_id, thread),
+            message_id=command_message_id(command.trigger_id),
+            author_id=command.user_id,
+            author_name=await self._names.name(command.user_id),
+            text=prompt,
+            model=model,
+        )
+        await self._replies.answer(incoming, place)
+
+    # -- settings ------------------------------------------------------------------
+
+    async def _model(self, command: SlashCommand, reply: CommandReply) -> None:
+        key = _channel(command)
+        current = await self._store.settings(key)
+        name = command.text.strip()
+        known = self._catalog.names()
+        if not name:
+            shown = current.model or self._catalog.default_model
+            await reply(
+                wording.slack_model_shown(shown, is_default=not current.model, known=known), False
+            )
+        elif not self._catalog.knows(name):
+            await reply(wording.slack_unknown_model(name, known), False)
+        else:
+            await self._store.save_settings(key, replace(current, model=name))
+            await reply(wording.slack_model_set(command.user_id, name), True)
+
+    async def _system(self, command: SlashCommand, reply: CommandReply) -> None:
+        key = _channel(command)
+        current = await self._store.settings(key)
+        text = command.text.strip()
+        if not text:
+            await reply(wording.slack_system_shown(current.system_prompt), False)
+            return
+        await self._store.save_settings(key, replace(current, system_prompt=text))
+        await reply(wording.slack_system_set(command.user_id), True)
+
+    async def _reset(self, command: SlashCommand, reply: CommandReply) -> None:
+        if command.thread_ts is not None:
+            thread = command.thread_ts
+        elif command.direct:
+            thread = command.channel_id  # a DM's top level is one conversation
+        else:
+            await reply(wording.slack_reset_in_channel(), False)
+            return
+        await self._store.reset(ThreadKey(PLATFORM, command.team_id, command.channel_id, thread))
+        await reply(wording.slack_reset_done(), True)
+
+    async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
+        since = self._today()
+        mine = await self._store.usage_since(
+            since, platform=PLATFORM, workspace=command.team_id, requester_id=command.user_id
+        )
+        here = await self._store.usage_since(
+            since, platform=PLATFORM, workspace=command.team_id, channel=command.channel_id
+        )
+        await reply(wording.slack_usage(mine.total_tokens, here.total_tokens), False)
+
+
+def _channel(command: SlashCommand) -> ThreadKey:
+    """Where channel-wide settings live (``ReplyService.settings_for`` falls back to it)."""
+    return channel_key(ThreadKey(PLATFORM, command.team_id, command.channel_id, ""))

@@ -1,0 +1,80 @@
+"""What the bot does with each translated Slack event.
+
+- A person's message: answered if it is a DM, a mention, or a reply in a thread
+  where the bot already talks (the store knows the thread). A first mention
+  inside an existing thread brings the thread's earlier messages in first.
+- An edit or a deletion updates the stored turn; neither is ever answered.
+- An assistant thread that opens gets suggested prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.slack.history import ThreadHistory
+from adapters.slack.names import UserNames
+from adapters.slack.replies import Replies
+from adapters.slack.translate import (
+    PLATFORM,
+    AssistantThreadStarted,
+    MessageDeletion,
+    MessageEdit,
+    PersonMessage,
+    SlackEvent,
+    should_answer,
+    with_author_name,
+)
+from bot import wording
+from bot.conversation import estimate_tokens
+from bot.ports import ConversationStore
+
+__all__ = ["EventHandler"]
+
+log = logging.getLogger(__name__)
+
+
+class EventHandler:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        replies: Replies,
+        history: ThreadHistory,
+        names: UserNames,
+    ) -> None:
+        self._store = store
+        self._replies = replies
+        self._history = history
+        self._names = names
+
+    async def handle(self, event: SlackEvent) -> None:
+        if isinstance(event, PersonMessage):
+            await self._message(event)
+        elif isinstance(event, MessageEdit):
+            tokens = estimate_tokens(event.text)
+            if await self._store.edit_message(PLATFORM, event.message_id, event.text, tokens):
+                log.info("updated the stored turn of %s after an edit", event.message_id)
+        elif isinstance(event, MessageDeletion):
+            if await self._store.delete_message(PLATFORM, event.message_id):
+                log.info("removed the stored turn of %s after a deletion", event.message_id)
+        elif isinstance(event, AssistantThreadStarted):
+            await self._replies.assistant.welcome(event)
+
+    async def _message(self, message: PersonMessage) -> None:
+        key = message.incoming.key
+        known = await self._store.has_conversation(key)
+        if not should_answer(message, known_thread=known):
+            return
+        if not message.incoming.text:
+            await self._replies.notice(message.place, wording.empty_prompt())
+            return
+        if message.mentioned and message.in_thread and not known:
+            await self._history.bring_in(message)
+        place = message.place
+        if place.assistant and place.thread_ts is not None and not known:
+            await self._replies.assistant.title(
+                place.channel, place.thread_ts, message.incoming.text
+            )
+        named = with_author_name(message, await self._names.name(message.incoming.author_id))
+        result = await self._replies.answer(named.incoming, place)
+        log.info("%s in %s: %s", message.incoming.message_id, key, result.outcome.value)

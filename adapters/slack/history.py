@@ -1,0 +1,73 @@
+"""Bring a thread's earlier messages in when the bot is first mentioned inside it.
+
+threadline's database is the history; Slack is not re-read per turn. Slack now
+limits ``conversations.replies`` for apps outside its Marketplace to about one
+call a minute and 15 messages per call (changelog 2025-05-29,
+https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps),
+so this reads one page (the parent and the oldest replies), at most once per
+``interval`` across the whole workspace, and skips the import rather than wait.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.failures import translated
+from adapters.slack.names import UserNames
+from adapters.slack.translate import BotIdentity, PersonMessage, earlier_messages
+from bot.errors import ThreadlineError
+from bot.ports import Clock, ConversationStore
+from bot.service import user_turn
+
+__all__ = ["ThreadHistory"]
+
+log = logging.getLogger(__name__)
+
+
+class ThreadHistory:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        store: ConversationStore,
+        names: UserNames,
+        *,
+        me: BotIdentity,
+        limit: int,
+        interval: float,
+        clock: Clock,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._names = names
+        self._me = me
+        self._limit = limit
+        self._interval = interval
+        self._clock = clock
+        self._last_call: float | None = None
+
+    async def bring_in(self, mention: PersonMessage) -> int:
+        """Store the people's messages before ``mention`` in its thread; how many were stored."""
+        key = mention.incoming.key
+        now = self._clock.monotonic()
+        if self._last_call is not None and now - self._last_call < self._interval:
+            log.info("skipped reading %s: conversations.replies was used recently", key)
+            return 0
+        self._last_call = now
+        try:
+            with translated(key.channel):
+                page = await self._client.conversations_replies(
+                    channel=key.channel, ts=key.thread, limit=self._limit
+                )
+        except ThreadlineError as error:
+            log.warning("could not read the thread %s: %s", key, error.user_message)
+            return 0
+        messages = page.get("messages") or []
+        stored = 0
+        for earlier in earlier_messages(messages, self._me, key=key, before_ts=mention.ts):
+            named = replace(earlier, author_name=await self._names.name(earlier.author_id))
+            if await self._store.add_turn(key, user_turn(named)) is not None:
+                stored += 1
+        return stored

@@ -1,0 +1,429 @@
+"""Slack's native text streaming as a ``ReplySink``, falling back to post + edit.
+
+chat.startStream opens a message in a thread, chat.appendStream adds markdown
+to it, chat.stopStream ends it (https://docs.slack.dev/reference/methods/chat.startStream
+and siblings). What shapes this module:
+
+- Text is markdown (``markdown_text``): it is sent as the model wrote it, never
+  mrkdwn-rendered; ``markdown_text`` takes 12,000 characters.
+- startStream needs a ``thread_ts``, and in channels ``recipient_user_id`` and
+  ``recipient_team_id``. A top-level DM answer therefore uses the fallback.
+- Rate tiers: appendStream is Tier 4 (100+/min per app per workspace, shared by
+  every answer: ``AppendPacer``), start and stop are Tier 2
+  (https://docs.slack.dev/apis/web-api/rate-limits). Tokens are coalesced: one
+  append per ``append_interval`` per answer at most.
+- Slack ends a stream about five minutes after it started (appends do not extend
+  it; then ``message_not_in_streaming_state``). An answer rolls over to a new
+  message after ``rollover_after``; an ended stream or ``msg_too_long`` at any
+  point also continues the answer in a new message, so no text is lost. A code
+  block open at a rollover is closed and reopened in the next message.
+- If startStream is refused (``unknown_method``, ``not_allowed_token_type``,
+  ``missing_scope`` …) the answer goes out as ``StreamedReply`` (chat.postMessage +
+  chat.update under the shared ``EditScheduler``), and later answers skip the
+  native attempt. A rate-limited start falls back for that answer only.
+
+Message ids returned by ``finish`` are ``"{channel}:{ts}"``, like
+``Incoming.message_id``, so the store can find an answer from its messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from enum import Enum
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.failures import REFUSED_CODES, translated
+from adapters.slack.target import SlackTarget
+from adapters.slack.translate import message_id
+from bot import wording
+from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
+from bot.ports import Clock, ReplySink
+from bot.render import render_slack
+from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
+from bot.streaming import EditScheduler, StreamedReply
+
+__all__ = ["AppendPacer", "FallbackReply", "NativeReply", "NativeStreams", "StreamOptions"]
+
+log = logging.getLogger(__name__)
+
+# The stream is over on Slack's side, or this message is full: continue in a new one.
+ENDED_CODES = frozenset({"message_not_in_streaming_state", "msg_too_long", "message_not_found"})
+CLOSING_RESERVE = MAX_MARKER_CHARS + 1  # room kept for "\n```" when a message rolls over
+MAX_RATE_LIMITED_IN_A_ROW = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    append_interval: float = 1.0
+    appends_per_minute: int = 100
+    rollover_after: float = 270.0
+    max_chars: int = 12_000
+
+
+class AppendPacer:
+    """Spaces appendStream calls evenly across every answer of the connection.
+
+    Each call reserves the next free slot before it waits, so callers go in
+    arrival order and the rate never exceeds ``per_minute`` (Tier 4: 100+/min).
+    """
+
+    def __init__(self, per_minute: int, clock: Clock) -> None:
+        self._gap = 60.0 / max(1, per_minute)
+        self._clock = clock
+        self._next = float("-inf")
+
+    async def take(self) -> None:
+        now = self._clock.monotonic()
+        at = max(now, self._next)
+        self._next = at + self._gap
+        if at > now:
+            await self._clock.sleep(at - now)
+
+
+class NativeStreams:
+    """What native answers share on one connection, and the choice of sink per answer."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        scheduler: EditScheduler,
+        options: StreamOptions,
+        clock: Clock,
+        *,
+        enabled: bool = True,
+    ) -> None:
+        self.client = client
+        self.scheduler = scheduler
+        self.options = options
+        self.clock = clock
+        self.pacer = AppendPacer(options.appends_per_minute, clock)
+        self.available = enabled  # False once Slack refused startStream to this app
+        self._senders: set[asyncio.Task[None]] = set()
+
+    def reply(self, target: SlackTarget) -> ReplySink:
+        if self.available and target.place.thread_ts is not None:
+            return NativeReply(self, target)
+        return FallbackReply(target, self.scheduler)
+
+    def track(self, sender: asyncio.Task[None]) -> None:
+        self._senders.add(sender)
+        sender.add_done_callback(self._senders.discard)
+
+    async def close(self) -> None:
+        """Cancel the senders of answers that were never finished (a crashed answer)."""
+        for sender in list(self._senders):
+            sender.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+
+
+class FallbackReply:
+    """``StreamedReply`` (post + chat.update, mrkdwn) with ids as ``channel:ts``."""
+
+    def __init__(self, target: SlackTarget, scheduler: EditScheduler) -> None:
+        self._channel = target.place.channel
+        self._reply = StreamedReply(target, scheduler, render_slack)
+
+    async def start(self) -> None:
+        await self._reply.start()
+
+    async def append(self, text: str) -> None:
+        await self._reply.append(text)
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        return tuple(message_id(self._channel, ts) for ts in await self._reply.finish(footer))
+
+
+@dataclass(slots=True)
+class _Message:
+    """One streamed message: its ts, when it started, the markdown it shows."""
+
+    ts: str
+    started_at: float
+    text: str
+
+
+class _Sent(Enum):
+    OK = "ok"
+    AGAIN = "again"  # try the same text again (after a pause or in a new message)
+    FALL_BACK = "fall_back"
+
+
+class NativeReply:
+    """One answer streamed natively; implements ``bot.ports.ReplySink``.
+
+    ``append`` only buffers; one task per answer sends the buffer, so the
+    service's stream never waits on Slack.
+    """
+
+    def __init__(self, streams: NativeStreams, target: SlackTarget) -> None:
+        self._streams = streams
+        self._client = streams.client
+        self._clock = streams.clock
+        self._options = streams.options
+        self._target = target
+        self._place = target.place
+        self._max_chars = streams.options.max_chars
+        self._pending: list[str] = []
+        self._work = asyncio.Event()
+        self._finishing = asyncio.Event()
+        self._footer = ""
+        self._footer_shown = False
+        self._message: _Message | None = None
+        self._reopen = ""  # the code fence the next message starts inside
+        self._ids: list[str] = []
+        self._shown_words = False
+        self._last_append: float | None = None
+        self._limited_in_a_row = 0
+        self._fallback: StreamedReply | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- ReplySink -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Show the assistant status, and (outside assistant threads) open the stream."""
+        with contextlib.suppress(ThreadlineError):  # a missing status is cosmetic
+            await self._target.typing()
+        # In an assistant thread the "is thinking…" status shows until the first
+        # words, so the stream opens with them; elsewhere it opens at once.
+        self._task = asyncio.create_task(self._run(eager=not self._place.assistant))
+        self._streams.track(self._task)
+
+    async def append(self, text: str) -> None:
+        if self._fallback is not None:
+            await self._fallback.append(text)
+            return
+        self._pending.append(text)
+        self._work.set()
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        if self._task is None:
+            await self.start()
+        assert self._task is not None
+        self._footer = footer
+        self._finishing.set()
+        self._work.set()
+        await self._task
+        ids = list(self._ids)
+        if self._fallback is not None:
+            shown = await self._fallback.finish("" if self._footer_shown else footer)
+            ids += [message_id(self._place.channel, ts) for ts in shown]
+        return tuple(ids)
+
+    # -- the sending task ------------------------------------------------------------
+
+    async def _run(self, *, eager: bool) -> None:
+        if eager and await self._send(None, "", stop=False) is _Sent.FALL_BACK:
+            await self._fall_back("")
+        while self._fallback is None:
+            await self._next_batch()
+            last = self._finishing.is_set()
+            text = self._take_pending()
+            if last:
+                text += self._footer_block(text)
+                if not self._shown_words and not text.strip():
+                    text = wording.EMPTY_ANSWER
+            await self._deliver(text, last=last)
+            if last:
+                return
+
+    async def _next_batch(self) -> None:
+        """Wait for text, then let it gather for ``append_interval`` (unless finishing)."""
+        while not self._pending and not self._finishing.is_set():
+            self._work.clear()
+            await self._work.wait()
+        if self._finishing.is_set() or self._last_append is None:
+            return
+        wait = self._last_append + self._options.append_interval - self._clock.monotonic()
+        if wait > 0:
+            await self._clock.wait(self._finishing, wait)
+
+    def _take_pending(self) -> str:
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
+    def _footer_block(self, text: str) -> str:
+        if not self._footer:
+            return ""
+        self._footer_shown = True
+        if self._shown_words or text.strip():
+            return f"\n\n{self._footer}"
+        return self._footer
+
+    async def _deliver(self, text: str, *, last: bool) -> None:
+        """Show ``text``: appended, in a new message, or through the fallback."""
+        while self._fallback is None:
+            message = self._message
+            if message is not None and self._expiring(message):
+                await self._roll_over(message)
+                continue
+            if not text:
+                if last and message is not None:
+                    await self._roll_over(message)  # everything is shown: just end it
+                return
+            piece, rest = _cut(text, self._room(message))
+            outcome = await self._send(message, piece, stop=last and not rest)
+            if outcome is _Sent.FALL_BACK:
+                await self._fall_back(text)
+                return
+            if outcome is _Sent.OK:
+                text = rest
+                if rest and self._message is not None:
+                    await self._roll_over(self._message)  # this message is full
+
+    def _expiring(self, message: _Message) -> bool:
+        return self._clock.monotonic() - message.started_at >= self._options.rollover_after
+
+    def _room(self, message: _Message | None) -> int:
+        used = len(message.text) if message is not None else len(self._reopen)
+        return max(1, self._max_chars - CLOSING_RESERVE - used)
+
+    async def _send(self, message: _Message | None, piece: str, *, stop: bool) -> _Sent:
+        """One Web API call; Slack's answer decides what happens next."""
+        try:
+            if message is None:
+                await self._open(piece)  # a last piece is stopped on the next turn
+            elif stop:
+                await self._stop(message, piece)
+            else:
+                await self._append(message, piece)
+        except PlatformRateLimited as limited:
+            if message is None or self._limited_in_a_row >= MAX_RATE_LIMITED_IN_A_ROW:
+                return _Sent.FALL_BACK
+            self._limited_in_a_row += 1
+            await self._clock.sleep(limited.retry_after)
+            return _Sent.AGAIN
+        except PlatformError as error:
+            if message is not None and error.code == "msg_too_long":
+                await self._roll_over(message)  # full: the piece goes into a new message
+                return _Sent.AGAIN
+            return self._refused(message, piece, error)
+        self._limited_in_a_row = 0
+        return _Sent.OK
+
+    def _refused(self, message: _Message | None, piece: str, error: PlatformError) -> _Sent:
+        if error.code in ENDED_CODES:
+            if message is not None:
+                self._ended(message)  # Slack ended it: the piece goes into a new message
+                return _Sent.AGAIN
+            if error.code == "msg_too_long" and len(piece) // 2 >= MIN_LIMIT:
+                self._max_chars = len(piece) // 2 + CLOSING_RESERVE + len(self._reopen)
+                return _Sent.AGAIN
+        if message is None and error.code in REFUSED_CODES:
+            self._streams.available = False
+            log.info("native streaming is not available to this app (%s)", error.code)
+        else:
+            log.warning("native streaming failed (%s); continuing with chat.update", error.code)
+        return _Sent.FALL_BACK
+
+    # -- Web API calls ---------------------------------------------------------------
+
+    async def _open(self, piece: str) -> None:
+        place = self._place
+        text = self._reopen + piece
+        with translated(place.channel):
+            response = await self._client.chat_startStream(
+                channel=place.channel,
+                thread_ts=place.thread_ts or "",
+                recipient_user_id=place.recipient_user_id,
+                recipient_team_id=place.team_id,
+                markdown_text=text or None,
+            )
+        now = self._clock.monotonic()
+        self._message = _Message(str(response["ts"]), now, text)
+        self._ids.append(message_id(place.channel, self._message.ts))
+        self._reopen = ""
+        self._note_words(piece, now)
+
+    async def _append(self, message: _Message, piece: str) -> None:
+        await self._streams.pacer.take()
+        with translated(self._place.channel):
+            await self._client.chat_appendStream(
+                channel=self._place.channel, ts=message.ts, markdown_text=piece
+            )
+        message.text += piece
+        self._note_words(piece, self._clock.monotonic())
+
+    async def _stop(self, message: _Message, piece: str) -> None:
+        with translated(self._place.channel):
+            await self._client.chat_stopStream(
+                channel=self._place.channel, ts=message.ts, markdown_text=piece or None
+            )
+        message.text += piece
+        self._message = None
+        self._note_words(piece, self._clock.monotonic())
+
+    def _note_words(self, piece: str, now: float) -> None:
+        if piece.strip():
+            self._shown_words = True
+            self._last_append = now
+
+    # -- rollover and fallback ---------------------------------------------------------
+
+    async def _roll_over(
+        self, message: _Message, *, attempts: int = MAX_RATE_LIMITED_IN_A_ROW
+    ) -> None:
+        """End ``message`` (closing an open code block) so the answer continues in a new one."""
+        closing, opener = _fence_edges(message.text)
+        for _ in range(attempts):
+            try:
+                await self._stop(message, closing)
+                break
+            except PlatformRateLimited as limited:
+                await self._clock.sleep(limited.retry_after)
+            except PlatformError as error:
+                if error.code == "msg_too_long" and closing:
+                    closing = ""  # no room even for the fence: stop without it
+                    continue
+                if error.code not in ENDED_CODES:
+                    log.warning("could not stop a streamed message (%s)", error.code)
+                break
+        self._message = None
+        self._reopen = opener
+
+    def _ended(self, message: _Message) -> None:
+        """Slack ended ``message`` itself (expired, full): the next one reopens its code block."""
+        self._message = None
+        self._reopen = _fence_edges(message.text)[1]
+
+    async def _fall_back(self, text: str) -> None:
+        """Continue this answer with chat.postMessage + chat.update."""
+        if self._message is not None:
+            await self._roll_over(self._message, attempts=1)
+        fallback = StreamedReply(self._target, self._streams.scheduler, render_slack)
+        await fallback.start()
+        text = self._reopen + text + self._take_pending()
+        self._reopen = ""
+        self._fallback = fallback
+        if text:
+            await fallback.append(text)
+
+
+def _cut(text: str, room: int) -> tuple[str, str]:
+    """``text`` split so the first part fits ``room``, at a line or word end if one is near."""
+    if len(text) <= room:
+        return text, ""
+    floor = room // 2
+    for separator in ("\n", " "):
+        at = text.rfind(separator, floor, room)
+        if at >= 0:
+            return text[: at + 1], text[at + 1 :]
+    return text[:room], text[room:]
+
+
+def _fence_edges(markdown: str) -> tuple[str, str]:
+    """What closes the code block open at the end of ``markdown``, and what reopens it."""
+    fence = None
+    for line in markdown.split("\n"):
+        if fence is None:
+            fence = opening_fence(line)
+        elif fence.is_closed_by(line):
+            fence = None
+    if fence is None:
+        return "", ""
+    closing = fence.marker if markdown.endswith("\n") else "\n" + fence.marker
+    return closing, fence.opener

@@ -1,0 +1,48 @@
+"""Answers into Slack: the right sink for a place, and the notices around answers."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.assistant import AssistantThreads
+from adapters.slack.native import NativeStreams
+from adapters.slack.target import SlackTarget
+from adapters.slack.translate import ReplyPlace
+from bot.domain import Incoming
+from bot.errors import ThreadlineError
+from bot.render import render_slack
+from bot.service import ReplyResult, ReplyService
+
+__all__ = ["Replies"]
+
+log = logging.getLogger(__name__)
+
+
+class Replies:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        service: ReplyService,
+        streams: NativeStreams,
+        assistant: AssistantThreads,
+    ) -> None:
+        self._client = client
+        self._service = service
+        self._streams = streams
+        self.assistant = assistant
+
+    def target(self, place: ReplyPlace) -> SlackTarget:
+        return SlackTarget(self._client, place, self.assistant)
+
+    async def answer(self, incoming: Incoming, place: ReplyPlace) -> ReplyResult:
+        """One answer, natively streamed where Slack allows it (see ``native``)."""
+        return await self._service.handle(incoming, self._streams.reply(self.target(place)))
+
+    async def notice(self, place: ReplyPlace, markdown: str) -> None:
+        """A short message in the thread that is not an answer (never raises)."""
+        try:
+            await self.target(place).post(render_slack(markdown))
+        except ThreadlineError as error:
+            log.warning("could not post a notice in %s: %s", place.channel, error.user_message)

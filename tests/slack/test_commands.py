@@ -1,0 +1,183 @@
+"""Slash commands: acknowledged at once, answered in the channel or a thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import wording
+from bot.domain import ThreadKey
+from bot.models import ModelCatalog
+from bot.ports import ConversationStore
+from bot.settings import UpstreamSettings
+from tests.fakes.slack import SlackFake
+from tests.fakes.upstream import Answer, FakeUpstream
+from tests.slack.conftest import ALICE, DM, GENERAL, TEAM, MakeBot, bot_messages, wait_shown
+
+
+def responses(fake: SlackFake) -> list[tuple[str, str]]:
+    """(response_type, text) of everything posted to response_urls."""
+    return [(r.get("response_type", ""), r["text"]) for r in fake.workspace.responses]
+
+
+async def run_command(
+    fake: SlackFake,
+    command: str,
+    text: str = "",
+    *,
+    channel_id: str = GENERAL,
+    user_id: str = ALICE,
+) -> None:
+    """Send a slash command; check it was acknowledged (with an empty body) in time."""
+    sent = await fake.send_command(command, text, channel_id=channel_id, user_id=user_id)
+    ack = await fake.wait_for_ack(sent)
+    assert ack.payload is None  # acknowledged first; the answer comes separately
+    [attempt] = fake.deliveries[sent].attempts
+    assert attempt.outcome == "acked"
+
+
+async def test_ask_answers_in_the_thread_of_its_question(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/ask", "what is a monad?")
+    await slack_fake.wait_for(lambda: bot_messages(slack_fake, GENERAL), what="the question")
+    question = bot_messages(slack_fake, GENERAL)[0]
+    assert question.text == f"<@{ALICE}> asked: what is a monad?"
+    assert question.thread_ts is None
+    await wait_shown(
+        slack_fake,
+        GENERAL,
+        question.ts,
+        question.text + "You said: what is a monad?",
+    )
+    # The conversation goes on in that thread without a mention.
+    await slack_fake.send_event(slack_fake.payloads.message("go on", thread_ts=question.ts))
+    await slack_fake.wait_for(lambda: len(upstream.requests) == 2, what="a second answer")
+    roles = [m["role"] for m in upstream.requests[-1]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+async def test_ask_takes_a_model_and_refuses_unknown_ones(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    bot = await make_bot()
+    await run_command(slack_fake, "/ask", "--model gpt-4 hi there")
+    await slack_fake.wait_for(lambda: upstream.requests, what="an upstream request")
+    assert upstream.requests[0]["model"] == "gpt-4"
+    assert upstream.requests[0]["messages"][-1]["content"] == "hi there"
+
+    await run_command(slack_fake, "/ask", "--model gpt-99 hi")
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses, what="the refusal")
+    [(kind, text)] = responses(slack_fake)
+    assert kind == "ephemeral"
+    assert text.startswith("threadline does not know the model `gpt-99`")
+    await run_command(slack_fake, "/ask", "")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
+    assert responses(slack_fake)[1][1] == wording.slack_empty_prompt("/ask")
+    await bot.idle()
+    assert len(upstream.requests) == 1
+
+
+async def test_image_is_answered_by_the_image_model(
+    slack_fake: SlackFake,
+    make_bot: MakeBot,
+    upstream: FakeUpstream,
+    upstream_settings: UpstreamSettings,
+) -> None:
+    bot = await make_bot()
+    await run_command(slack_fake, "/image", "a lighthouse at dusk")
+    await slack_fake.wait_for(lambda: upstream.requests, what="an upstream request")
+    await bot.idle()
+    assert upstream.requests[0]["model"] == upstream_settings.image_model
+    [question] = [m for m in bot_messages(slack_fake, GENERAL) if m.thread_ts is None]
+    assert "(model gpt-4o-image)" in question.text
+    assert len(bot_messages(slack_fake, GENERAL, question.ts)) == 2
+
+
+async def test_model_shows_sets_and_refuses(
+    slack_fake: SlackFake,
+    make_bot: MakeBot,
+    upstream: FakeUpstream,
+    store: ConversationStore,
+    upstream_settings: UpstreamSettings,
+) -> None:
+    await make_bot()
+    known = ModelCatalog(upstream_settings).names()
+    await run_command(slack_fake, "/model")
+    await run_command(slack_fake, "/model", "gpt-99")
+    await run_command(slack_fake, "/model", "gpt-4")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 3)
+    assert sorted(responses(slack_fake)) == sorted(
+        [
+            ("ephemeral", wording.slack_model_shown("gpt-4o-mini", is_default=True, known=known)),
+            ("ephemeral", wording.slack_unknown_model("gpt-99", known)),
+            ("in_channel", wording.slack_model_set(ALICE, "gpt-4")),
+        ]
+    )
+    channel = await store.settings(ThreadKey("slack", TEAM, GENERAL, ""))
+    assert channel.model == "gpt-4"
+
+    mention = slack_fake.payloads.app_mention("which model?")
+    await slack_fake.send_event(mention)
+    await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: which model?")
+    assert upstream.requests[-1]["model"] == "gpt-4"
+
+
+async def test_system_sets_the_channel_prompt(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/system", "Answer like a pirate.")
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
+    assert responses(slack_fake) == [("in_channel", wording.slack_system_set(ALICE))]
+    await run_command(slack_fake, "/system")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
+    assert responses(slack_fake)[1][1] == wording.slack_system_shown("Answer like a pirate.")
+
+    mention = slack_fake.payloads.app_mention("hello")
+    await slack_fake.send_event(mention)
+    await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: hello")
+    assert upstream.requests[-1]["messages"][0]["content"] == "Answer like a pirate."
+
+
+async def test_reset_starts_a_direct_message_afresh(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    await make_bot()
+    await slack_fake.send_event(slack_fake.payloads.message("remember 42", channel=DM))
+    await wait_shown(slack_fake, DM, None, "You said: remember 42")
+    await run_command(slack_fake, "/reset", channel_id=DM)
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
+    assert responses(slack_fake) == [("in_channel", wording.slack_reset_done())]
+
+    await slack_fake.send_event(slack_fake.payloads.message("what number?", channel=DM))
+    await slack_fake.wait_for(lambda: len(upstream.requests) == 2)
+    assert [m["content"] for m in upstream.requests[-1]["messages"][1:]] == ["what number?"]
+
+    await run_command(slack_fake, "/reset")  # in a channel: every thread is its own
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
+    assert responses(slack_fake)[1] == ("ephemeral", wording.slack_reset_in_channel())
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+async def test_usage_counts_today_s_tokens(
+    slack_fake: SlackFake,
+    make_bot: MakeBot,
+    upstream: FakeUpstream,
+    store: ConversationStore,
+    who: str,
+) -> None:
+    bot = await make_bot()
+    upstream.answer = Answer(usage_chunk=True)
+    mention = slack_fake.payloads.app_mention("count me")
+    await slack_fake.send_event(mention)
+    await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: count me")
+    await bot.idle()
+    used = await store.usage_since(0, platform="slack")
+    assert used.total_tokens > 0
+
+    user = ALICE if who == "alice" else "U0BOB00001"
+    await run_command(slack_fake, "/usage", user_id=user)
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
+    mine = used.total_tokens if who == "alice" else 0
+    assert responses(slack_fake) == [("ephemeral", wording.slack_usage(mine, used.total_tokens))]

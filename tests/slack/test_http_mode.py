@@ -1,0 +1,105 @@
+"""HTTP mode: Bolt verifies Slack's signatures; retries carry X-Slack-Retry-Num."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from adapters.slack import SlackBot
+from bot.errors import ConfigError
+from bot.models import ModelCatalog
+from bot.service import ReplyService
+from bot.settings import Settings, SlackSettings, UpstreamSettings
+from storage import MemoryStore
+from tests.fakes.slack import SlackFake
+from tests.fakes.slack.events import encode_http_body, sign
+from tests.fakes.upstream import FakeUpstream
+from tests.slack.conftest import GENERAL, MakeBot, bot_messages, wait_shown
+
+
+def events_url(bot: SlackBot) -> str:
+    assert bot.http_address is not None
+    host, port = bot.http_address
+    return f"http://{host}:{port}/slack/events"
+
+
+async def test_signed_events_are_answered_and_bad_signatures_refused(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    bot = await make_bot(http=True)
+    url = events_url(bot)
+    mention = slack_fake.payloads.app_mention("over http")
+    ack = await slack_fake.wait_for_ack(await slack_fake.send_event(mention, "http", url=url))
+    assert (ack.mode, ack.attempt) == ("http", 0)
+    await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: over http")
+
+    for how in ("invalid", "stale", "missing"):
+        forged = slack_fake.payloads.app_mention(f"forged ({how})")
+        sent = await slack_fake.send_event(forged, "http", url=url, signature=how, retries=False)
+        delivery = await slack_fake.wait_for_delivery(sent)
+        assert [a.status for a in delivery.attempts] == [401], how
+    await bot.idle()
+    assert upstream.stats.requests == 1
+
+
+async def test_a_retried_http_delivery_gets_one_answer(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    bot = await make_bot(http=True)
+    mention = slack_fake.payloads.app_mention("say it once")
+    body, content_type = encode_http_body("events_api", slack_fake.payloads.event_callback(mention))
+    async with aiohttp.ClientSession() as session:
+        for retry in ({}, {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}):
+            headers = {"Content-Type": content_type, **sign(body, slack_fake.signing_secret)}
+            async with session.post(events_url(bot), data=body, headers=headers | retry) as r:
+                assert r.status == 200
+    await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: say it once")
+    await bot.idle()
+    assert upstream.stats.requests == 1
+    assert len(bot_messages(slack_fake, GENERAL, mention["ts"])) == 1
+
+
+async def test_a_slash_command_over_http_is_acknowledged(
+    slack_fake: SlackFake, make_bot: MakeBot
+) -> None:
+    bot = await make_bot(http=True)
+    sent = await slack_fake.send_command("/usage", mode="http", url=events_url(bot))
+    ack = await slack_fake.wait_for_ack(sent)
+    assert ack.mode == "http"
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses, what="usage answer")
+    assert "Tokens used today" in slack_fake.workspace.responses[0]["text"]
+
+
+async def test_starting_without_a_way_to_receive_events_is_a_config_error(
+    service: ReplyService, upstream_settings: UpstreamSettings
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        upstream=upstream_settings,
+        slack=SlackSettings(bot_token=SecretStr("xoxb-1")),
+    )
+    bot = SlackBot(
+        settings, service=service, store=MemoryStore(), catalog=ModelCatalog(upstream_settings)
+    )
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN") as raised:
+        await bot.start()
+    assert "SLACK_SIGNING_SECRET" in raised.value.user_message
+    await bot.stop()
+
+
+async def test_a_refused_bot_token_stops_start_up(
+    slack_fake: SlackFake, service: ReplyService, upstream_settings: UpstreamSettings
+) -> None:
+    slack = SlackSettings(
+        bot_token=SecretStr("xoxb-not-the-right-one"),
+        app_token=SecretStr(slack_fake.app_token),
+        api_url=slack_fake.base_url,
+    )
+    settings = Settings(_env_file=None, upstream=upstream_settings, slack=slack)
+    bot = SlackBot(
+        settings, service=service, store=MemoryStore(), catalog=ModelCatalog(upstream_settings)
+    )
+    with pytest.raises(ConfigError, match="invalid_auth"):
+        await bot.start()
+    assert slack_fake.socket.connections_opened == 0
