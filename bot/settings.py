@@ -104,9 +104,58 @@ class ConversationLimits(BaseModel):
 
 
 class DiscordSettings(BaseModel):
+    """Lists are JSON in the environment: ``DISCORD__BLOCKED_USER_IDS=[123, 456]``.
+
+    Access: a block-list always wins; an empty allow-list allows everyone. People
+    pass when they are on ``allowed_user_ids`` *or* hold an ``allowed_role_ids``
+    role; places pass when both the guild and the channel lists allow them.
+    """
+
     token: SecretStr | None = None
     answer_in_thread: bool = True
     dev_guild_id: int | None = None
+    # Servers threadline answers in (empty: every server it is in).
+    allowed_guild_ids: list[int] = Field(default_factory=list)
+    # Servers threadline never answers in.
+    blocked_guild_ids: list[int] = Field(default_factory=list)
+    # Channels (or categories) it answers in; a thread counts as its parent channel.
+    allowed_channel_ids: list[int] = Field(default_factory=list)
+    # Channels (or categories) it never answers in, threads under them included.
+    blocked_channel_ids: list[int] = Field(default_factory=list)
+    # Members holding one of these roles may use it (with allowed_user_ids: either suffices).
+    allowed_role_ids: list[int] = Field(default_factory=list)
+    # Members holding one of these roles are ignored.
+    blocked_role_ids: list[int] = Field(default_factory=list)
+    # Users who may use it (with allowed_role_ids: either suffices).
+    allowed_user_ids: list[int] = Field(default_factory=list)
+    # Users who are ignored everywhere, direct messages included.
+    blocked_user_ids: list[int] = Field(default_factory=list)
+    # Answer direct messages (roles cannot be checked there: only the user lists apply).
+    allow_dms: bool = True
+    # Largest image read: Discord's default upload cap (10 MiB) is what most users can
+    # send, and as a base64 data: URL (x4/3, 13.3 MiB) it stays under OpenAI's 20 MB
+    # per-image limit (https://platform.openai.com/docs/guides/images-vision).
+    max_image_bytes: int = 10 * 1024 * 1024
+    # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
+    max_text_file_bytes: int = 32 * 1024
+    # REST base, e.g. http://127.0.0.1:8082/api/v10 (None: discord.py's https://discord.com/api/v10).
+    api_base: str | None = None
+    # Gateway websocket URL, e.g. ws://127.0.0.1:8082/gateway (None: Discord's own).
+    gateway_url: str | None = None
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
 
 
 class SlackSettings(BaseModel):

@@ -228,3 +228,94 @@ def slack_thread_title(question: str) -> str:
     """An assistant thread's title: the start of its first question."""
     words = " ".join(question.split())
     return words if len(words) <= 60 else words[:59].rstrip() + "…"
+
+
+# Discord
+
+# Why an attachment is refused, by the key the Discord adapter passes.
+_ATTACHMENT_PROBLEMS: dict[str, str] = {
+    "type": "that kind of file is not supported",
+    "size": "it is too large",
+    "image": "it is not a valid image",
+    "encoding": "it is not UTF-8 text",
+}
+
+
+def discord_request_failed(status: int | None, code: int | None) -> str:
+    parts = [f"HTTP {status}" if status else "", f"code {code}" if code else ""]
+    detail = ", ".join(part for part in parts if part) or "no detail"
+    return f"Discord refused a request from threadline ({detail}). Please try again."
+
+
+def discord_unreachable() -> str:
+    return "threadline could not reach Discord. Please try again in a moment."
+
+
+def discord_thread_name(author: str) -> str:
+    """A new thread's name when its first message has no words to name it by."""
+    return f"Question from {author}"
+
+
+def discord_attachment_refused(name: str, problem: str, image_limit: int, text_limit: int) -> str:
+    return (
+        f"threadline cannot read {name} ({_ATTACHMENT_PROBLEMS[problem]}): it reads PNG, JPEG, "
+        f"WebP and GIF images up to {_discord_size(image_limit)} and text files such as code, logs, "
+        f"CSV and Markdown up to {_discord_size(text_limit)}."
+    )
+
+
+def discord_attachment_unavailable(name: str) -> str:
+    return f"Discord did not let threadline download {name}; please attach it again."
+
+
+def discord_not_allowed() -> str:
+    return "threadline is not available to you here; ask a server admin if you think it should be."
+
+
+def discord_unknown_model(name: str, known: list[str]) -> str:
+    return f"threadline does not know the model {name}; choose one of: {', '.join(known)}."
+
+
+def discord_model_shown(model: str, place: str, *, is_default: bool) -> str:
+    source = "the default" if is_default else f"chosen for this {place}"
+    return f"This {place} uses {model} ({source}); change it with /model name."
+
+
+def discord_model_set(who: str, model: str, place: str) -> str:
+    return f"{who} set this {place}'s model to {model}."
+
+
+def discord_system_shown(prompt: str | None, place: str) -> str:
+    if prompt is None:
+        return f"This {place} uses the default system prompt; set one with /system text."
+    return f"This {place}'s system prompt is: {prompt}"
+
+
+def discord_system_set(place: str) -> str:
+    return f"Done: new answers in this {place} follow the new system prompt."
+
+
+def discord_system_cleared(place: str) -> str:
+    return f"Done: this {place} is back to the default system prompt."
+
+
+def discord_needs_manage_channels() -> str:
+    return "Only members who can manage this channel may see or change its system prompt."
+
+
+def discord_reset_done() -> str:
+    return "Done: the next message here starts a fresh conversation."
+
+
+def discord_usage(mine: int, channel: int, days: int) -> str:
+    return f"Tokens used in the last {days} days: {mine:,} by you, {channel:,} in this channel."
+
+
+def discord_stop_not_yours() -> str:
+    return "Only the person who asked, or someone who can manage messages, can stop this answer."
+
+
+def _discord_size(limit: int) -> str:
+    if limit >= 1024 * 1024:
+        return f"{limit / (1024 * 1024):g} MiB"
+    return f"{limit / 1024:g} KiB"

@@ -1,0 +1,133 @@
+"""``DiscordBot``: the discord.py connection, with threadline's parts plugged in.
+
+    bot = DiscordBot(settings, service=service, store=store, catalog=catalog)
+    async with bot:
+        await bot.start(token)
+
+discord.py's advanced-startup shape (examples/advanced_startup.py): the store,
+the reply service and the catalog come in through ``__init__``; ``setup_hook``
+(run once, after login, before the gateway connects) starts the edit
+scheduler, adds the two cogs and the persistent buttons, and syncs the slash
+commands; ``close`` stops every answer (each gets its final edit), then the
+scheduler, then the connection.
+
+Intents: guilds (channels, threads), guild messages, direct messages, and
+message content — privileged, switched on in the developer portal
+(https://discord.com/developers/docs/events/gateway#message-content-intent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from adapters.discord.answers import AnswerRunner
+from adapters.discord.commands import ThreadlineCommands
+from adapters.discord.endpoints import Endpoints
+from adapters.discord.listeners import MessageEvents
+from adapters.discord.views import RegenerateButton, StopButton
+from bot.models import ModelCatalog
+from bot.ports import ConversationStore
+from bot.service import ReplyService
+from bot.settings import Settings
+from bot.streaming import DISCORD_BUDGET, BudgetPlan, EditScheduler
+
+log = logging.getLogger(__name__)
+
+
+def threadline_intents() -> discord.Intents:
+    return discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
+
+
+class DiscordBot(commands.Bot):
+    """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
+    keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
+    leaves them alone."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        service: ReplyService,
+        store: ConversationStore,
+        catalog: ModelCatalog,
+        budget: BudgetPlan = DISCORD_BUDGET,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            # No prefix commands: on_message below keeps commands.Bot from parsing any.
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=threadline_intents(),
+            # The default for every message; each send sets it again.
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self._threadline = settings
+        self._service = service
+        self._store = store
+        self._catalog = catalog
+        self._budget = budget
+        self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
+        self._lifetimes = contextlib.AsyncExitStack()
+        self._runner: AnswerRunner | None = None
+        self._stopped = False
+
+    @property
+    def buttons(self) -> AnswerRunner | None:
+        """Where Stop and Regenerate clicks go (``views.ButtonHandler``)."""
+        return self._runner
+
+    async def login(self, token: str) -> None:
+        self._endpoints.apply()  # before the first REST call
+        await super().login(token)
+
+    async def setup_hook(self) -> None:
+        settings = self._threadline.discord
+        scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
+        runner = AnswerRunner(
+            service=self._service, store=self._store, settings=settings, scheduler=scheduler
+        )
+        self._runner = runner
+        self._lifetimes.push_async_callback(runner.close)  # before the scheduler exits
+        await self.add_cog(
+            MessageEvents(
+                self, settings=settings, service=self._service, store=self._store, runner=runner
+            )
+        )
+        await self.add_cog(
+            ThreadlineCommands(
+                settings=settings,
+                service=self._service,
+                store=self._store,
+                catalog=self._catalog,
+                runner=runner,
+            )
+        )
+        self.add_dynamic_items(StopButton, RegenerateButton)
+        await self._sync_commands(settings.dev_guild_id)
+
+    async def _sync_commands(self, dev_guild_id: int | None) -> None:
+        """Global commands can take a while to appear everywhere; a guild's are
+        there at once, hence the development guild."""
+        if dev_guild_id is None:
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        log.info("slash commands synced: %s", ", ".join(f"/{c.name}" for c in synced))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """Answering is ``MessageEvents``' job; commands.Bot's own would look for prefix commands."""
+
+    async def close(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            await self._lifetimes.aclose()
+        await super().close()
+        self._endpoints.restore()

@@ -1,0 +1,247 @@
+"""Gateway message events: answer what should be answered; keep history in step.
+
+- MESSAGE_CREATE: a mention, a message in a thread the bot started, a DM, or a
+  reply to the bot's message is answered (``translate.trigger_of``).
+- MESSAGE_UPDATE / MESSAGE_DELETE: a user who edits or deletes a message they
+  asked with changes the stored history to match.
+
+Each message is handled in a task the ``AnswerRunner`` tracks. Messages of one
+channel pass a FIFO "intake" one at a time — attachments are downloaded and a
+thread created there — and the answer is begun before the next message enters,
+so the service sees a channel's messages in the order Discord delivered them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from adapters.discord.answers import AnswerRunner
+from adapters.discord.files import FileLimits, read_files
+from adapters.discord.target import ChannelTarget, Postable, discord_errors
+from adapters.discord.translate import (
+    PLATFORM,
+    FileKind,
+    Trigger,
+    file_kind,
+    incoming,
+    is_conversation_place,
+    may_use,
+    place_key,
+    prompt_of,
+    replied_to_bot,
+    requester_of,
+    started_here_key,
+    thread_key,
+    thread_name,
+    trigger_of,
+    with_files,
+)
+from adapters.discord.views import stop_controls
+from bot import wording
+from bot.conversation import estimate_tokens
+from bot.domain import Role, ThreadKey
+from bot.errors import ThreadlineError
+from bot.ports import ConversationStore
+from bot.service import ReplyService
+from bot.settings import DiscordSettings
+
+log = logging.getLogger(__name__)
+
+POSTABLE = (
+    discord.TextChannel,
+    discord.Thread,
+    discord.DMChannel,
+    discord.VoiceChannel,
+    discord.StageChannel,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where an answer goes: the channel, the conversation, and what it replies to."""
+
+    channel: Postable
+    key: ThreadKey
+    reply_to: discord.MessageReference | None = None
+
+
+class Intake:
+    """One FIFO lock per channel, dropped when nobody waits on it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, list[None]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, channel_id: int) -> AsyncIterator[None]:
+        lock, users = self._locks.setdefault(channel_id, (asyncio.Lock(), []))
+        users.append(None)
+        try:
+            async with lock:
+                yield
+        finally:
+            users.pop()
+            if not users:
+                del self._locks[channel_id]
+
+
+class MessageEvents(commands.Cog):
+    def __init__(
+        self,
+        client: discord.Client,
+        *,
+        settings: DiscordSettings,
+        service: ReplyService,
+        store: ConversationStore,
+        runner: AnswerRunner,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._service = service
+        self._store = store
+        self._runner = runner
+        self._limits = FileLimits(settings.max_image_bytes, settings.max_text_file_bytes)
+        self._intake = Intake()
+
+    # -- new messages ----------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self._client.user
+        if me is None or not isinstance(message.channel, POSTABLE):
+            return
+        trigger = trigger_of(message, bot_id=me.id, bot_role_id=_bot_role(message))
+        if trigger is None:
+            return
+        if not may_use(self._settings, requester_of(message.author, message.channel)):
+            log.info("ignoring a message: the access lists do not allow its author here")
+            return
+        self._runner.spawn(self._answer(message, trigger, me.id), f"discord-message-{message.id}")
+
+    async def _answer(self, message: discord.Message, trigger: Trigger, bot_id: int) -> None:
+        async with self._intake.turn(message.channel.id):
+            files = await read_files(message.attachments, self._limits)
+            if files.refusal is not None:
+                await self._say(message, files.refusal)
+                return
+            prompt = prompt_of(message, bot_id=bot_id, bot_role_id=_bot_role(message))
+            text = with_files(prompt, files.texts)
+            if not text and not files.images:
+                await self._say(message, wording.empty_prompt())
+                return
+            fallback = (
+                message.attachments[0].filename
+                if message.attachments
+                else wording.discord_thread_name(message.author.display_name)
+            )
+            name = thread_name(prompt, fallback)
+            where = await self._destination(message, trigger, name, bot_id)
+            request_id = str(message.id)
+            target = ChannelTarget(
+                where.channel, controls=stop_controls(request_id), reply_to=where.reply_to
+            )
+            asked = incoming(
+                where.key,
+                message_id=request_id,
+                author=message.author,
+                text=text,
+                images=files.images,
+            )
+            running = self._runner.begin(
+                request_id,
+                message.author.id,
+                target,
+                lambda sink: self._service.handle(asked, sink),
+            )
+        await self._runner.complete(running)
+
+    async def _destination(
+        self, message: discord.Message, trigger: Trigger, name: str, bot_id: int
+    ) -> Destination:
+        """The channel and conversation of the answer; opens a thread for a new mention."""
+        channel = message.channel
+        assert isinstance(channel, POSTABLE)
+        in_place = Destination(
+            channel,
+            started_here_key(place_key(channel), message.id),
+            message.to_reference(fail_if_not_exists=False),
+        )
+        if trigger in (Trigger.DIRECT, Trigger.BOT_THREAD):
+            return Destination(channel, place_key(channel))
+        if is_conversation_place(channel):  # someone else's thread: it is the conversation
+            return Destination(channel, place_key(channel), in_place.reply_to)
+        if trigger is Trigger.REPLY:
+            replied = replied_to_bot(message, bot_id)
+            stored = await self._store.find_by_message(PLATFORM, str(replied))
+            if stored is not None:
+                return Destination(channel, stored.key, in_place.reply_to)
+            return in_place
+        if not self._settings.answer_in_thread or not isinstance(channel, discord.TextChannel):
+            return in_place
+        try:
+            with discord_errors(str(channel.id)):
+                thread = await message.create_thread(name=name)
+        except ThreadlineError as error:  # no Create Public Threads permission, …
+            log.warning("could not open a thread, answering in place: %s", error)
+            return in_place
+        return Destination(thread, thread_key(channel.guild.id, channel.id, thread.id))
+
+    async def _say(self, message: discord.Message, sentence: str) -> None:
+        """One sentence in reply to ``message`` (a refusal); failures are only logged."""
+        channel = message.channel
+        assert isinstance(channel, POSTABLE)
+        target = ChannelTarget(channel, reply_to=message.to_reference(fail_if_not_exists=False))
+        try:
+            await target.post(sentence)
+        except ThreadlineError as error:
+            log.warning("could not reply: %s", error)
+
+    # -- edits and deletions ---------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, event: discord.RawMessageUpdateEvent) -> None:
+        message = event.message
+        if message.author.bot or "content" not in event.data:
+            return  # the bot's own streaming edits, and embed-only updates (link previews)
+        self._runner.spawn(self._edited(message), f"discord-edit-{message.id}")
+
+    async def _edited(self, message: discord.Message) -> None:
+        stored = await self._store.find_by_message(PLATFORM, str(message.id))
+        if stored is None or stored.turn.role is not Role.USER:
+            return
+        me = self._client.user
+        texts = [
+            a for a in message.attachments if file_kind(a.filename, a.content_type) is FileKind.TEXT
+        ]
+        files = await read_files(texts, self._limits)
+        if files.refusal is not None:
+            return  # a text file could not be read again: keep the history as it was
+        prompt = prompt_of(message, bot_id=me.id if me else 0, bot_role_id=_bot_role(message))
+        text = with_files(prompt, files.texts)
+        if text != stored.turn.text:
+            tokens = estimate_tokens(text, stored.turn.parts)
+            await self._store.edit_message(PLATFORM, str(message.id), text, tokens)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, event: discord.RawMessageDeleteEvent) -> None:
+        self._runner.spawn(self._deleted([event.message_id]), f"discord-delete-{event.message_id}")
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, event: discord.RawBulkMessageDeleteEvent) -> None:
+        self._runner.spawn(self._deleted(sorted(event.message_ids)), "discord-bulk-delete")
+
+    async def _deleted(self, message_ids: list[int]) -> None:
+        """Forget the user turns these messages stored (others are not in the store)."""
+        for message_id in message_ids:
+            await self._store.delete_message(PLATFORM, str(message_id))
+
+
+def _bot_role(message: discord.Message) -> int | None:
+    role = message.guild.self_role if message.guild is not None else None
+    return role.id if role is not None else None
