@@ -1,0 +1,9 @@
+"""Conversation storage: ``SqliteStore`` for the service, ``MemoryStore`` for tests.
+
+Both implement ``bot.ports.ConversationStore``; nothing is opened at import.
+"""
+
+from storage.memory import MemoryStore
+from storage.sqlite import SqliteStore
+
+__all__ = ["MemoryStore", "SqliteStore"]

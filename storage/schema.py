@@ -1,0 +1,154 @@
+"""The SQLite schema as an ordered list of migrations, keyed on ``PRAGMA user_version``.
+
+``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``. A file is upgraded
+in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL and ``user_version`` are
+transactional), so a crash mid-upgrade leaves the old version intact. Steps are
+append-only: never edit a shipped step, add a new one.
+
+Version history:
+    1  conversations and turns; turn ids never reused (AUTOINCREMENT), so a
+       ``reset`` boundary stays valid after the newest turn is deleted.
+    2  token usage per turn, the bot's reply message ids (``message_refs``, plus
+       a copy on the turn so history reads need no join), an index for usage sums.
+    3  ``reply_to`` (the question an answer answers) and the thread-order index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from typing import TYPE_CHECKING
+
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+_V1 = (
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        thread TEXT NOT NULL,
+        model TEXT,
+        system_prompt TEXT,
+        temperature REAL,
+        context_start_turn_id INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        UNIQUE (platform, workspace, channel, thread)
+    )
+    """,
+    """
+    CREATE TABLE turns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        platform TEXT NOT NULL,
+        role TEXT NOT NULL,
+        author_id TEXT NOT NULL DEFAULT '',
+        author_name TEXT NOT NULL DEFAULT '',
+        requester_id TEXT NOT NULL DEFAULT '',
+        text TEXT NOT NULL,
+        parts TEXT,
+        platform_message_id TEXT,
+        status TEXT NOT NULL,
+        model TEXT,
+        trace_id TEXT,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL
+    )
+    """,
+    # NULL ids (assistant turns, console turns) may repeat: SQLite treats NULLs as distinct.
+    "CREATE UNIQUE INDEX turns_by_message ON turns (platform, platform_message_id)",
+    "CREATE INDEX turns_by_conversation ON turns (conversation_id, id)",
+    # Tiny partial index: start-up recovery finds streaming turns without a full scan.
+    "CREATE INDEX turns_streaming ON turns (id) WHERE status = 'streaming'",
+)
+
+_V2 = (
+    "ALTER TABLE turns ADD COLUMN prompt_tokens INTEGER",
+    "ALTER TABLE turns ADD COLUMN completion_tokens INTEGER",
+    # JSON array of the reply ids, the value history reads; message_refs is its lookup index.
+    "ALTER TABLE turns ADD COLUMN reply_ids TEXT",
+    """
+    CREATE TABLE message_refs (
+        platform TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        turn_id INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform, message_id)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX message_refs_by_turn ON message_refs (turn_id)",
+    # Only turns that carry usage (assistant answers) enter this index.
+    """
+    CREATE INDEX turns_usage ON turns (platform, created_at)
+    WHERE prompt_tokens IS NOT NULL OR completion_tokens IS NOT NULL
+    """,
+)
+
+_V3 = (
+    "ALTER TABLE turns ADD COLUMN reply_to INTEGER",
+    # Thread order: an answer sorts right after the question it answers, even when
+    # later questions were stored while it streamed. History pages walk this index
+    # newest-first; it also serves every conversation_id lookup, so the v1 index goes.
+    "CREATE INDEX turns_in_thread_order ON turns (conversation_id, coalesce(reply_to, id), id)",
+    "DROP INDEX turns_by_conversation",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def newer_file_message(path: str, found: int) -> str:
+    """The operator's sentence for a database written by a newer threadline."""
+    return (
+        f"The database {path} has schema version {found}, but this threadline only knows "
+        f"versions up to {LATEST_VERSION}: it was written by a newer threadline. "
+        "Upgrade threadline, or point the storage path at another file."
+    )
+
+
+def unreadable_file_message(path: str, reason: str) -> str:
+    """The operator's sentence for a path SQLite cannot open as a database."""
+    return (
+        f"threadline cannot open the database {path} ({reason}). Check that the directory "
+        "exists and is writable and that the file is a threadline SQLite database."
+    )
+
+
+async def migrate(conn: aiosqlite.Connection, path: str, *, target: int = LATEST_VERSION) -> int:
+    """Bring the file to ``target`` (default: the newest version); return the version found.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) so the explicit
+    ``BEGIN IMMEDIATE`` makes the whole upgrade one transaction. Refuses a file
+    from a newer threadline with ``ConfigError`` rather than guess at its tables.
+    """
+    try:
+        await conn.execute("BEGIN IMMEDIATE")
+        found = await _user_version(conn)
+        if found > LATEST_VERSION:
+            raise ConfigError(newer_file_message(path, found))
+        for version in range(found, target):
+            for statement in MIGRATIONS[version]:
+                await conn.execute(statement)
+        if target > found:
+            # PRAGMA takes no bound parameters; ``target`` is an int, not user text.
+            await conn.execute(f"PRAGMA user_version = {int(target)}")
+        await conn.execute("COMMIT")
+    except BaseException:
+        await rollback(conn)
+        raise
+    return found
+
+
+async def rollback(conn: aiosqlite.Connection) -> None:
+    """Roll back the open transaction, if any (a failed BEGIN leaves none open)."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        await conn.execute("ROLLBACK")
+
+
+async def _user_version(conn: aiosqlite.Connection) -> int:
+    rows = await conn.execute_fetchall("PRAGMA user_version")
+    return int(next(iter(rows))[0])

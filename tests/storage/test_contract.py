@@ -1,0 +1,550 @@
+"""The ``ConversationStore`` contract, run on every implementation (see conftest.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.domain import (
+    ConversationSettings,
+    FilePart,
+    ImagePart,
+    Role,
+    StoredTurn,
+    TextPart,
+    ThreadKey,
+    Turn,
+    TurnStatus,
+    TurnUpdate,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from bot.domain import HistoryWindow
+    from bot.ports import ConversationStore
+
+KEY = ThreadKey("discord", "guild-1", "chan-1", "thread-1")
+OTHER = ThreadKey("discord", "guild-1", "chan-1", "thread-2")
+SLACK = ThreadKey("slack", "T1", "C1", "1700000000.000100")
+
+
+def turn(
+    text: str = "hello",
+    *,
+    tokens: int = 1,
+    message_id: str | None = None,
+    role: Role = Role.USER,
+    **fields: object,
+) -> Turn:
+    return Turn(
+        role=role,
+        text=text,
+        tokens=tokens,
+        platform_message_id=message_id,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def add(store: ConversationStore, key: ThreadKey, new: Turn) -> Turn:
+    stored = await store.add_turn(key, new)
+    assert stored is not None
+    return stored
+
+
+async def add_many(
+    store: ConversationStore, key: ThreadKey, count: int, *, tokens: int = 1
+) -> list[Turn]:
+    return [await add(store, key, turn(f"t{i}", tokens=tokens)) for i in range(count)]
+
+
+def texts(window: HistoryWindow) -> list[str]:
+    return [t.text for t in window.turns]
+
+
+async def window(
+    store: ConversationStore, key: ThreadKey = KEY, budget: int = 1000, max_turns: int = 100
+) -> HistoryWindow:
+    return await store.history(key, token_budget=budget, max_turns=max_turns)
+
+
+# -- add_turn / get_turn ------------------------------------------------------
+
+
+async def test_add_turn_assigns_increasing_ids_and_round_trips_every_field(
+    store: ConversationStore,
+) -> None:
+    full = Turn(
+        role=Role.ASSISTANT,
+        text="a picture of a cat",
+        author_id="bot",
+        author_name="threadline",
+        requester_id="u1",
+        reply_to=1,
+        parts=(TextPart("look"), ImagePart("data:image/png;base64,AAAA"), FilePart("https://x/f")),
+        platform_message_id="m-1",
+        reply_message_ids=("r-1", "r-2"),
+        status=TurnStatus.STREAMING,
+        model="gpt-4o",
+        usage=Usage(prompt_tokens=11, completion_tokens=7),
+        trace_id="trace-9",
+        tokens=42,
+        created_at=1_700_000_000.25,
+        updated_at=1_700_000_001.5,
+    )
+    first = await add(store, KEY, turn("before"))
+    stored = await add(store, KEY, full)
+    assert first.id is not None
+    assert stored.id is not None
+    assert stored.id > first.id
+    assert stored == replace(full, id=stored.id)
+    assert await store.get_turn(stored.id) == stored
+
+
+async def test_usage_none_and_zero_stay_distinct(store: ConversationStore) -> None:
+    none = await add(store, KEY, turn("a"))
+    zero = await add(store, KEY, turn("b", usage=Usage(0, 0)))
+    assert none.id is not None
+    assert zero.id is not None
+    assert (await store.get_turn(none.id)) == none
+    stored_zero = await store.get_turn(zero.id)
+    assert stored_zero is not None
+    assert stored_zero.usage == Usage(0, 0)
+
+
+async def test_get_turn_of_unknown_id_is_none(store: ConversationStore) -> None:
+    assert await store.get_turn(12345) is None
+
+
+async def test_add_turn_is_idempotent_on_platform_message_id(store: ConversationStore) -> None:
+    await add(store, KEY, turn("first", message_id="m-1"))
+    assert await store.add_turn(KEY, turn("again", message_id="m-1")) is None
+    # The same id delivered in another thread of the same platform is still the same message.
+    assert await store.add_turn(OTHER, turn("elsewhere", message_id="m-1")) is None
+    assert texts(await window(store)) == ["first"]
+    assert not await store.has_conversation(OTHER)
+
+
+async def test_same_message_id_on_another_platform_is_another_message(
+    store: ConversationStore,
+) -> None:
+    await add(store, KEY, turn("discord", message_id="m-1"))
+    assert await store.add_turn(SLACK, turn("slack", message_id="m-1")) is not None
+
+
+async def test_turns_without_message_id_are_never_duplicates(store: ConversationStore) -> None:
+    for _ in range(3):
+        await add(store, KEY, turn("same", role=Role.ASSISTANT))
+    assert texts(await window(store)) == ["same"] * 3
+
+
+async def test_duplicate_with_reply_ids_stores_nothing(store: ConversationStore) -> None:
+    await add(store, KEY, turn("first", message_id="m-1"))
+    again = turn("again", message_id="m-1", reply_message_ids=("r-9",))
+    assert await store.add_turn(KEY, again) is None
+    assert await store.find_by_message("discord", "r-9") is None
+
+
+# -- history --------------------------------------------------------------------
+
+
+async def test_history_of_unknown_thread_is_empty(store: ConversationStore) -> None:
+    result = await window(store)
+    assert result.turns == ()
+    assert result.omitted == 0
+
+
+async def test_history_is_oldest_first_and_per_thread(store: ConversationStore) -> None:
+    await add(store, KEY, turn("a"))
+    await add(store, OTHER, turn("x"))
+    await add(store, KEY, turn("b"))
+    await add(store, KEY, turn("c"))
+    assert texts(await window(store)) == ["a", "b", "c"]
+    assert texts(await window(store, OTHER)) == ["x"]
+
+
+async def test_history_keeps_newest_turns_that_fit_the_budget(store: ConversationStore) -> None:
+    for text, tokens in [("a", 5), ("b", 4), ("c", 3), ("d", 2)]:
+        await add(store, KEY, turn(text, tokens=tokens))
+    result = await window(store, budget=9)
+    assert texts(result) == ["b", "c", "d"]  # 4 + 3 + 2 = 9: an exact fit is included
+    assert result.omitted == 1
+    result = await window(store, budget=8)
+    assert texts(result) == ["c", "d"]
+    assert result.omitted == 2
+
+
+async def test_history_stops_at_first_turn_that_does_not_fit(store: ConversationStore) -> None:
+    """The window is a suffix: a small old turn is not pulled in past a big one."""
+    for text, tokens in [("tiny", 1), ("huge", 100), ("new", 1)]:
+        await add(store, KEY, turn(text, tokens=tokens))
+    result = await window(store, budget=10)
+    assert texts(result) == ["new"]
+    assert result.omitted == 2
+
+
+async def test_newest_turn_is_included_even_alone_over_budget(store: ConversationStore) -> None:
+    await add(store, KEY, turn("old", tokens=1))
+    await add(store, KEY, turn("giant", tokens=500))
+    result = await window(store, budget=100)
+    assert texts(result) == ["giant"]
+    assert result.omitted == 1
+    assert texts(await window(store, budget=0)) == ["giant"]
+
+
+async def test_history_honours_max_turns(store: ConversationStore) -> None:
+    await add_many(store, KEY, 5)
+    result = await window(store, max_turns=2)
+    assert texts(result) == ["t3", "t4"]
+    assert result.omitted == 3
+    result = await window(store, max_turns=1, budget=0)
+    assert texts(result) == ["t4"]
+
+
+async def test_history_rejects_max_turns_below_one(store: ConversationStore) -> None:
+    await add(store, KEY, turn())
+    with pytest.raises(ValueError, match="max_turns"):
+        await window(store, max_turns=0)
+
+
+async def test_zero_token_turns_all_fit(store: ConversationStore) -> None:
+    await add_many(store, KEY, 4, tokens=0)
+    result = await window(store, budget=0)
+    assert len(result.turns) == 4
+    assert result.omitted == 0
+
+
+async def test_failed_turns_are_left_out_and_not_counted(store: ConversationStore) -> None:
+    await add(store, KEY, turn("q1"))
+    await add(store, KEY, turn("broken", status=TurnStatus.FAILED, role=Role.ASSISTANT))
+    await add(store, KEY, turn("cut", status=TurnStatus.INTERRUPTED, role=Role.ASSISTANT))
+    await add(store, KEY, turn("streaming", status=TurnStatus.STREAMING, role=Role.ASSISTANT))
+    result = await window(store)
+    assert texts(result) == ["q1", "cut", "streaming"]
+    assert result.omitted == 0
+    result = await window(store, max_turns=1)
+    assert result.omitted == 2
+
+
+async def test_reset_starts_history_after_the_newest_turn(store: ConversationStore) -> None:
+    await add_many(store, KEY, 3)
+    await add(store, OTHER, turn("other"))
+    await store.save_settings(KEY, ConversationSettings(model="m"))
+    await store.reset(KEY)
+    result = await window(store)
+    assert result.turns == ()
+    assert result.omitted == 0
+    await add(store, KEY, turn("after"))
+    result = await window(store, max_turns=1)
+    assert texts(result) == ["after"]
+    assert result.omitted == 0
+    assert texts(await window(store, OTHER)) == ["other"]
+    assert (await store.settings(KEY)).model == "m"
+    assert await store.has_conversation(KEY)
+
+
+async def test_reset_survives_deleting_the_turns_after_it(store: ConversationStore) -> None:
+    await add(store, KEY, turn("old", message_id="m-1"))
+    await store.reset(KEY)
+    await add(store, KEY, turn("new", message_id="m-2"))
+    assert await store.delete_message("discord", "m-2")
+    await store.reset(KEY)  # no turn after the boundary: the boundary must not move back
+    assert texts(await window(store)) == []
+    await add(store, KEY, turn("newest"))
+    assert texts(await window(store)) == ["newest"]
+
+
+async def test_reset_of_unknown_thread_does_nothing(store: ConversationStore) -> None:
+    await store.reset(KEY)
+    assert not await store.has_conversation(KEY)
+    assert (await window(store)).turns == ()
+
+
+async def test_an_answer_follows_its_question_in_history(store: ConversationStore) -> None:
+    q1 = await add(store, KEY, turn("q1"))
+    q2 = await add(store, KEY, turn("q2"))  # asked while the answer to q1 streamed
+    assert texts(await window(store)) == ["q1", "q2"]
+    await add(store, KEY, turn("a1", role=Role.ASSISTANT, reply_to=q1.id))
+    await add(store, KEY, turn("a2", role=Role.ASSISTANT, reply_to=q2.id))
+    assert texts(await window(store)) == ["q1", "a1", "q2", "a2"]
+    result = await window(store, max_turns=3)
+    assert texts(result) == ["a1", "q2", "a2"]
+    assert result.omitted == 1
+
+
+async def test_through_leaves_out_what_is_ordered_after_a_question(
+    store: ConversationStore,
+) -> None:
+    q1 = await add(store, KEY, turn("q1", tokens=2))
+    q2 = await add(store, KEY, turn("q2", tokens=2))
+    await add(store, KEY, turn("a1", role=Role.ASSISTANT, reply_to=q1.id, tokens=2))
+    await add(store, KEY, turn("q3", tokens=2))
+    assert q1.id is not None
+    assert q2.id is not None
+    result = await store.history(KEY, token_budget=100, max_turns=10, through=q1.id)
+    assert texts(result) == ["q1"]
+    assert result.omitted == 0
+    result = await store.history(KEY, token_budget=100, max_turns=10, through=q2.id)
+    assert texts(result) == ["q1", "a1", "q2"]
+    result = await store.history(KEY, token_budget=4, max_turns=10, through=q2.id)
+    assert texts(result) == ["a1", "q2"]
+    assert result.omitted == 1  # q1; q3 comes later and is not "older"
+    assert texts(await window(store)) == ["q1", "a1", "q2", "q3"]
+
+
+# -- history stays right after writes (SQLite serves it from a cache) -------------
+
+
+async def test_history_sees_updates_edits_and_deletes_made_after_it(
+    store: ConversationStore,
+) -> None:
+    user = await add(store, KEY, turn("question", message_id="m-1"))
+    answer = await add(store, KEY, turn("", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    assert answer.id is not None
+    assert texts(await window(store)) == ["question", ""]
+    await store.update_turn(answer.id, TurnUpdate(text="answer", status=TurnStatus.COMPLETE))
+    assert texts(await window(store)) == ["question", "answer"]
+    assert await store.edit_message("discord", "m-1", "better question", 1)
+    assert texts(await window(store)) == ["better question", "answer"]
+    await store.update_turn(answer.id, TurnUpdate(status=TurnStatus.FAILED))
+    assert texts(await window(store)) == ["better question"]
+    await store.update_turn(answer.id, TurnUpdate(status=TurnStatus.COMPLETE))
+    assert texts(await window(store)) == ["better question", "answer"]
+    assert await store.delete_message("discord", "m-1")
+    assert texts(await window(store)) == ["answer"]
+    assert user.id is not None
+    assert await store.get_turn(user.id) is None
+
+
+async def test_token_edits_change_what_fits(store: ConversationStore) -> None:
+    await add(store, KEY, turn("a", tokens=3, message_id="m-a"))
+    await add(store, KEY, turn("b", tokens=3, message_id="m-b"))
+    assert texts(await window(store, budget=6)) == ["a", "b"]
+    await store.edit_message("discord", "m-b", "b, longer", 5)
+    result = await window(store, budget=6)
+    assert texts(result) == ["b, longer"]
+    assert result.omitted == 1
+
+
+async def test_long_thread_paged_budget_growth_and_old_changes(store: ConversationStore) -> None:
+    """Over a thousand turns: small then large budgets, and changes to old turns."""
+    turns = await add_many(store, KEY, 1300)
+    result = await window(store, budget=10, max_turns=5000)
+    assert texts(result) == [f"t{i}" for i in range(1290, 1300)]
+    assert result.omitted == 1290
+    for extra in range(3):  # new turns slide the window forward
+        await add(store, KEY, turn(f"n{extra}"))
+        result = await window(store, budget=10, max_turns=5000)
+        assert result.omitted == 1290 + extra + 1
+    result = await window(store, budget=1200, max_turns=5000)
+    assert len(result.turns) == 1200
+    assert result.omitted == 103
+    old = turns[5].id
+    assert old is not None
+    await store.update_turn(old, TurnUpdate(status=TurnStatus.FAILED))
+    await store.update_turn(old + 1, TurnUpdate(tokens=0))
+    result = await window(store, budget=10_000, max_turns=5000)
+    assert len(result.turns) == 1302
+    assert result.omitted == 0
+    result = await window(store, budget=1201, max_turns=1201)
+    assert result.omitted == 1302 - 1201
+
+
+async def test_a_late_answer_to_an_old_question(store: ConversationStore) -> None:
+    old = await add(store, KEY, turn("old question"))
+    await add_many(store, KEY, 1100)
+    assert (await window(store, budget=5)).omitted == 1096
+    await add(store, KEY, turn("late answer", role=Role.ASSISTANT, reply_to=old.id))
+    assert texts(await window(store, budget=3)) == ["t1097", "t1098", "t1099"]
+    assert (await window(store, budget=5)).omitted == 1097
+    everything = await window(store, budget=5000, max_turns=5000)
+    assert texts(everything)[:3] == ["old question", "late answer", "t0"]
+
+
+async def test_status_changes_of_an_old_turn_outside_the_window(
+    store: ConversationStore,
+) -> None:
+    first = await add(store, KEY, turn("first"))
+    await add_many(store, KEY, 1100)
+    assert (await window(store, budget=5)).omitted == 1096
+    assert first.id is not None
+    await store.update_turn(first.id, TurnUpdate(status=TurnStatus.FAILED))
+    assert (await window(store, budget=5)).omitted == 1095
+    await store.update_turn(first.id, TurnUpdate(status=TurnStatus.INTERRUPTED))
+    assert (await window(store, budget=5)).omitted == 1096
+
+
+async def test_deleting_an_old_turn_outside_the_window(store: ConversationStore) -> None:
+    await add(store, KEY, turn("first", message_id="m-first"))
+    await add_many(store, KEY, 1100)
+    assert (await window(store, budget=5)).omitted == 1096
+    assert await store.delete_message("discord", "m-first")
+    assert (await window(store, budget=5)).omitted == 1095
+    assert len((await window(store, budget=2000, max_turns=2000)).turns) == 1100
+
+
+# -- find_by_message / refs ---------------------------------------------------------
+
+
+async def test_find_by_message_matches_the_turn_or_its_replies(store: ConversationStore) -> None:
+    user = await add(store, KEY, turn("q", message_id="m-1"))
+    answer = await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_message_ids=("r-1", "r-2")))
+    assert await store.find_by_message("discord", "m-1") == StoredTurn(KEY, user)
+    assert await store.find_by_message("discord", "r-2") == StoredTurn(KEY, answer)
+    assert await store.find_by_message("discord", "nope") is None
+    assert await store.find_by_message("slack", "m-1") is None
+
+
+async def test_update_turn_replaces_reply_refs(store: ConversationStore) -> None:
+    answer = await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_message_ids=("r-1",)))
+    assert answer.id is not None
+    await store.update_turn(answer.id, TurnUpdate(reply_message_ids=("r-2", "r-3")))
+    assert await store.find_by_message("discord", "r-1") is None
+    found = await store.find_by_message("discord", "r-3")
+    assert found is not None
+    assert found.key == KEY
+    assert found.turn.reply_message_ids == ("r-2", "r-3")
+    await store.update_turn(answer.id, TurnUpdate(reply_message_ids=()))
+    assert await store.find_by_message("discord", "r-2") is None
+
+
+async def test_deleting_a_turn_drops_its_reply_refs(store: ConversationStore) -> None:
+    await add(store, KEY, turn("q", message_id="m-1", reply_message_ids=("r-1",)))
+    assert await store.delete_message("discord", "m-1")
+    assert await store.find_by_message("discord", "r-1") is None
+    assert not await store.delete_message("discord", "m-1")
+    assert await store.add_turn(KEY, turn("q again", message_id="m-1")) is not None
+
+
+# -- update_turn / edit_message ---------------------------------------------------
+
+
+async def test_update_turn_changes_only_the_given_fields(store: ConversationStore) -> None:
+    answer = await add(
+        store,
+        KEY,
+        turn("", role=Role.ASSISTANT, status=TurnStatus.STREAMING, model="m1", tokens=0),
+    )
+    assert answer.id is not None
+    await store.update_turn(answer.id, TurnUpdate(text="partial", tokens=2))
+    await store.update_turn(
+        answer.id,
+        TurnUpdate(status=TurnStatus.COMPLETE, usage=Usage(10, 20), trace_id="tr", model="m2"),
+    )
+    stored = await store.get_turn(answer.id)
+    assert stored is not None
+    assert stored.updated_at is not None
+    assert stored == replace(
+        answer,
+        text="partial",
+        tokens=2,
+        status=TurnStatus.COMPLETE,
+        usage=Usage(10, 20),
+        trace_id="tr",
+        model="m2",
+        updated_at=stored.updated_at,
+    )
+
+
+async def test_update_of_a_missing_turn_is_ignored(store: ConversationStore) -> None:
+    await store.update_turn(999, TurnUpdate(text="x", reply_message_ids=("r",)))
+    assert await store.get_turn(999) is None
+    assert await store.find_by_message("discord", "r") is None
+
+
+async def test_edit_message(store: ConversationStore) -> None:
+    stored = await add(store, KEY, turn("typo", message_id="m-1", tokens=1))
+    assert await store.edit_message("discord", "m-1", "fixed text", 3)
+    assert not await store.edit_message("discord", "m-2", "x", 1)
+    assert not await store.edit_message("slack", "m-1", "x", 1)
+    assert stored.id is not None
+    edited = await store.get_turn(stored.id)
+    assert edited is not None
+    assert (edited.text, edited.tokens) == ("fixed text", 3)
+    assert edited.updated_at is not None
+
+
+# -- conversations and settings -----------------------------------------------------
+
+
+async def test_has_conversation_needs_a_turn(store: ConversationStore) -> None:
+    assert not await store.has_conversation(KEY)
+    await store.save_settings(KEY, ConversationSettings(model="m"))
+    assert not await store.has_conversation(KEY)
+    await add(store, KEY, turn(status=TurnStatus.FAILED))
+    assert await store.has_conversation(KEY)
+    assert not await store.has_conversation(OTHER)
+
+
+async def test_settings_default_round_trip_and_clear(store: ConversationStore) -> None:
+    assert await store.settings(KEY) == ConversationSettings()
+    chosen = ConversationSettings(model="gpt-4o", system_prompt="Be brief.", temperature=0.25)
+    await store.save_settings(KEY, chosen)
+    assert await store.settings(KEY) == chosen
+    assert await store.settings(OTHER) == ConversationSettings()
+    await store.save_settings(KEY, ConversationSettings(temperature=1.5))
+    assert await store.settings(KEY) == ConversationSettings(temperature=1.5)
+    await add(store, KEY, turn())
+    assert await store.settings(KEY) == ConversationSettings(temperature=1.5)
+
+
+# -- recovery and usage -------------------------------------------------------------
+
+
+async def test_interrupt_streaming_marks_and_returns_streaming_turns(
+    store: ConversationStore,
+) -> None:
+    await add(store, KEY, turn("q"))
+    a = await add(store, KEY, turn("partial", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    b = await add(store, SLACK, turn("other", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    assert texts(await window(store)) == ["q", "partial"]
+    recovered = await store.interrupt_streaming()
+    assert [(r.key, r.turn.id, r.turn.text) for r in recovered] == [
+        (KEY, a.id, "partial"),
+        (SLACK, b.id, "other"),
+    ]
+    assert all(r.turn.status == TurnStatus.INTERRUPTED for r in recovered)
+    assert a.id is not None
+    stored = await store.get_turn(a.id)
+    assert stored is not None
+    assert stored.status == TurnStatus.INTERRUPTED
+    assert [t.status for t in (await window(store)).turns] == [
+        TurnStatus.COMPLETE,
+        TurnStatus.INTERRUPTED,
+    ]
+    assert await store.interrupt_streaming() == []
+
+
+async def test_usage_since_sums_matching_turns(store: ConversationStore) -> None:
+    elsewhere = ThreadKey("discord", "guild-2", "chan-9", "t")
+    other_channel = ThreadKey("discord", "guild-1", "chan-2", "t")
+
+    async def answer(key: ThreadKey, at: float, usage: Usage | None, requester: str) -> None:
+        await add(
+            store,
+            key,
+            turn(role=Role.ASSISTANT, usage=usage, requester_id=requester, created_at=at),
+        )
+
+    await answer(KEY, 100.0, Usage(1, 2), "u1")
+    await answer(KEY, 200.0, Usage(10, 20), "u1")
+    await answer(KEY, 300.0, Usage(100, 200), "u2")
+    await answer(KEY, 300.0, None, "u1")
+    await answer(other_channel, 250.0, Usage(1000, 2000), "u1")
+    await answer(elsewhere, 250.0, Usage(10_000, 20_000), "u1")
+    await answer(SLACK, 250.0, Usage(7, 7), "u1")
+
+    assert await store.usage_since(200.0, platform="discord") == Usage(11_110, 22_220)
+    assert await store.usage_since(0.0, platform="discord", workspace="guild-1") == Usage(
+        1111, 2222
+    )
+    assert await store.usage_since(
+        0.0, platform="discord", workspace="guild-1", channel="chan-1"
+    ) == Usage(111, 222)
+    assert await store.usage_since(150.0, platform="discord", requester_id="u1") == Usage(
+        11_010, 22_020
+    )
+    assert await store.usage_since(0.0, platform="slack") == Usage(7, 7)
+    assert await store.usage_since(301.0, platform="discord") == Usage()
+    assert await store.usage_since(0.0, platform="console") == Usage()
