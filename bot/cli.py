@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -142,14 +143,55 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not platforms:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
-    print(wording.platform_not_available(platforms), file=sys.stderr)
-    return EXIT_INPUT
+    async with open_core(settings) as core, contextlib.AsyncExitStack() as running:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+            running.callback(loop.remove_signal_handler, signum)
+        watched: list[asyncio.Task[object]] = [
+            asyncio.create_task(stopping.wait(), name="stop-signal")
+        ]
+        # Platform libraries are imported only here, when they are configured.
+        if "discord" in platforms:
+            watched.append(await _start_discord(core, running))
+        if "slack" in platforms:
+            from adapters.slack.app import SlackBot
+
+            slack = SlackBot(settings, service=core.service, store=core.store, catalog=core.catalog)
+            await slack.start()
+            running.push_async_callback(slack.stop)
+        print(wording.running_on(platforms), file=sys.stderr)
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in watched:
+            task.cancel()
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error  # e.g. Discord refused the token: a ConfigError sentence
+    return EXIT_OK
+
+
+async def _start_discord(
+    core: Core, running: contextlib.AsyncExitStack[bool | None]
+) -> asyncio.Task[object]:
+    from adapters.discord.client import DiscordBot
+
+    token = core.settings.discord.token
+    assert token is not None
+    bot = DiscordBot(core.settings, service=core.service, store=core.store, catalog=core.catalog)
+    await running.enter_async_context(bot)
+    started: asyncio.Task[object] = asyncio.create_task(
+        bot.start(token.get_secret_value()), name="discord"
+    )
+    return started
 
 
 # -- plumbing ------------------------------------------------------------------------
 
 
 def _configured_platforms(settings: Settings) -> list[str]:
+    """Platforms whose credentials are set (Slack also needs a connection mode)."""
     platforms = []
     if settings.discord.token is not None:
         platforms.append("discord")

@@ -183,7 +183,12 @@ class ReplyService:
     # -- one answer ----------------------------------------------------------------
 
     async def _answer(self, incoming: Incoming, question: Turn, sink: ReplySink) -> ReplyResult:
-        context, route, request = await self._prepare(incoming, question)
+        try:
+            context, route, request = await self._prepare(incoming, question)
+        except ThreadlineError as error:  # e.g. a stored temperature the API refuses
+            await sink.start()
+            await sink.finish(f"⚠️ {error.user_message}")
+            return ReplyResult(Outcome.FAILED, error=error)
         await sink.start()
         notices = self._notices(incoming.key, context, route)
         answer = await self._store.add_turn(
@@ -213,6 +218,15 @@ class ReplyService:
         except asyncio.CancelledError:
             await self._interrupted(sink, writer)
             raise
+        except Exception:
+            # The use-case boundary: whatever broke, the thread gets a sentence and
+            # the answer's record is finished; the traceback goes to the operator.
+            log.exception("answer crashed in %s", incoming.key)
+            ids = ()
+            with contextlib.suppress(Exception):
+                ids = await sink.finish(f"⚠️ {wording.internal_error()}")
+            await writer.close(TurnStatus.FAILED, message_ids=ids)
+            return ReplyResult(Outcome.FAILED, writer.text, None, answer.id, route.model)
         ids = await sink.finish("\n".join(notices))
         await writer.close(TurnStatus.COMPLETE, usage=usage, message_ids=ids)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)

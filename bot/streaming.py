@@ -320,16 +320,25 @@ class EditScheduler:
             self._settle(slot)
 
     def _pause(self, slot: _Slot, limited: PlatformRateLimited) -> None:
+        """Pause what the 429 names: every overall window, or the slot's channel's.
+
+        When nothing matches (a per-channel 429 where only workspace-wide
+        windows exist, or no budget at all), the slot's own windows pause, so a
+        429 is never ignored.
+        """
         until = self.clock.monotonic() + limited.retry_after
-        for (scope, bucket), window in self._windows.items():
-            if (limited.is_global and scope.startswith("overall")) or (
-                not limited.is_global and bucket == slot.bucket
-            ):
-                window.blocked_until = max(window.blocked_until, until)
-        if not self._windows_for(slot):  # no budget configured: still back off
-            self._windows[("channel", slot.bucket)] = window = _Window(Rate(10**6, 1.0), 0.0)
-            window.blocked_until = until
+        named = [
+            window
+            for (scope, bucket), window in self._windows.items()
+            if (scope.startswith("overall") if limited.is_global else bucket == slot.bucket)
+        ]
+        windows = named or self._windows_for(slot)
+        if not windows:
+            window = self._windows[("channel", slot.bucket)] = _Window(Rate(10**6, 1.0), 0.0)
             slot.windows.clear()
+            windows = [window]
+        for window in windows:
+            window.blocked_until = max(window.blocked_until, until)
 
     def _settle(self, slot: _Slot) -> None:
         if slot.final and not slot.dirty and not slot.in_flight:
@@ -412,6 +421,12 @@ class StreamedReply:
             return wording.THINKING_PLACEHOLDER
         opener = self._fence.opener if self._fence is not None else ""
         shown = self._render(opener + markdown)
+        room = self._limit - len(wording.IN_PROGRESS_MARKER) - 4
+        if len(shown) > room and len(markdown) > MIN_LIMIT:
+            # Rendering grew the text past the limit (escaping, neutralised mentions):
+            # close this message at a raw length that renders small enough.
+            self._freeze_full(max(MIN_LIMIT, len(markdown) * room // len(shown)))
+            return self._frozen_or(slot, shown[: self._limit])
         if self._finished:
             return shown
         balanced = balance_fences(shown)
@@ -419,11 +434,16 @@ class StreamedReply:
             return f"{balanced}\n{wording.IN_PROGRESS_MARKER.strip()}"
         return shown + wording.IN_PROGRESS_MARKER
 
-    def _freeze_full(self) -> None:
+    @staticmethod
+    def _frozen_or(slot: _Slot, fallback: str) -> str:
+        return slot.frozen_text if slot.frozen_text is not None else fallback
+
+    def _freeze_full(self, raw_limit: int | None = None) -> None:
         """Close every full message and continue the text in a new one."""
-        while self._tail_len > self._raw_limit:
+        raw_limit = raw_limit or self._raw_limit
+        while self._tail_len > raw_limit:
             markdown = "".join(self._tail)
-            limit = self._raw_limit
+            limit = raw_limit
             while True:
                 chunk, carry = take_first(markdown, limit, self._fence)
                 if carry is None:

@@ -109,14 +109,6 @@ def model_switched(model: str, because: str) -> str:
     return f"ℹ️ Answered by {model}: {because}."
 
 
-def platform_not_available(platforms: list[str]) -> str:
-    names = " and ".join(platforms)
-    return (
-        f"{names} credentials are set, but this build of threadline has no {names} adapter yet. "
-        "Use `threadline chat` or `threadline ask` meanwhile."
-    )
-
-
 def unsupported_image(name: str) -> str:
     return f"{name} is not an image threadline can send; use PNG, JPEG, WebP or GIF."
 
@@ -319,3 +311,15 @@ def _discord_size(limit: int) -> str:
     if limit >= 1024 * 1024:
         return f"{limit / (1024 * 1024):g} MiB"
     return f"{limit / 1024:g} KiB"
+
+
+def internal_error() -> str:
+    return "Something went wrong inside threadline while answering. Please try again."
+
+
+def discord_token_refused() -> str:
+    return "Discord refused DISCORD_TOKEN. Copy the bot token again from the Developer Portal (Bot → Reset Token)."
+
+
+def running_on(platforms: list[str]) -> str:
+    return f"threadline is answering on {' and '.join(platforms)}. Ctrl-C (or SIGTERM) stops it."

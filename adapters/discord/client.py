@@ -30,6 +30,8 @@ from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.views import RegenerateButton, StopButton
+from bot import wording
+from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
@@ -84,7 +86,10 @@ class DiscordBot(commands.Bot):
 
     async def login(self, token: str) -> None:
         self._endpoints.apply()  # before the first REST call
-        await super().login(token)
+        try:
+            await super().login(token)
+        except discord.LoginFailure:
+            raise ConfigError(wording.discord_token_refused()) from None
 
     async def setup_hook(self) -> None:
         settings = self._threadline.discord
