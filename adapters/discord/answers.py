@@ -154,6 +154,10 @@ class AnswerRunner:
 
         return await self.complete(self.begin(request_id, requester_id, target, work))
 
+    def answering(self, request_id: str) -> bool:
+        """Is the answer to ``request_id`` being written now?"""
+        return request_id in self._running
+
     def stop(self, request_id: str) -> bool:
         running = self._running.get(request_id)
         if running is None:

@@ -9,6 +9,7 @@ Each message is handled in a task the ``AnswerRunner`` tracks. Messages of one
 channel pass a FIFO "intake" one at a time — attachments are downloaded and a
 thread created there — and the answer is begun before the next message enters,
 so the service sees a channel's messages in the order Discord delivered them.
+A message delivered twice (a RESUME may replay dispatches) is answered once.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class MessageEvents(commands.Cog):
 
     async def _answer(self, message: discord.Message, trigger: Trigger, bot_id: int) -> None:
         async with self._intake.turn(message.channel.id):
+            if await self._taken_before(message):
+                return
             files = await read_files(message.attachments, self._limits)
             if files.refusal is not None:
                 await self._say(message, files.refusal)
@@ -160,6 +163,19 @@ class MessageEvents(commands.Cog):
                 lambda sink: self._service.handle(asked, sink),
             )
         await self._runner.complete(running)
+
+    async def _taken_before(self, message: discord.Message) -> bool:
+        """Is this a message delivered again? Discord delivers at least once: a RESUME
+        may replay dispatches the bot already had. Taking it again would try to open
+        its thread a second time and, while its answer streams, take the Stop button
+        from that answer (the runner knows answers by message id). The intake runs a
+        channel's messages in order, so the first delivery has begun by now."""
+        request_id = str(message.id)
+        again = self._runner.answering(request_id)
+        again = again or await self._store.find_by_message(PLATFORM, request_id) is not None
+        if again:
+            log.info("ignoring message %s: delivered again", request_id)
+        return again
 
     async def _destination(
         self, message: discord.Message, trigger: Trigger, name: str, bot_id: int

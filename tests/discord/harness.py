@@ -88,6 +88,7 @@ class Rig:
     client: UpstreamClient
     upstream_settings: UpstreamSettings
     discord: dict[str, Any] = field(default_factory=dict)
+    budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -121,7 +122,7 @@ class Rig:
             service=self.service(settings),
             store=self.store,
             catalog=ModelCatalog(settings.upstream),
-            budget=FAST_BUDGET,
+            budget=self.budget,
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):

@@ -118,3 +118,32 @@ async def test_a_stop_button_a_crash_left_behind_is_removed_when_clicked(rig: Ri
 
     assert click.response_type == UPDATE
     assert fake.message(left).buttons == []
+
+
+async def test_stop_works_after_a_restart(rig: Rig, upstream: FakeUpstream) -> None:
+    fake = rig.fake
+    async with rig.bot():
+        asked = await fake.dispatch_message(content="Tell me a joke.", mentions_bot=True)
+        thread_id = await rig.thread_of(asked)
+        await rig.answered(thread_id)
+
+    upstream.fail_next(Fault("stall", after_chunks=3, seconds=30))
+    async with rig.bot():  # a new DiscordBot and ReplyService; the same database
+        await fake.dispatch_message(thread_id, content="Another one, please.")
+        streaming = await fake.wait_for_message(
+            thread_id,
+            lambda m: (
+                m.author is fake.bot
+                and m.content.startswith("You said:")
+                and not has_button(m, REGENERATE)
+            ),
+        )
+        stopped = await fake.click_button(streaming.id, button(streaming, STOP))
+        [_, answer] = await rig.answered(thread_id, count=2)
+
+    assert stopped.response_type == UPDATE
+    assert answer.id == streaming.id
+    assert answer.content == f"You said:\n\n{wording.stopped_notice()}"
+    stored = await rig.store.find_by_message("discord", str(answer.id))
+    assert stored is not None
+    assert stored.turn.status is TurnStatus.INTERRUPTED
