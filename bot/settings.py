@@ -182,6 +182,10 @@ class SlackSettings(BaseModel):
     history_import_interval: float = 60.0
     # Recent event_ids remembered to drop Slack's retried deliveries.
     recent_events: int = 2_048
+    # Largest image read: as base64 (x4/3) 10 MiB stays under OpenAI's 20 MB per-image limit.
+    max_image_bytes: int = 10 * 1024 * 1024
+    # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
+    max_text_file_bytes: int = 32 * 1024
 
     @field_validator("api_url")
     @classmethod

@@ -323,3 +323,19 @@ def discord_token_refused() -> str:
 
 def running_on(platforms: list[str]) -> str:
     return f"threadline is answering on {' and '.join(platforms)}. Ctrl-C (or SIGTERM) stops it."
+
+
+# Slack: files (after the Discord section so it can reuse the same sentence)
+
+
+def slack_file_refused(name: str, problem: str, image_limit: int, text_limit: int) -> str:
+    """Why a shared file is refused, by the keys of ``_ATTACHMENT_PROBLEMS``: the
+    Discord sentence says what is supported, and fits Slack word for word."""
+    return discord_attachment_refused(name, problem, image_limit, text_limit)
+
+
+def slack_file_unavailable(name: str) -> str:
+    return (
+        f"Slack did not let threadline download {name}; please share it again. If it keeps "
+        "happening, an operator needs to check that the app has the files:read scope."
+    )

@@ -40,6 +40,7 @@ from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import COMMANDS, SlashCommands
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
+from adapters.slack.files import FileLimits, FileReader
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
@@ -139,7 +140,7 @@ class SlackBot:
         )
         self._me = me = await _identify(client)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
-        streams = self._wire(client, scheduler, me)
+        streams = self._wire(client, session, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
         app = self._bolt_app(client)
@@ -159,10 +160,15 @@ class SlackBot:
             log.info("serving Slack events on %s:%s%s", host, port, EVENTS_PATH)
 
     def _wire(
-        self, client: AsyncWebClient, scheduler: EditScheduler, me: BotIdentity
+        self,
+        client: AsyncWebClient,
+        session: aiohttp.ClientSession,
+        scheduler: EditScheduler,
+        me: BotIdentity,
     ) -> NativeStreams:
         """Build the parts that answer events and commands; return the native streams."""
         slack = self._settings.slack
+        assert slack.bot_token is not None
         options = StreamOptions(
             append_interval=slack.stream_append_interval,
             appends_per_minute=slack.stream_appends_per_minute,
@@ -183,8 +189,13 @@ class SlackBot:
             interval=slack.history_import_interval,
             clock=self._clock,
         )
+        files = FileReader(
+            session,
+            slack.bot_token.get_secret_value(),
+            FileLimits(slack.max_image_bytes, slack.max_text_file_bytes),
+        )
         self._events = EventHandler(
-            store=self._store, replies=replies, history=history, names=names
+            store=self._store, replies=replies, history=history, names=names, files=files
         )
         self._commands = SlashCommands(
             store=self._store, catalog=self._catalog, replies=replies, names=names

@@ -1,8 +1,9 @@
 """What the bot does with each translated Slack event.
 
 - A person's message: answered if it is a DM, a mention, or a reply in a thread
-  where the bot already talks (the store knows the thread). A first mention
-  inside an existing thread brings the thread's earlier messages in first.
+  where the bot already talks (the store knows the thread). Its files are read
+  at once (images attached, text files inlined) or refused with one sentence. A
+  first mention inside an existing thread brings the thread's earlier messages in.
 - An edit or a deletion updates the stored turn; neither is ever answered.
 - An assistant thread that opens gets suggested prompts.
 """
@@ -10,7 +11,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
+from adapters.slack.files import FileReader, with_files
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.replies import Replies
@@ -22,10 +25,10 @@ from adapters.slack.translate import (
     PersonMessage,
     SlackEvent,
     should_answer,
-    with_author_name,
 )
 from bot import wording
 from bot.conversation import estimate_tokens
+from bot.domain import Incoming
 from bot.ports import ConversationStore
 
 __all__ = ["EventHandler"]
@@ -41,11 +44,13 @@ class EventHandler:
         replies: Replies,
         history: ThreadHistory,
         names: UserNames,
+        files: FileReader,
     ) -> None:
         self._store = store
         self._replies = replies
         self._history = history
         self._names = names
+        self._files = files
 
     async def handle(self, event: SlackEvent) -> None:
         if isinstance(event, PersonMessage):
@@ -65,16 +70,31 @@ class EventHandler:
         known = await self._store.has_conversation(key)
         if not should_answer(message, known_thread=known):
             return
-        if not message.incoming.text:
+        incoming = await self._with_files(message)
+        if incoming is None:
+            return
+        if not incoming.text and not incoming.attachments:
             await self._replies.notice(message.place, wording.empty_prompt())
             return
         if message.mentioned and message.in_thread and not known:
             await self._history.bring_in(message)
         place = message.place
         if place.assistant and place.thread_ts is not None and not known:
-            await self._replies.assistant.title(
-                place.channel, place.thread_ts, message.incoming.text
-            )
-        named = with_author_name(message, await self._names.name(message.incoming.author_id))
-        result = await self._replies.answer(named.incoming, place)
-        log.info("%s in %s: %s", message.incoming.message_id, key, result.outcome.value)
+            title = message.incoming.text or (message.files[0].name if message.files else "")
+            await self._replies.assistant.title(place.channel, place.thread_ts, title)
+        name = await self._names.name(incoming.author_id)
+        result = await self._replies.answer(replace(incoming, author_name=name), place)
+        log.info("%s in %s: %s", incoming.message_id, key, result.outcome.value)
+
+    async def _with_files(self, message: PersonMessage) -> Incoming | None:
+        """The message with its files brought in; None once a refusal has been told."""
+        if not message.files:
+            return message.incoming
+        files = await self._files.read(message.files)
+        if files.refusal is not None:
+            await self._replies.notice(message.place, files.refusal)
+            return None
+        incoming = message.incoming
+        return replace(
+            incoming, text=with_files(incoming.text, files.texts), attachments=files.images
+        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot.domain import Incoming, ThreadKey
@@ -35,6 +35,7 @@ __all__ = [
     "PersonMessage",
     "ReplyPlace",
     "SlackEvent",
+    "SlackFile",
     "SlashCommand",
     "command_message_id",
     "earlier_messages",
@@ -43,11 +44,11 @@ __all__ = [
     "message_id",
     "plain_text",
     "retry_number",
+    "shared_files",
     "should_answer",
     "slash_command",
     "ts_order",
     "user_display_name",
-    "with_author_name",
 ]
 
 PLATFORM = "slack"
@@ -87,6 +88,22 @@ class ReplyPlace:
 
 
 @dataclass(frozen=True, slots=True)
+class SlackFile:
+    """A file shared with a message, as its file object describes it
+    (https://docs.slack.dev/reference/objects/file-object).
+
+    ``url`` is ``url_private``: it needs the bot token (scope ``files:read``).
+    ``size`` is what Slack declares; the download is capped again on its own.
+    """
+
+    id: str
+    name: str
+    mimetype: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class PersonMessage:
     """A person's new message, with what decides whether the bot answers it."""
 
@@ -96,6 +113,7 @@ class PersonMessage:
     mentioned: bool
     direct: bool
     in_thread: bool
+    files: tuple[SlackFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +294,32 @@ def _person_message(
         text=plain_text(str(event.get("text", "")), me.user_id),
     )
     place = ReplyPlace(channel, reply_in, user, team, assistant=direct and bool(parent))
-    return PersonMessage(incoming, place, ts, mentioned, direct, in_thread)
+    files = shared_files(event.get("files"))
+    return PersonMessage(incoming, place, ts, mentioned, direct, in_thread, files)
+
+
+def shared_files(files: Any) -> tuple[SlackFile, ...]:
+    """The file objects of a ``file_share`` message (or an ``app_mention`` with files)."""
+    if not isinstance(files, Sequence) or isinstance(files, str):
+        return ()
+    return tuple(
+        SlackFile(
+            id=str(file.get("id", "")),
+            name=str(file.get("name") or file.get("title") or file.get("id") or "file"),
+            mimetype=str(file.get("mimetype") or ""),
+            size=_int(file.get("size")),
+            url=str(file.get("url_private") or ""),
+        )
+        for file in files
+        if isinstance(file, Mapping)
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 def should_answer(message: PersonMessage, *, known_thread: bool) -> bool:
@@ -314,10 +357,6 @@ def _assistant_thread(event: Json) -> AssistantThreadStarted | None:
         str(thread.get("thread_ts", "")),
         str(thread.get("user_id", "")),
     )
-
-
-def with_author_name(message: PersonMessage, name: str) -> PersonMessage:
-    return replace(message, incoming=replace(message.incoming, author_name=name))
 
 
 # -- thread history -----------------------------------------------------------------------

@@ -105,6 +105,13 @@ async def make_bot(
         await bot.stop()
 
 
+def events_url(bot: SlackBot) -> str:
+    """Where an HTTP-mode bot takes Slack's POSTs."""
+    assert bot.http_address is not None
+    host, port = bot.http_address
+    return f"http://{host}:{port}/slack/events"
+
+
 def bot_messages(fake: SlackFake, channel: str, thread_ts: str | None = None) -> list[Any]:
     """The bot's messages in a thread (or a whole channel), oldest first."""
     return [m for m in fake.messages(channel, thread_ts) if m.user == BOT]

@@ -7,25 +7,21 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import SlackBot
+from bot.domain import ThreadKey
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
+from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import Settings, SlackSettings, UpstreamSettings
 from storage import MemoryStore
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import encode_http_body, sign
 from tests.fakes.upstream import FakeUpstream
-from tests.slack.conftest import GENERAL, MakeBot, bot_messages, wait_shown
-
-
-def events_url(bot: SlackBot) -> str:
-    assert bot.http_address is not None
-    host, port = bot.http_address
-    return f"http://{host}:{port}/slack/events"
+from tests.slack.conftest import GENERAL, TEAM, MakeBot, bot_messages, events_url, wait_shown
 
 
 async def test_signed_events_are_answered_and_bad_signatures_refused(
-    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
 ) -> None:
     bot = await make_bot(http=True)
     url = events_url(bot)
@@ -34,13 +30,19 @@ async def test_signed_events_are_answered_and_bad_signatures_refused(
     assert (ack.mode, ack.attempt) == ("http", 0)
     await wait_shown(slack_fake, GENERAL, mention["ts"], "You said: over http")
 
+    forgeries = []
     for how in ("invalid", "stale", "missing"):
         forged = slack_fake.payloads.app_mention(f"forged ({how})")
         sent = await slack_fake.send_event(forged, "http", url=url, signature=how, retries=False)
         delivery = await slack_fake.wait_for_delivery(sent)
         assert [a.status for a in delivery.attempts] == [401], how
+        forgeries.append(forged)
     await bot.idle()
     assert upstream.stats.requests == 1
+    assert await store.has_conversation(ThreadKey("slack", TEAM, GENERAL, mention["ts"]))
+    for forged in forgeries:  # refused before any listener ran: nothing was stored
+        assert not await store.has_conversation(ThreadKey("slack", TEAM, GENERAL, forged["ts"]))
+        assert await store.find_by_message("slack", f"{GENERAL}:{forged['ts']}") is None
 
 
 async def test_a_retried_http_delivery_gets_one_answer(

@@ -11,10 +11,12 @@ from adapters.slack.translate import (
     MessageDeletion,
     MessageEdit,
     PersonMessage,
+    SlackFile,
     earlier_messages,
     event_from_body,
     plain_text,
     retry_number,
+    shared_files,
     should_answer,
     slash_command,
 )
@@ -164,3 +166,23 @@ def test_slash_commands_and_retry_headers(payloads: PayloadFactory) -> None:
 )
 def test_parse_prompt(text: str, expected: tuple[str, str | None]) -> None:
     assert parse_prompt(text) == expected
+
+
+def test_a_file_share_carries_its_files_and_odd_file_objects_are_tolerated() -> None:
+    workspace = Workspace(SlackLimits())
+    payloads = PayloadFactory(workspace)
+    stored = workspace.add_file("notes.md", b"# hi\n", "text/markdown")
+    message = translate(payloads, payloads.message("see this", channel=DM, files=[stored]))
+    assert isinstance(message, PersonMessage)
+    [shared] = message.files
+    assert (shared.id, shared.name, shared.mimetype, shared.size) == (
+        stored.id,
+        "notes.md",
+        "text/markdown",
+        5,
+    )
+    assert shared.url.endswith(f"{stored.id}/notes.md")  # url_private, not the download one
+    assert shared_files([{"id": "F1", "size": "n/a"}, "not a file"]) == (
+        SlackFile(id="F1", name="F1", mimetype="", size=0, url=""),
+    )
+    assert shared_files(None) == ()

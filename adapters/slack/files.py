@@ -1,0 +1,266 @@
+"""Bring a message's shared files in: check them, download them at once, or refuse.
+
+A file object's ``url_private`` answers only with the bot token in an
+``Authorization: Bearer`` header (scope ``files:read``;
+https://docs.slack.dev/reference/objects/file-object). Without it, or without
+the scope, Slack does not answer 401: it serves its HTML sign-in page with
+status 200. So nothing about the response is trusted: an HTML page where a
+file of another type was expected is refused, and an image's bytes are sniffed
+(PNG, JPEG, WebP, GIF magic numbers) before they become an ``Attachment``.
+
+Every file is checked from its metadata first (type, declared size), so nothing
+is downloaded when one of them will be refused anyway; each download is capped
+again while it is read. Files are read at once, while the message is fresh.
+Images become ``bot.domain.Attachment`` (the core sends them as ``data:`` image
+parts, to a vision model); text files are returned decoded, to be inlined into
+the prompt fenced under their name (``with_files``). Anything else is refused
+with one sentence saying what is supported.
+
+The rules are ``adapters.discord.files``'s; its small pure helpers are repeated
+here so that a Slack-only deployment never imports discord.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import aiohttp
+
+from adapters.slack.translate import SlackFile
+from bot import wording
+from bot.domain import Attachment
+
+__all__ = [
+    "FileKind",
+    "FileLimits",
+    "FileReader",
+    "Files",
+    "decode_text",
+    "file_kind",
+    "sniff_image",
+    "with_files",
+]
+
+log = logging.getLogger(__name__)
+
+# A file is a few MiB at most (the caps below): a minute is plenty, and a stuck
+# download must not hold the answer forever.
+DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
+CHUNK_BYTES = 64 * 1024
+
+# The formats the vision models accept (https://platform.openai.com/docs/guides/images-vision).
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+# Text a person shares with a question: code, logs, data, markup. Slack often labels
+# these text/plain or application/octet-stream, so the extension decides too.
+TEXT_EXTENSIONS = frozenset(
+    """txt text md markdown rst adoc log out err csv tsv json jsonl ndjson yaml yml toml ini
+    cfg conf env properties xml html htm css scss js mjs cjs ts tsx jsx py pyi rb go rs java
+    kt kts scala c h cc cpp cxx hpp cs swift m php pl lua r sql sh bash zsh fish ps1 bat dart
+    ex exs erl hs ml clj lisp vue svelte tf hcl gradle diff patch proto graphql cmake""".split()  # noqa: SIM905
+)
+TEXT_NAMES = frozenset({"dockerfile", "makefile", "readme", "license", "procfile"})
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/yaml",
+        "application/x-yaml",
+        "application/toml",
+        "application/javascript",
+        "application/x-sh",
+        "application/sql",
+    }
+)
+
+
+class FileKind(StrEnum):
+    IMAGE = "image"
+    TEXT = "text"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    max_image_bytes: int
+    max_text_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    """What a message brought: images, text files (name, text), or the reason to refuse."""
+
+    images: tuple[Attachment, ...] = ()
+    texts: tuple[tuple[str, str], ...] = ()
+    refusal: str | None = None
+
+
+class _Refused(Exception):
+    def __init__(self, sentence: str) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+
+
+class FileReader:
+    """Downloads ``url_private`` files with the bot token, through the bot's session."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: str, limits: FileLimits) -> None:
+        self._session = session
+        self._token = token
+        self._limits = limits
+
+    async def read(self, files: Sequence[SlackFile]) -> Files:
+        """Download and check every file, or return the one sentence refusing them."""
+        try:
+            kinds = [self._check(file) for file in files]
+            images: list[Attachment] = []
+            texts: list[tuple[str, str]] = []
+            for file, kind in zip(files, kinds, strict=True):
+                if kind is FileKind.IMAGE:
+                    data = await self._download(file, self._limits.max_image_bytes)
+                    images.append(self._image(file, data))
+                else:
+                    data = await self._download(file, self._limits.max_text_bytes)
+                    texts.append((file.name, self._text(file, data)))
+        except _Refused as refused:
+            return Files(refusal=refused.sentence)
+        return Files(tuple(images), tuple(texts))
+
+    def _check(self, file: SlackFile) -> FileKind:
+        kind = file_kind(file.name, file.mimetype)
+        if kind is FileKind.UNSUPPORTED:
+            raise self._refused(file, "type")
+        if file.size > self._limit(kind):
+            raise self._refused(file, "size")
+        return kind
+
+    def _limit(self, kind: FileKind) -> int:
+        if kind is FileKind.IMAGE:
+            return self._limits.max_image_bytes
+        return self._limits.max_text_bytes
+
+    async def _download(self, file: SlackFile, limit: int) -> bytes:
+        """The file's bytes, at most ``limit`` of them; Slack's sign-in page is refused."""
+        if not file.url.startswith(("https://", "http://")):
+            raise _Refused(wording.slack_file_unavailable(file.name))
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with self._session.get(
+                file.url, headers=headers, timeout=DOWNLOAD_TIMEOUT
+            ) as response:
+                if response.status != 200 or _is_sign_in_page(response.content_type, file):
+                    log.warning(
+                        "Slack refused the download of %s (HTTP %s, %s): is files:read granted?",
+                        file.id,
+                        response.status,
+                        response.content_type,
+                    )
+                    raise _Refused(wording.slack_file_unavailable(file.name))
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                    data += chunk
+                    if len(data) > limit:
+                        raise self._refused(file, "size")
+        except (aiohttp.ClientError, TimeoutError):
+            raise _Refused(wording.slack_file_unavailable(file.name)) from None
+        return bytes(data)
+
+    def _image(self, file: SlackFile, data: bytes) -> Attachment:
+        actual = sniff_image(data)
+        if actual is None:
+            raise self._refused(file, "image")
+        # The bytes decide the type: a JPEG named .png is sent as what it is. The
+        # url_private is not kept: it is useless without the bot token.
+        return Attachment(file.name, actual, data)
+
+    def _text(self, file: SlackFile, data: bytes) -> str:
+        text = decode_text(data)
+        if text is None:
+            raise self._refused(file, "encoding")
+        return text
+
+    def _refused(self, file: SlackFile, problem: str) -> _Refused:
+        limits = self._limits
+        return _Refused(
+            wording.slack_file_refused(
+                file.name, problem, limits.max_image_bytes, limits.max_text_bytes
+            )
+        )
+
+
+def _is_sign_in_page(content_type: str, file: SlackFile) -> bool:
+    """HTML where the file is not HTML: Slack's answer to a missing token or scope."""
+    return content_type == "text/html" and declared_type(file.name, file.mimetype) != "text/html"
+
+
+# -- pure helpers --------------------------------------------------------------------
+
+
+def declared_type(name: str, mimetype: str | None) -> str:
+    """The file's MIME type without parameters; guessed from the name when absent."""
+    declared = (mimetype or "").split(";", 1)[0].strip().lower()
+    if declared and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def file_kind(name: str, mimetype: str | None) -> FileKind:
+    """Image, text or unsupported, from the file's metadata (before downloading)."""
+    mime = declared_type(name, mimetype)
+    if mime in IMAGE_TYPES:
+        return FileKind.IMAGE
+    lowered = name.lower()
+    extension = lowered.rsplit(".", 1)[-1] if "." in lowered else ""
+    if (
+        mime.startswith("text/")
+        or mime in TEXT_TYPES
+        or extension in TEXT_EXTENSIONS
+        or lowered in TEXT_NAMES
+    ):
+        return FileKind.TEXT
+    return FileKind.UNSUPPORTED
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image type the bytes really are (magic numbers), or None.
+
+    PNG: 89 50 4E 47 0D 0A 1A 0A; JPEG: FF D8 FF; GIF: "GIF87a"/"GIF89a";
+    WebP: "RIFF" <size> "WEBP". Slack's HTML sign-in page is none of them.
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def decode_text(data: bytes) -> str | None:
+    """UTF-8 text (a BOM is dropped), or None for bytes that are not text."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    return None if "\x00" in text else text
+
+
+def with_files(prompt: str, files: Sequence[tuple[str, str]]) -> str:
+    """The prompt followed by each text file, fenced, so the model sees the file's name.
+
+    The fence is longer than any run of backticks inside the file (CommonMark's
+    rule for fenced code), so a file that contains fences stays one block.
+    """
+    blocks = [prompt] if prompt else []
+    for name, text in files:
+        longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+        fence = "`" * max(3, longest + 1)
+        language = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        blocks.append(f"{name}:\n{fence}{language}\n{text.rstrip()}\n{fence}")
+    return "\n\n".join(blocks)
