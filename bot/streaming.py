@@ -25,8 +25,9 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bot import wording
 from bot.errors import PlatformRateLimited, ThreadlineError
@@ -34,6 +35,7 @@ from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
 from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +94,11 @@ class _Window:
         self._done: deque[list[float]] = deque(maxlen=rate.count)
         self.blocked_until = 0.0
 
-    def available_at(self) -> float:
-        full = len(self._done) == self.rate.count
-        free = self._done[0][0] + self.span if full else 0.0
+    def available_at(self, reserve: int = 0) -> float:
+        """When a request may go, leaving ``reserve`` of the window's requests unused."""
+        allowed = max(1, self.rate.count - reserve)
+        done = self._done
+        free = done[len(done) - allowed][0] + self.span if len(done) >= allowed else 0.0
         return max(free, self.blocked_until)
 
     def take(self) -> list[float]:
@@ -178,6 +182,57 @@ class EditScheduler:
         for send in list(self._sends):
             send.cancel()
 
+    # -- one-off requests ------------------------------------------------------------
+
+    async def spend(self, bucket: str | None, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a request that is not a reply's post or edit (a thread, a button) inside
+        the same budget, waiting for room, so nothing the bot sends escapes the count.
+        ``bucket`` None spends only the overall windows."""
+        cells = await self._take(bucket, optional=False)
+        assert cells is not None
+        return await self._call_counted(cells, call)
+
+    async def spend_if_idle(self, bucket: str | None, call: Callable[[], Awaitable[T]]) -> T | None:
+        """Like ``spend`` for a request worth sending only when the budget has room now
+        (typing); it keeps one request of every window for posts and final edits.
+        Skipped: None."""
+        cells = await self._take(bucket, optional=True)
+        return None if cells is None else await self._call_counted(cells, call)
+
+    async def _take(self, bucket: str | None, *, optional: bool) -> list[list[float]] | None:
+        windows = self._bucket_windows(bucket)
+        while True:
+            now = self.clock.monotonic()
+            at = max((w.available_at(1 if optional else 0) for w in windows), default=0.0)
+            if at <= now:
+                return [window.take() for window in windows]
+            if optional:
+                return None
+            await self.clock.sleep(at - now)
+
+    async def _call_counted(self, cells: list[list[float]], call: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await call()
+        finally:
+            completed = self.clock.monotonic()
+            for cell in cells:
+                cell[0] = completed
+            self._wake.set()
+
+    def _bucket_windows(self, bucket: str | None) -> list[_Window]:
+        wanted = [("overall", "", self.plan.overall)]
+        if bucket is not None:
+            wanted.append(("channel", bucket, self.plan.channel))
+        windows = []
+        for scope, key, rate in wanted:
+            if rate is None:
+                continue
+            window = self._windows.get((scope, key))
+            if window is None:
+                window = self._windows[(scope, key)] = _Window(rate, self.plan.margin)
+            windows.append(window)
+        return windows
+
     # -- called by replies ---------------------------------------------------------
 
     def new_slot(self, reply: StreamedReply, after: _Slot | None) -> _Slot:
@@ -228,16 +283,18 @@ class EditScheduler:
         for slot in self._dirty:
             if slot.in_flight or not slot.ready():
                 continue
-            at = self._available_at(slot)
-            if at > now:
-                next_at = at if next_at is None else min(next_at, at)
-                continue
             if slot.urgent_since is None:
                 key = (2, slot.last_sent_at, slot.order)
             elif slot.ref is None and not slot.reply.has_words(slot):
                 key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
             else:
                 key = (0, slot.urgent_since, slot.order)
+            # Intermediate edits and placeholders leave each window's last request
+            # for posts and final edits, so an answer that ends never waits a window.
+            at = self._available_at(slot, reserve=0 if key[0] == 0 else 1)
+            if at > now:
+                next_at = at if next_at is None else min(next_at, at)
+                continue
             if best_key is None or key < best_key:
                 best, best_key = slot, key
         return best, next_at
@@ -250,24 +307,18 @@ class EditScheduler:
         return cached
 
     def _lookup_windows(self, slot: _Slot, posting: bool) -> list[_Window]:
-        plan = self.plan
-        wanted = [("channel", slot.bucket, plan.channel), ("overall", "", plan.overall)]
-        if posting:
-            wanted.append(("channel_posts", slot.bucket, plan.channel_posts))
-        else:
-            wanted.append(("overall_edits", "", plan.overall_edits))
-        windows = []
-        for scope, bucket, rate in wanted:
-            if rate is None:
-                continue
-            window = self._windows.get((scope, bucket))
+        windows = self._bucket_windows(slot.bucket)
+        extra = ("channel_posts", slot.bucket) if posting else ("overall_edits", "")
+        rate = self.plan.channel_posts if posting else self.plan.overall_edits
+        if rate is not None:
+            window = self._windows.get(extra)
             if window is None:
-                window = self._windows[(scope, bucket)] = _Window(rate, plan.margin)
+                window = self._windows[extra] = _Window(rate, self.plan.margin)
             windows.append(window)
         return windows
 
-    def _available_at(self, slot: _Slot) -> float:
-        return max((w.available_at() for w in self._windows_for(slot)), default=0.0)
+    def _available_at(self, slot: _Slot, reserve: int = 0) -> float:
+        return max((w.available_at(reserve) for w in self._windows_for(slot)), default=0.0)
 
     def _dispatch(self, slot: _Slot, now: float) -> None:
         slot.dirty = False
@@ -373,11 +424,11 @@ class StreamedReply:
         self._slots: list[_Slot] = []
 
     async def start(self) -> None:
-        """Show a placeholder at once, and the platform's typing indicator."""
+        """Show a placeholder at once, and the typing indicator when the budget has room."""
         self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
         with contextlib.suppress(ThreadlineError):  # a missing typing indicator is cosmetic
-            await self.target.typing()
+            await self._scheduler.spend_if_idle(None, self.target.typing)
 
     async def append(self, text: str) -> None:
         self._tail.append(text)

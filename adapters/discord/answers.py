@@ -154,6 +154,11 @@ class AnswerRunner:
 
         return await self.complete(self.begin(request_id, requester_id, target, work))
 
+    @property
+    def scheduler(self) -> EditScheduler:
+        """The connection's shared budget, for requests that are not a reply's edits."""
+        return self._scheduler
+
     def answering(self, request_id: str) -> bool:
         """Is the answer to ``request_id`` being written now?"""
         return request_id in self._running
@@ -186,10 +191,12 @@ class AnswerRunner:
             return None
         return stored.turn.id
 
-    @staticmethod
-    async def _show(target: AnswerTarget, ref: MessageRef, view: discord.ui.View | None) -> None:
+    async def _show(
+        self, target: AnswerTarget, ref: MessageRef, view: discord.ui.View | None
+    ) -> None:
         try:
-            await target.show_view(ref, view)
+            # Inside the connection's budget: this edit counts like the answer's own.
+            await self._scheduler.spend(target.bucket, lambda: target.show_view(ref, view))
         except ThreadlineError as error:  # the answer stands without its buttons
             log.warning("could not update an answer's buttons: %s", error)
 

@@ -202,7 +202,9 @@ class MessageEvents(commands.Cog):
             return in_place
         try:
             with discord_errors(str(channel.id)):
-                thread = await message.create_thread(name=name)
+                thread = await self._runner.scheduler.spend(
+                    None, lambda: message.create_thread(name=name)
+                )
         except ThreadlineError as error:  # no Create Public Threads permission, …
             log.warning("could not open a thread, answering in place: %s", error)
             return in_place

@@ -97,8 +97,9 @@ class _Typing:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._trigger()  # awaited: the indicator is up before the model is asked
-        self._task = asyncio.create_task(self._renew(), name=f"discord-typing-{self._channel.id}")
+        # Once, not renewed: the placeholder posted at once is the in-progress sign,
+        # and every renewal would spend the bot's global 50 requests/s (bench/e2e.py).
+        await self._trigger()
 
     def shown(self, text: str) -> None:
         """A message of the answer now shows ``text``."""

@@ -80,7 +80,7 @@ class UpstreamClient:
                 pool=None,
             ),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-            transport=transport,
+            transport=transport or _transport(settings.http_transport),
         )
 
     def __repr__(self) -> str:
@@ -220,6 +220,20 @@ async def _deltas(response: httpx.Response) -> AsyncIterator[ChatDelta]:
         raise UpstreamTruncated(
             "the stream ended without [DONE] or a finish reason", code="truncated"
         )
+
+
+def _transport(kind: str) -> httpx.AsyncBaseTransport | None:
+    """httpx over aiohttp's HTTP parser, or None for httpx's own (httpcore).
+
+    Profiling the whole pipeline (bench/e2e.py) put half of threadline's CPU in
+    httpcore/h11/anyio, which pay for every socket read; at 50 tokens/s every
+    chunk is its own read.
+    """
+    if kind != "aiohttp":
+        return None
+    from httpx_aiohttp import AiohttpTransport
+
+    return AiohttpTransport(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
 
 
 def _no_first_token(seconds: float) -> UpstreamUnavailable:

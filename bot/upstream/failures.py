@@ -46,11 +46,26 @@ def error_from_event(payload: dict[str, Any]) -> UpstreamError:
 
 
 def error_from_transport(exc: httpx.TransportError) -> UpstreamError:
+    if _refused(exc):
+        return UpstreamUnavailable(f"connection failed: {exc}", code="connect_failed")
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamUnavailable(f"timed out ({type(exc).__name__})", code="timeout")
     if isinstance(exc, httpx.ConnectError):
         return UpstreamUnavailable(f"connection failed: {exc}", code="connect_failed")
     return UpstreamUnavailable(f"connection lost: {type(exc).__name__}", code="connect_failed")
+
+
+def _refused(exc: BaseException) -> bool:
+    """A refused or unroutable connection, whatever class the transport gave it
+    (httpx-aiohttp reports aiohttp's ClientConnectorError as a ConnectTimeout)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError | httpx.ConnectError):
+            return True
+        if isinstance(getattr(seen, "os_error", None), ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def retry_after(headers: httpx.Headers) -> float | None:

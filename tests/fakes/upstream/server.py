@@ -69,6 +69,16 @@ class Answer:
 
 
 @dataclass
+class StreamTiming:
+    """When one streamed answer was asked for and when its tokens went out (loop time)."""
+
+    prompt: str
+    requested: float
+    first_token: float | None = None
+    last_token: float | None = None
+
+
+@dataclass
 class Stats:
     requests: int = 0
     streams_started: int = 0
@@ -95,6 +105,7 @@ class FakeUpstream:
         self.prefix = prefix
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.timings: list[StreamTiming] = []
         self.stats = Stats()
         self._faults: deque[Fault] = deque()
         self._runner: web.AppRunner | None = None
@@ -191,6 +202,8 @@ class FakeUpstream:
         self, request: web.Request, payload: dict[str, Any], fault: Fault | None
     ) -> web.StreamResponse:
         answer = self.answer
+        timing = StreamTiming(_last_user_text(payload), asyncio.get_running_loop().time())
+        self.timings.append(timing)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         self.stats.streams_started += 1
@@ -198,7 +211,9 @@ class FakeUpstream:
         in_flight -= self.stats.client_disconnects
         self.stats.max_concurrent_streams = max(self.stats.max_concurrent_streams, in_flight)
         try:
-            await _write_stream(response, _chunks_for(payload, answer), answer, fault, request)
+            await _write_stream(
+                response, _chunks_for(payload, answer), answer, fault, request, timing
+            )
             await response.write_eof()
         except _Dropped:
             return response
@@ -358,6 +373,7 @@ async def _write_stream(
     answer: Answer,
     fault: Fault | None,
     request: web.Request,
+    timing: StreamTiming,
 ) -> None:
     loop = asyncio.get_running_loop()
     if answer.first_token_delay:
@@ -378,6 +394,8 @@ async def _write_stream(
             if delay > 0:
                 await asyncio.sleep(delay)
             await response.write(event + (b": keep-alive\n\n" if answer.keepalive else b""))
+            if sent == 1:  # events[0] is the role-only chunk; events[1] the first token
+                timing.first_token = loop.time()
         else:
             pending += event
             if len(pending) >= answer.write_batch * len(event):
@@ -385,6 +403,8 @@ async def _write_stream(
                 pending.clear()
     if pending:
         await response.write(bytes(pending))
+    timing.first_token = timing.first_token or loop.time()
+    timing.last_token = loop.time()
 
 
 async def _mid_stream_fault(
