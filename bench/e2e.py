@@ -204,6 +204,9 @@ async def bench(
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 60)
             rate_limited = sum(discord.stats().rate_limited.values())
+            for record in discord.requests:
+                if record.status == 429:
+                    print(f"429: {record.route} ({record.scope})", file=sys.stderr)
     first = [f.first_visible_ms for f in run.figures]
     lag = [f.final_lag_ms for f in run.figures]
     total_tokens = tokens * len(run.figures)

@@ -422,11 +422,16 @@ class StreamedReply:
         self._fence: Fence | None = None
         self._finished = False
         self._slots: list[_Slot] = []
+        self._typing: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Show a placeholder at once, and the typing indicator when the budget has room."""
         self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
+        # In the background: the model is asked at once, not after a round trip.
+        self._typing = asyncio.create_task(self._show_typing(), name="typing")
+
+    async def _show_typing(self) -> None:
         with contextlib.suppress(ThreadlineError):  # a missing typing indicator is cosmetic
             await self._scheduler.spend_if_idle(None, self.target.typing)
 
@@ -445,6 +450,8 @@ class StreamedReply:
         elif not "".join(self._tail).strip() and len(self._slots) == 1:
             self._tail.append(wording.EMPTY_ANSWER)
         self._finished = True
+        if self._typing is not None:
+            await self._typing  # a request in flight finishes before the answer does
         self._tail_len = sum(map(len, self._tail))
         self._freeze_full()
         last = self._slots[-1]
