@@ -23,11 +23,13 @@ from adapters.console import ConsoleSink, chat_loop, console_incoming, console_k
 from bot import logs, wording
 from bot.domain import Attachment, ThreadKey
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
+from bot.fetch import Fetcher
+from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
 from bot.service import Outcome, ReplyService
 from bot.settings import Settings, load_settings
 from bot.upstream import ChatRequest, UpstreamClient
-from storage import SqliteStore
+from storage import ImageStore, SqliteStore
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
 
@@ -49,8 +51,15 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
         ) as store,
         UpstreamClient(settings.upstream) as client,
+        Fetcher(settings.images) as fetcher,
     ):
         catalog = ModelCatalog(settings.upstream)
+        images = settings.images
+        # Image bytes: content-addressed files next to the database (storage/images.py).
+        folder = images.store_dir or settings.storage.path.with_name(
+            settings.storage.path.name + ".images"
+        )
+        blobs = ImageStore(folder, max_bytes=images.store_max_bytes)
         service = ReplyService(
             store=store,
             client=client,
@@ -58,6 +67,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             limits=settings.limits,
             upstream=settings.upstream,
             flush_interval=settings.storage.flush_interval,
+            images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
         )
         await service.recover()
         yield Core(settings, store, client, catalog, service)
@@ -72,17 +82,20 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
         incoming = console_incoming(
             args.thread or f"ask-{time.time_ns()}",
             " ".join(args.question),
-            model=args.model,
+            model=core.catalog.image_model if args.image_model else args.model,
             system_prompt=args.system,
             attachments=attachments,
         )
-        result = await core.service.handle(incoming, ConsoleSink())
+        sink = ConsoleSink(image_dir=settings.images.output_dir)
+        result = await core.service.handle(incoming, sink)
     return EXIT_UPSTREAM if result.outcome is Outcome.FAILED else EXIT_OK
 
 
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     async with open_core(settings) as core:
-        await chat_loop(core.service, args.thread, model=args.model)
+        await chat_loop(
+            core.service, args.thread, model=args.model, image_dir=settings.images.output_dir
+        )
     return EXIT_OK
 
 
@@ -235,6 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model")
     ask.add_argument("--system", help="system prompt for this answer")
     ask.add_argument("--image", action="append", help="attach a local image (repeatable)")
+    ask.add_argument(
+        "--image-model",
+        action="store_true",
+        help="answer with the image model (UPSTREAM__IMAGE_MODEL); made images are saved",
+    )
     history = commands.add_parser("history", help="print a thread as stored")
     history.add_argument("--thread", required=True)
     history.add_argument("--json", action="store_true")

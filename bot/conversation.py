@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.domain import ContentPart, FilePart, HistoryWindow, ImagePart, Role, TextPart, Turn
@@ -79,3 +79,30 @@ def _wire_part(part: ContentPart) -> dict[str, Any]:
     if isinstance(part, FilePart):
         return {"type": "file_url", "file_url": {"url": part.url}}
     return {"type": "text", "text": part.text}
+
+
+def select_images(turns: Sequence[Turn], keep: int) -> tuple[Turn, ...]:
+    """The turns with only the thread's newest ``keep`` images, so older ones cost nothing.
+
+    Images an answer made (parts of assistant turns) go with the newest user turn:
+    the API takes images in user messages only, and "make the hat red" is about them.
+    """
+    remaining = keep
+    kept: list[Turn] = []
+    made: list[ContentPart] = []
+    for turn in reversed(turns):
+        images = [p for p in turn.parts if not isinstance(p, TextPart)]
+        chosen = images[max(len(images) - remaining, 0) :] if remaining > 0 else []
+        remaining -= len(chosen)
+        others = tuple(p for p in turn.parts if isinstance(p, TextPart))
+        if turn.role is Role.ASSISTANT:
+            made[:0] = chosen
+            chosen = []
+        kept.append(replace(turn, parts=(*others, *chosen)) if images else turn)
+    kept.reverse()
+    if made:
+        newest_user = max((i for i, t in enumerate(kept) if t.role is Role.USER), default=None)
+        if newest_user is not None:
+            turn = kept[newest_user]
+            kept[newest_user] = replace(turn, parts=(*turn.parts, *made))
+    return tuple(kept)

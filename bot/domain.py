@@ -76,6 +76,9 @@ class Attachment:
     mime: str
     data: bytes
     source_url: str | None = None
+    # Until when (epoch seconds) ``source_url`` is readable without credentials;
+    # None: it is not (Slack's url_private), so the bytes are sent instead.
+    public_until: float | None = None
 
     @property
     def size(self) -> int:
@@ -135,6 +138,7 @@ class TurnUpdate:
     trace_id: str | None = None
     tokens: int | None = None
     reply_message_ids: tuple[str, ...] | None = None
+    parts: tuple[ContentPart, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

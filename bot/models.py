@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import wording
 from bot.settings import ModelSpec, UpstreamSettings
 
 
@@ -40,5 +41,5 @@ class ModelCatalog:
         """Pick the model for one answer: the thread's, or a vision model for images."""
         model = requested or self.default_model
         if has_images and not (self.spec(model).vision or self.spec(model).file_input):
-            return Route(self.vision_model, f"{model} cannot read images")
+            return Route(self.vision_model, wording.image_for_vision(model))
         return Route(model)

@@ -143,6 +143,21 @@ class ReplySink(Protocol):
 
     async def finish(self, footer: str = "") -> tuple[str, ...]: ...
 
+    async def attach(self, name: str, data: bytes, mime: str) -> None:
+        """Show a file (an image the model made) with the answer, before ``finish``.
+
+        Raises ``ThreadlineError`` when the platform refuses it.
+        """
+        ...
+
+
+class ImageBlobs(Protocol):
+    """Where image bytes live (``storage.ImageStore``); parts hold its references."""
+
+    async def put(self, data: bytes, mime: str) -> str: ...
+
+    async def get(self, reference: str) -> tuple[bytes, str] | None: ...
+
 
 class Clock(Protocol):
     """Time, injectable so streaming and retry logic are tested without sleeping."""

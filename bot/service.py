@@ -28,20 +28,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot import wording
-from bot.conversation import Context, build_messages, estimate_tokens
+from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.domain import (
     ContentPart,
     ConversationSettings,
+    HistoryWindow,
     ImagePart,
     Incoming,
     Role,
+    TextPart,
     ThreadKey,
     Turn,
     TurnStatus,
     TurnUpdate,
     Usage,
 )
-from bot.errors import ThreadlineError, UpstreamError
+from bot.errors import InputError, ThreadlineError, UpstreamError
+from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog, Route
 from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
 from bot.settings import ConversationLimits, UpstreamSettings
@@ -116,8 +119,10 @@ class ReplyService:
         flush_interval: float = 1.0,
         clock: Clock | None = None,
         today: Callable[[], dt.date] = dt.date.today,
+        images: ImageFlow | None = None,
     ) -> None:
         self._store = store
+        self._images = images or ImageFlow()
         self._client = client
         self._catalog = catalog
         self._limits = limits
@@ -131,8 +136,14 @@ class ReplyService:
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
         """Answer one incoming message; never raises for upstream trouble."""
+        refusal = self._images.refusal(incoming)
+        if refusal is not None:  # nothing stored: the message is as if unsent
+            await sink.start()
+            await sink.finish(f"⚠️ {refusal}")
+            return ReplyResult(Outcome.FAILED, error=InputError(refusal))
         async with self._in_turn(incoming.key) as wait_for_turn:
-            stored = await self._store.add_turn(incoming.key, user_turn(incoming))
+            parts = await self._images.parts_for(incoming)
+            stored = await self._store.add_turn(incoming.key, user_turn(incoming, parts))
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
             await wait_for_turn()
@@ -207,8 +218,16 @@ class ReplyService:
         assert answer is not None
         assert answer.id is not None
         writer = _AnswerWriter(self._store, answer.id, self._clock, self._flush_interval)
+        # An image model's answer is shown once its images are posted (the links go).
+        holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
-            usage = await self._stream(request, sink, writer)
+            usage = await self._stream(request, None if holding else sink, writer)
+            if holding:
+                delivered = await self._images.deliver(writer.text, sink)
+                await sink.append(delivered.text)
+                writer.parts = delivered.parts
+                if delivered.failed:
+                    notices.append(wording.image_upload_failed(delivered.failed))
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
@@ -260,8 +279,16 @@ class ReplyService:
             max_turns=self._limits.max_history_turns,
             through=question.id,
         )
-        context = build_messages(window, template=template, today=self._today())
-        route = self._catalog.route(model, has_images=context.has_images)
+        turns = select_images(window.turns, self._images.settings.context_images)
+        has_images = any(not isinstance(p, TextPart) for turn in turns for p in turn.parts)
+        route = self._catalog.route(model, has_images=has_images)
+        spec = self._catalog.spec(route.model)
+        if spec.image_input_required and not has_images:
+            raise InputError(wording.image_model_needs_image(route.model))
+        turns = await self._images.for_wire(turns, spec)
+        context = build_messages(
+            HistoryWindow(turns, window.omitted), template=template, today=self._today()
+        )
         temperature = settings.temperature
         if temperature is None:
             temperature = self._upstream.temperature
@@ -274,7 +301,7 @@ class ReplyService:
         return context, route, request
 
     async def _stream(
-        self, request: ChatRequest, sink: ReplySink, writer: _AnswerWriter
+        self, request: ChatRequest, sink: ReplySink | None, writer: _AnswerWriter
     ) -> Usage | None:
         usage = None
         async with contextlib.aclosing(self._client.stream(request)) as deltas:
@@ -283,7 +310,8 @@ class ReplyService:
                     usage = delta.usage
                 if delta.index != 0 or not delta.content:
                     continue  # with n > 1 a chat shows the first choice
-                await sink.append(delta.content)
+                if sink is not None:
+                    await sink.append(delta.content)
                 await writer.add(delta.content)
         return usage
 
@@ -317,6 +345,7 @@ class _AnswerWriter:
         self._clock = clock
         self._interval = interval
         self._parts: list[str] = []
+        self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
         self._flushed_at = clock.monotonic()
 
     @property
@@ -348,6 +377,7 @@ class _AnswerWriter:
                 trace_id=trace_id,
                 tokens=estimate_tokens(text),
                 reply_message_ids=message_ids or None,
+                parts=self.parts,
             ),
         )
 
@@ -357,10 +387,14 @@ def channel_key(key: ThreadKey) -> ThreadKey:
     return ThreadKey(key.platform, key.workspace, key.channel, "")
 
 
-def user_turn(incoming: Incoming) -> Turn:
-    parts: list[ContentPart] = [
-        ImagePart(data_url(a.mime, a.data)) for a in incoming.attachments if a.mime in IMAGE_MIMES
-    ]
+def user_turn(incoming: Incoming, parts: tuple[ContentPart, ...] | None = None) -> Turn:
+    """The stored form of a message; ``parts`` default to its images as ``data:`` URLs."""
+    if parts is None:
+        parts = tuple(
+            ImagePart(data_url(a.mime, a.data))
+            for a in incoming.attachments
+            if a.mime in IMAGE_MIMES
+        )
     return Turn(
         role=Role.USER,
         text=incoming.text,

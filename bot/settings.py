@@ -40,6 +40,8 @@ class ModelSpec(BaseModel):
     image_output: bool = False
     browsing: bool = False
     file_input: bool = False
+    # The model cannot answer without an input image (an "edit only" image model).
+    image_input_required: bool = False
     context_tokens: int = 8_192
 
 
@@ -198,6 +200,32 @@ class SlackSettings(BaseModel):
         return value if value.endswith("/") else value + "/"
 
 
+class ImageSettings(BaseModel):
+    """Images in and out (``IMAGES__*``); the vision and image models are in ``UPSTREAM__``."""
+
+    # Largest image read or downloaded; as base64 (x4/3) 10 MiB stays under OpenAI's
+    # 20 MB per-image limit (https://platform.openai.com/docs/guides/images-vision).
+    max_image_bytes: int = 10 * 1024 * 1024
+    # Most images one message may carry.
+    max_images_per_message: int = 4
+    # The newest images of a thread sent with each answer ("make the hat red").
+    context_images: int = 4
+    # Send an image as its platform URL (not a data: URL) when the URL needs no
+    # credentials and stays valid at least ``url_min_lifetime`` more seconds.
+    send_urls: bool = True
+    url_min_lifetime: float = 3_600.0
+    # Seconds for one whole download (connect, headers and body).
+    fetch_timeout: float = 20.0
+    # Fetch links to private, loopback, link-local and reserved addresses (tests only).
+    allow_private_addresses: bool = False
+    # Image bytes live in content-addressed files here (default: ``<database>.images``).
+    store_dir: Path | None = None
+    # Total size of that folder; the least recently used images are evicted past it.
+    store_max_bytes: int = 512 * 1024 * 1024
+    # Where ``threadline ask`` and ``chat`` save the images a model makes.
+    output_dir: Path = Path("threadline-images")
+
+
 class LoggingSettings(BaseModel):
     level: str = "INFO"
     format: Literal["plain", "json"] = "plain"
@@ -239,6 +267,7 @@ class Settings(BaseSettings):
     limits: ConversationLimits = Field(default_factory=ConversationLimits)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

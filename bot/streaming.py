@@ -463,6 +463,12 @@ class StreamedReply:
         await asyncio.gather(*(slot.done.wait() for slot in self._slots))
         return tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
 
+    async def attach(self, name: str, data: bytes, mime: str) -> None:
+        """Upload a file into the reply's place, from the same rate budget as the edits."""
+        await self._scheduler.spend(
+            self.target.bucket, lambda: self.target.upload(name, data, mime)
+        )
+
     # -- called by the scheduler ---------------------------------------------------
 
     def has_words(self, slot: _Slot) -> bool:

@@ -3,7 +3,8 @@
 Both implement ``bot.ports.ConversationStore``; nothing is opened at import.
 """
 
+from storage.images import ImageStore
 from storage.memory import MemoryStore
 from storage.sqlite import SqliteStore
 
-__all__ = ["MemoryStore", "SqliteStore"]
+__all__ = ["ImageStore", "MemoryStore", "SqliteStore"]

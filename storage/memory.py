@@ -93,6 +93,7 @@ class MemoryStore:
             trace_id=_or(update.trace_id, turn.trace_id),
             tokens=_or(update.tokens, turn.tokens),
             reply_message_ids=_or(update.reply_message_ids, turn.reply_message_ids),
+            parts=_or(update.parts, turn.parts),
             updated_at=time.time(),
         )
         self._turns[turn_id] = (key, updated)

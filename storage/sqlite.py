@@ -752,6 +752,8 @@ def _update_assignments(update: TurnUpdate) -> tuple[str, list[object]]:
         assign("tokens", update.tokens)
     if update.reply_message_ids is not None:
         assign("reply_ids", _encode_ids(update.reply_message_ids))
+    if update.parts is not None:
+        assign("parts", _encode_parts(update.parts))
     assign("updated_at", time.time())
     return ", ".join(columns), params
 

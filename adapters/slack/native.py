@@ -136,6 +136,9 @@ class FallbackReply:
     async def finish(self, footer: str = "") -> tuple[str, ...]:
         return tuple(message_id(self._channel, ts) for ts in await self._reply.finish(footer))
 
+    async def attach(self, name: str, data: bytes, mime: str) -> None:
+        await self._reply.attach(name, data, mime)
+
 
 @dataclass(slots=True)
 class _Message:
@@ -212,6 +215,10 @@ class NativeReply:
             shown = await self._fallback.finish("" if self._footer_shown else footer)
             ids += [message_id(self._place.channel, ts) for ts in shown]
         return tuple(ids)
+
+    async def attach(self, name: str, data: bytes, mime: str) -> None:
+        """Share the file in the thread (files_upload_v2), beside the streamed text."""
+        await self._target.upload(name, data, mime)
 
     # -- the sending task ------------------------------------------------------------
 

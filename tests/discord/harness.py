@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
@@ -89,6 +90,7 @@ class Rig:
     upstream_settings: UpstreamSettings
     discord: dict[str, Any] = field(default_factory=dict)
     budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
+    images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -111,6 +113,7 @@ class Rig:
             upstream=settings.upstream,
             flush_interval=0.05,
             today=lambda: dt.date(2026, 11, 22),
+            images=self.images,
         )
 
     @contextlib.asynccontextmanager

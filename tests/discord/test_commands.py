@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from bot import wording
 from bot.domain import ThreadKey
+from bot.fetch import Fetcher
+from bot.image_flow import ImageFlow
+from bot.settings import ImageSettings
 from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, Rig, button
 from tests.fakes.discord.interactions import AUTOCOMPLETE, DEFERRED_MESSAGE, MESSAGE
 from tests.fakes.discord.model import EPHEMERAL, LOADING
 from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS
 from tests.fakes.upstream import Answer, FakeUpstream
+from tests.fakes.upstream.seeds import TINY_PNG
 
 COMMANDS = ["ask", "image", "model", "system", "reset", "usage"]
 
@@ -183,3 +187,39 @@ async def test_usage_counts_your_tokens_and_the_channels(rig: Rig, upstream: Fak
     assert mine_text == wording.discord_usage(13, 13, 30)
     assert theirs_text == wording.discord_usage(0, 13, 30)
     assert fake.message(mine.original_message_id or 0).flags & EPHEMERAL
+
+
+async def test_image_posts_the_made_image_as_a_file_with_link_free_text(
+    rig: Rig, upstream: FakeUpstream
+) -> None:
+    async with Fetcher(ImageSettings(allow_private_addresses=True)) as fetcher:
+        rig.images = ImageFlow(ImageSettings(allow_private_addresses=True), fetcher=fetcher)
+        async with rig.bot():
+            interaction = await rig.fake.dispatch_slash_command("image", {"prompt": "a red fox"})
+            answer = await rig.interaction_done(interaction)
+    assert upstream.requests[-1]["model"] == "gpt-4o-image"
+    files = [
+        a
+        for m in rig.fake.world.messages.values()
+        if m.channel_id == answer.channel_id
+        for a in m.attachments
+    ]
+    assert [(f.filename, f.data) for f in files] == [
+        ("s8EFrYVqeRWc5SfTmF1SbgBS2WFGXb.png", TINY_PNG)
+    ]
+    assert "http" not in answer.content
+    assert "下载" not in answer.content
+    assert "吉卜力" in answer.content
+
+
+async def test_image_keeps_the_link_when_the_download_fails(
+    rig: Rig, upstream: FakeUpstream
+) -> None:
+    upstream.missing_files.add("20250412/s8EFrYVqeRWc5SfTmF1SbgBS2WFGXb.webp")
+    async with Fetcher(ImageSettings(allow_private_addresses=True)) as fetcher:
+        rig.images = ImageFlow(ImageSettings(allow_private_addresses=True), fetcher=fetcher)
+        async with rig.bot():
+            interaction = await rig.fake.dispatch_slash_command("image", {"prompt": "a red fox"})
+            answer = await rig.interaction_done(interaction)
+    assert "/cdn/20250412/s8EFrYVqeRWc5SfTmF1SbgBS2WFGXb.webp" in answer.content
+    assert wording.image_upload_failed(1) in answer.content

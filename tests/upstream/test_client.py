@@ -86,7 +86,9 @@ async def test_image_model_answer_carries_image_links(client: UpstreamClient) ->
     result = await client.complete(
         ChatRequest(model="gpt-4o-image", messages=({"role": "user", "content": parts},))
     )
-    assert "![file-96TSnzJ6MipkZwCmmYEZSA](https://filesystem.site/cdn/" in result.text
+    # The seed's text exactly, its image host pointing at the fake (which serves the file).
+    assert "![file-96TSnzJ6MipkZwCmmYEZSA](http://127.0.0.1:" in result.text
+    assert "/cdn/20250412/s8EFrYVqeRWc5SfTmF1SbgBS2WFGXb.webp)\n[下载⏬](http://" in result.text
     assert result.usage == Usage(prompt_tokens=70, completion_tokens=17)
 
 

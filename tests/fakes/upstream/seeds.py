@@ -104,6 +104,15 @@ IMAGE_CONTENT = (
     "置身于风景如画的户外环境中。柔和温暖的氛围通过细腻的细节和生动的色彩得以体现。"
 )
 
+# Where the seed's image links point; the fake serves them itself (``/cdn/...``).
+IMAGE_HOST = "https://filesystem.site"
+
+# A real 1x1 PNG (what the fake serves for every generated image link).
+TINY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000b49444154789c6360000200000500017a5eab3f0000000049454e44ae426082"
+)
+
 IMAGE_RESULT: dict[str, Any] = {
     "id": "chatcmpl-89CXTr5EHi7WgiO3qSzWxvmqwfryP",
     "object": "chat.completion.chunk",

@@ -14,8 +14,11 @@ or over HTTP from another process (``POST /_fake/fail``, ``POST /_fake/answer``,
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
@@ -108,6 +111,7 @@ class FakeUpstream:
         self.timings: list[StreamTiming] = []
         self.stats = Stats()
         self._faults: deque[Fault] = deque()
+        self.missing_files: set[str] = set()  # /cdn/ paths answered 404
         self._runner: web.AppRunner | None = None
         self._stream_done = asyncio.Condition()
 
@@ -124,6 +128,8 @@ class FakeUpstream:
         app.router.add_post("/_fake/answer", self._control_answer)
         app.router.add_get("/_fake/stats", self._control_stats)
         app.router.add_get("/_fake/requests", self._control_requests)
+        # The files a gpt-4o-image answer links to, served here (filesystem.site's shape).
+        app.router.add_get("/cdn/{path:.*}", self._serve_file)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.1
         )
@@ -173,6 +179,28 @@ class FakeUpstream:
     async def _control_requests(self, request: web.Request) -> web.Response:
         return web.json_response(self.requests)
 
+    async def _serve_file(self, request: web.Request) -> web.Response:
+        if request.match_info["path"] in self.missing_files:
+            return web.Response(status=404)
+        return web.Response(body=seeds.TINY_PNG, content_type="image/png")
+
+    def parts(self, request: int = -1) -> list[dict[str, Any]]:
+        """The non-text content parts of one received request, in order."""
+        return [
+            part
+            for message in self.requests[request].get("messages") or []
+            if isinstance(message.get("content"), list)
+            for part in message["content"]
+            if part.get("type") != "text"
+        ]
+
+    def _local(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with the image host pointing at this fake (same text otherwise)."""
+        content = result["choices"][0]["message"]["content"]
+        local = content.replace(seeds.IMAGE_HOST, f"http://{self.host}:{self.port}")
+        choice = {**result["choices"][0], "message": {"role": "assistant", "content": local}}
+        return {**result, "choices": [choice]}
+
     # -- the API -----------------------------------------------------------------
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
@@ -188,6 +216,9 @@ class FakeUpstream:
                 seeds.error_body("token_mismatched", "request body is not JSON"), status=400
             )
         self.requests.append(payload)
+        problem = _invalid_parts(payload)
+        if problem is not None:
+            return web.json_response(seeds.error_body("token_mismatched", problem), status=400)
         fault = self._faults.popleft() if self._faults else None
         if fault is not None:
             self.stats.faults_served += 1
@@ -196,7 +227,10 @@ class FakeUpstream:
                 return refused
         if payload.get("stream") and not self.answer.stream_as_json:
             return await self._stream(request, payload, fault)
-        return web.json_response(_result_for(payload, self.answer))
+        result = _result_for(payload, self.answer)
+        if payload.get("model") == "gpt-4o-image":
+            result = self._local(result)
+        return web.json_response(result)
 
     async def _stream(
         self, request: web.Request, payload: dict[str, Any], fault: Fault | None
@@ -212,7 +246,7 @@ class FakeUpstream:
         self.stats.max_concurrent_streams = max(self.stats.max_concurrent_streams, in_flight)
         try:
             await _write_stream(
-                response, _chunks_for(payload, answer), answer, fault, request, timing
+                response, _chunks_for(payload, answer, self._local), answer, fault, request, timing
             )
             await response.write_eof()
         except _Dropped:
@@ -269,6 +303,43 @@ def _last_user_text(payload: dict[str, Any]) -> str:
     return ""
 
 
+def _invalid_parts(payload: dict[str, Any]) -> str | None:
+    """Why the request's content parts are not what the API takes, or None.
+
+    image_url parts carry a data: URL (base64 image) or an http(s) URL, for the
+    vision models; gpt-4o-image takes its input images as file_url parts (the
+    API docs' gpt-4o-image example) and refuses image_url.
+    """
+    image_model = payload.get("model") == "gpt-4o-image"
+    for message in payload.get("messages") or []:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            kind = part.get("type")
+            if kind == "text":
+                continue
+            if kind not in ("image_url", "file_url"):
+                return f"unknown content part type {kind!r}"
+            if (kind == "file_url") != image_model:
+                return f"{kind} parts are not taken by {payload.get('model')}"
+            url = str((part.get(kind) or {}).get("url", ""))
+            if not (url.startswith(("http://", "https://")) or _is_data_url(url)):
+                return f"{kind} url is neither http(s) nor a base64 data: URL"
+    return None
+
+
+def _is_data_url(url: str) -> bool:
+    head, _, body = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64") and body):
+        return False
+    try:
+        base64.b64decode(body, validate=True)
+    except binascii.Error:
+        return False
+    return True
+
+
 def _has_image(payload: dict[str, Any]) -> bool:
     for message in payload.get("messages") or []:
         content = message.get("content")
@@ -321,11 +392,17 @@ def _sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, ensure_ascii=False).encode() + b"\n\n"
 
 
-def _chunks_for(payload: dict[str, Any], answer: Answer) -> list[bytes]:
+def _chunks_for(
+    payload: dict[str, Any],
+    answer: Answer,
+    local: Callable[[dict[str, Any]], dict[str, Any]] = lambda result: result,
+) -> list[bytes]:
     """The SSE events of a streamed answer, seed-shaped."""
     if _last_user_text(payload) == "hello" and payload.get("model") == "gpt-4":
         return [_sse(chunk) for chunk in seeds.STREAM_CHUNKS]
     seeded = _seed_result(payload)
+    if seeded is not None and payload.get("model") == "gpt-4o-image":
+        seeded = local(seeded)
     if seeded is not None:
         content = seeded["choices"][0]["message"]["content"]
         tokens = [content[i : i + 8] for i in range(0, len(content), 8)]
