@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings
 from pydantic import SecretStr
 
 from bot.settings import UpstreamSettings
@@ -42,3 +44,10 @@ async def client(
     policy = RetryPolicy(attempts=3, base_delay=0.5, max_seconds=30.0)
     async with UpstreamClient(upstream_settings, clock=clock, policy=policy) as client:
         yield client
+
+
+# CI runs the same examples every time (a red CI must be reproducible); developers
+# keep hypothesis' random exploration.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
