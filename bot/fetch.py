@@ -29,6 +29,7 @@ import httpx
 
 from bot import wording
 from bot.errors import AttachmentError
+from bot.files import sniff_image
 from bot.settings import ImageSettings
 
 __all__ = ["FetchError", "FetchedImage", "Fetcher", "sniff_image"]
@@ -54,19 +55,6 @@ class FetchedImage:
 
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image type from its first bytes (the formats' magic numbers), or None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def is_public_address(address: str) -> bool:

@@ -23,7 +23,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
-from adapters.discord.files import FileLimits, read_files
+from adapters.discord.files import read_files
 from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
     PLATFORM,
@@ -35,11 +35,11 @@ from adapters.discord.translate import (
     place_kind,
     requester_of,
     started_here_key,
-    with_files,
 )
 from adapters.discord.views import stop_controls
 from bot import wording
 from bot.domain import ThreadKey
+from bot.files import FileLimits, with_files
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService

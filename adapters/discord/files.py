@@ -13,29 +13,13 @@ image parts); text files are returned decoded, to be inlined into the prompt.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aiohttp
 import discord
 
-from adapters.discord.translate import FileKind, decode_text, file_kind, sniff_image
 from bot import wording
 from bot.domain import Attachment
-
-
-@dataclass(frozen=True, slots=True)
-class FileLimits:
-    max_image_bytes: int
-    max_text_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Files:
-    """What a message brought: images, text files (name, text), or the reason to refuse."""
-
-    images: tuple[Attachment, ...] = ()
-    texts: tuple[tuple[str, str], ...] = ()
-    refusal: str | None = None
+from bot.files import FileKind, FileLimits, Files, decode_text, file_kind, sniff_image
 
 
 class _Refused(Exception):

@@ -24,13 +24,11 @@ import discord
 from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
-from adapters.discord.files import FileLimits, read_files
+from adapters.discord.files import read_files
 from adapters.discord.target import ChannelTarget, Postable, discord_errors
 from adapters.discord.translate import (
     PLATFORM,
-    FileKind,
     Trigger,
-    file_kind,
     incoming,
     is_conversation_place,
     may_use,
@@ -42,13 +40,13 @@ from adapters.discord.translate import (
     thread_key,
     thread_name,
     trigger_of,
-    with_files,
 )
 from adapters.discord.views import stop_controls
 from bot import wording
 from bot.conversation import estimate_tokens
 from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
+from bot.files import FileKind, FileLimits, file_kind, with_files
 from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import DiscordSettings

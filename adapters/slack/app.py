@@ -40,7 +40,7 @@ from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import COMMANDS, SlashCommands
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
-from adapters.slack.files import FileLimits, FileReader
+from adapters.slack.files import FileReader
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
@@ -55,6 +55,7 @@ from adapters.slack.translate import (
 )
 from bot import wording
 from bot.errors import ConfigError, PlatformError, ThreadlineError
+from bot.files import FileLimits
 from bot.models import ModelCatalog
 from bot.ports import Clock, ConversationStore, SystemClock
 from bot.service import ReplyService

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from adapters.slack.files import FileReader, with_files
+from adapters.slack.files import FileReader
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.replies import Replies
@@ -29,6 +29,7 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.conversation import estimate_tokens
 from bot.domain import Incoming
+from bot.files import with_files
 from bot.ports import ConversationStore
 
 __all__ = ["EventHandler"]

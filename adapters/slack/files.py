@@ -23,28 +23,24 @@ here so that a Slack-only deployment never imports discord.py.
 from __future__ import annotations
 
 import logging
-import mimetypes
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 
 import aiohttp
 
 from adapters.slack.translate import SlackFile
 from bot import wording
 from bot.domain import Attachment
+from bot.files import (
+    FileKind,
+    FileLimits,
+    Files,
+    declared_type,
+    decode_text,
+    file_kind,
+    sniff_image,
+)
 
-__all__ = [
-    "FileKind",
-    "FileLimits",
-    "FileReader",
-    "Files",
-    "decode_text",
-    "file_kind",
-    "sniff_image",
-    "with_files",
-]
+__all__ = ["FileReader"]
 
 log = logging.getLogger(__name__)
 
@@ -52,51 +48,6 @@ log = logging.getLogger(__name__)
 # download must not hold the answer forever.
 DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
 CHUNK_BYTES = 64 * 1024
-
-# The formats the vision models accept (https://platform.openai.com/docs/guides/images-vision).
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
-# Text a person shares with a question: code, logs, data, markup. Slack often labels
-# these text/plain or application/octet-stream, so the extension decides too.
-TEXT_EXTENSIONS = frozenset(
-    """txt text md markdown rst adoc log out err csv tsv json jsonl ndjson yaml yml toml ini
-    cfg conf env properties xml html htm css scss js mjs cjs ts tsx jsx py pyi rb go rs java
-    kt kts scala c h cc cpp cxx hpp cs swift m php pl lua r sql sh bash zsh fish ps1 bat dart
-    ex exs erl hs ml clj lisp vue svelte tf hcl gradle diff patch proto graphql cmake""".split()  # noqa: SIM905
-)
-TEXT_NAMES = frozenset({"dockerfile", "makefile", "readme", "license", "procfile"})
-TEXT_TYPES = frozenset(
-    {
-        "application/json",
-        "application/xml",
-        "application/yaml",
-        "application/x-yaml",
-        "application/toml",
-        "application/javascript",
-        "application/x-sh",
-        "application/sql",
-    }
-)
-
-
-class FileKind(StrEnum):
-    IMAGE = "image"
-    TEXT = "text"
-    UNSUPPORTED = "unsupported"
-
-
-@dataclass(frozen=True, slots=True)
-class FileLimits:
-    max_image_bytes: int
-    max_text_bytes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Files:
-    """What a message brought: images, text files (name, text), or the reason to refuse."""
-
-    images: tuple[Attachment, ...] = ()
-    texts: tuple[tuple[str, str], ...] = ()
-    refusal: str | None = None
 
 
 class _Refused(Exception):
@@ -198,69 +149,3 @@ def _is_sign_in_page(content_type: str, file: SlackFile) -> bool:
 
 
 # -- pure helpers --------------------------------------------------------------------
-
-
-def declared_type(name: str, mimetype: str | None) -> str:
-    """The file's MIME type without parameters; guessed from the name when absent."""
-    declared = (mimetype or "").split(";", 1)[0].strip().lower()
-    if declared and declared != "application/octet-stream":
-        return declared
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def file_kind(name: str, mimetype: str | None) -> FileKind:
-    """Image, text or unsupported, from the file's metadata (before downloading)."""
-    mime = declared_type(name, mimetype)
-    if mime in IMAGE_TYPES:
-        return FileKind.IMAGE
-    lowered = name.lower()
-    extension = lowered.rsplit(".", 1)[-1] if "." in lowered else ""
-    if (
-        mime.startswith("text/")
-        or mime in TEXT_TYPES
-        or extension in TEXT_EXTENSIONS
-        or lowered in TEXT_NAMES
-    ):
-        return FileKind.TEXT
-    return FileKind.UNSUPPORTED
-
-
-def sniff_image(data: bytes) -> str | None:
-    """The image type the bytes really are (magic numbers), or None.
-
-    PNG: 89 50 4E 47 0D 0A 1A 0A; JPEG: FF D8 FF; GIF: "GIF87a"/"GIF89a";
-    WebP: "RIFF" <size> "WEBP". Slack's HTML sign-in page is none of them.
-    """
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
-
-
-def decode_text(data: bytes) -> str | None:
-    """UTF-8 text (a BOM is dropped), or None for bytes that are not text."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-    return None if "\x00" in text else text
-
-
-def with_files(prompt: str, files: Sequence[tuple[str, str]]) -> str:
-    """The prompt followed by each text file, fenced, so the model sees the file's name.
-
-    The fence is longer than any run of backticks inside the file (CommonMark's
-    rule for fenced code), so a file that contains fences stays one block.
-    """
-    blocks = [prompt] if prompt else []
-    for name, text in files:
-        longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-        fence = "`" * max(3, longest + 1)
-        language = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        blocks.append(f"{name}:\n{fence}{language}\n{text.rstrip()}\n{fence}")
-    return "\n\n".join(blocks)

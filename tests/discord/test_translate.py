@@ -7,17 +7,13 @@ from hypothesis import strategies as st
 
 from adapters.discord.translate import (
     MAX_THREAD_NAME,
-    FileKind,
     clean_text,
-    decode_text,
-    file_kind,
-    sniff_image,
     started_here_key,
     thread_key,
     thread_name,
-    with_files,
 )
 from bot.domain import ThreadKey
+from bot.files import FileKind, decode_text, file_kind, sniff_image, with_files
 
 BOT, BOT_ROLE = 1000, 2000
 

@@ -8,10 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from adapters.slack.files import FileLimits, FileReader, sniff_image
+from adapters.slack.files import FileReader
 from adapters.slack.translate import shared_files
 from bot import wording
 from bot.domain import ConversationSettings, ThreadKey
+from bot.files import FileLimits, sniff_image
 from bot.ports import ConversationStore
 from bot.render import render_slack
 from bot.settings import SlackSettings, UpstreamSettings
