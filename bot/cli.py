@@ -13,15 +13,15 @@ import json
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
 from bot import logs, wording
-from bot.domain import Attachment, ThreadKey
+from bot.domain import Attachment, StoredTurn, ThreadKey
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
 from bot.image_flow import ImageFlow
@@ -41,6 +41,8 @@ class Core:
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
+    # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
+    interrupted: list[StoredTurn] = field(default_factory=list)
 
 
 @contextlib.asynccontextmanager
@@ -69,8 +71,8 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             flush_interval=settings.storage.flush_interval,
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
         )
-        await service.recover()
-        yield Core(settings, store, client, catalog, service)
+        interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
+        yield Core(settings, store, client, catalog, service, interrupted)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -162,18 +164,22 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
             running.callback(loop.remove_signal_handler, signum)
+        drains: list[Drain] = []  # each platform's "finish what you are doing"
         watched: list[asyncio.Task[object]] = [
             asyncio.create_task(stopping.wait(), name="stop-signal")
         ]
         # Platform libraries are imported only here, when they are configured.
         if "discord" in platforms:
-            watched.append(await _start_discord(core, running))
+            watched.append(await _start_discord(core, running, drains))
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
             slack = SlackBot(settings, service=core.service, store=core.store, catalog=core.catalog)
             await slack.start()
             running.push_async_callback(slack.stop)
+            drains.append(slack.drain)
+        # Unwound first: answers in flight finish before the platforms close.
+        running.push_async_callback(_drain, drains, settings.limits.shutdown_grace_seconds)
         print(wording.running_on(platforms), file=sys.stderr)
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         for task in watched:
@@ -186,14 +192,23 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _start_discord(
-    core: Core, running: contextlib.AsyncExitStack[bool | None]
+    core: Core,
+    running: contextlib.AsyncExitStack[bool | None],
+    drains: list[Drain],
 ) -> asyncio.Task[object]:
     from adapters.discord.client import DiscordBot
 
     token = core.settings.discord.token
     assert token is not None
-    bot = DiscordBot(core.settings, service=core.service, store=core.store, catalog=core.catalog)
+    bot = DiscordBot(
+        core.settings,
+        service=core.service,
+        store=core.store,
+        catalog=core.catalog,
+        interrupted=[s for s in core.interrupted if s.key.platform == "discord"],
+    )
     await running.enter_async_context(bot)
+    drains.append(bot.drain)
     started: asyncio.Task[object] = asyncio.create_task(
         bot.start(token.get_secret_value()), name="discord"
     )
@@ -201,6 +216,14 @@ async def _start_discord(
 
 
 # -- plumbing ------------------------------------------------------------------------
+
+Drain = Callable[[float], Awaitable[None]]
+
+
+async def _drain(drains: list[Drain], seconds: float) -> None:
+    """Shutting down: every platform stops taking messages, and the answers in flight
+    get ``seconds`` (LIMITS__SHUTDOWN_GRACE_SECONDS) to finish; closing stops the rest."""
+    await asyncio.gather(*(drain(seconds) for drain in drains))
 
 
 def _configured_platforms(settings: Settings) -> list[str]:

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord.recovery import RecordingTarget
 from adapters.discord.target import InteractionTarget
 from adapters.discord.translate import (
     PLATFORM,
@@ -36,7 +37,7 @@ from adapters.discord.translate import (
 )
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
-from bot.domain import Incoming, Role
+from bot.domain import Incoming, Role, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore, MessageRef, ReplySink, ReplyTarget
 from bot.render import render_discord
@@ -103,6 +104,12 @@ class AnswerRunner:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("%s failed", task.get_name(), exc_info=error)
 
+    async def drain(self, grace: float) -> None:
+        """Take no new work; give the work in flight up to ``grace`` seconds to finish."""
+        self._closing = True
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+
     async def close(self) -> None:
         """Cancel every answer and piece of work, and wait until they have finished."""
         self._closing = True
@@ -116,11 +123,19 @@ class AnswerRunner:
     # -- answers ---------------------------------------------------------------------
 
     def begin(
-        self, request_id: str, requester_id: int, target: AnswerTarget, work: Work
+        self,
+        request_id: str,
+        requester_id: int,
+        target: AnswerTarget,
+        work: Work,
+        *,
+        key: ThreadKey,
     ) -> Running:
-        """Start an answer now (synchronously: the service takes the thread's turn in
-        the order answers begin); finish it with ``complete``."""
-        reply = StreamedReply(target, self._scheduler, render_discord)
+        """Start an answer in ``key``'s thread now (synchronously: the service takes the
+        thread's turn in the order answers begin); finish it with ``complete``."""
+        # Its messages are recorded as they are posted, for recovery after a crash.
+        recorded = RecordingTarget(target, self._store, key)
+        reply = StreamedReply(recorded, self._scheduler, render_discord)
         task = asyncio.create_task(work(reply), name=f"discord-answer-{request_id}")
         running = Running(request_id, requester_id, target, task)
         self._running[request_id] = running
@@ -152,7 +167,8 @@ class AnswerRunner:
         def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
             return self._service.handle(incoming, sink)
 
-        return await self.complete(self.begin(request_id, requester_id, target, work))
+        running = self.begin(request_id, requester_id, target, work, key=incoming.key)
+        return await self.complete(running)
 
     @property
     def scheduler(self) -> EditScheduler:
@@ -237,7 +253,8 @@ class AnswerRunner:
         def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
             return self._service.regenerate(stored.key, turn_id, sink)
 
-        await self.complete(self.begin(request_id, interaction.user.id, target, work))
+        running = self.begin(request_id, interaction.user.id, target, work, key=stored.key)
+        await self.complete(running)
 
     async def _admitted(self, interaction: discord.Interaction[Any]) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -29,8 +30,10 @@ from adapters.discord.answers import AnswerRunner
 from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
+from adapters.discord.recovery import finish_interrupted
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
+from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -48,7 +51,8 @@ def threadline_intents() -> discord.Intents:
 class DiscordBot(commands.Bot):
     """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
     keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
-    leaves them alone."""
+    leaves them alone. ``interrupted``: answers a crash left half-written
+    (``ReplyService.recover``), finished once connected."""
 
     def __init__(
         self,
@@ -58,6 +62,7 @@ class DiscordBot(commands.Bot):
         store: ConversationStore,
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
+        interrupted: Sequence[StoredTurn] = (),
         **options: Any,
     ) -> None:
         super().__init__(
@@ -74,6 +79,7 @@ class DiscordBot(commands.Bot):
         self._store = store
         self._catalog = catalog
         self._budget = budget
+        self._interrupted = list(interrupted)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
@@ -114,6 +120,10 @@ class DiscordBot(commands.Bot):
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)
+        if self._interrupted:  # REST works from here (after login); the gateway need not
+            answers, self._interrupted = self._interrupted, []
+            work = finish_interrupted(self, scheduler, self._store, answers)
+            runner.spawn(work, "discord-finish-interrupted")
         await self._sync_commands(settings.dev_guild_id)
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:
@@ -129,6 +139,12 @@ class DiscordBot(commands.Bot):
 
     async def on_message(self, message: discord.Message, /) -> None:
         """Answering is ``MessageEvents``' job; commands.Bot's own would look for prefix commands."""
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking messages; let answers in flight finish within ``grace`` seconds
+        (``close`` then stops the rest, each with the stopped notice)."""
+        if self._runner is not None:
+            await self._runner.drain(grace)
 
     async def close(self) -> None:
         if not self._stopped:

@@ -159,6 +159,7 @@ class MessageEvents(commands.Cog):
                 message.author.id,
                 target,
                 lambda sink: self._service.handle(asked, sink),
+                key=where.key,
             )
         await self._runner.complete(running)
 

@@ -89,6 +89,7 @@ class SlackBot:
         self._clock = clock or SystemClock()
         self._recent = RecentIds(settings.slack.recent_events)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
         self._stack: contextlib.AsyncExitStack | None = None
         self._me: BotIdentity | None = None
         self._events: EventHandler | None = None
@@ -125,6 +126,13 @@ class SlackBot:
         if stack is not None:
             await stack.aclose()
         self._address = None
+
+    async def drain(self, grace: float) -> None:
+        """Take no new events or commands; give the work in flight up to ``grace``
+        seconds to finish (``stop`` then ends the rest, each with the stopped notice)."""
+        self._closing = True
+        if self._tasks and grace > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace)
 
     async def idle(self) -> None:
         """Wait until the work in flight (answers, commands) has finished."""
@@ -247,6 +255,9 @@ class SlackBot:
     # -- background work ---------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._closing:  # shutting down: acknowledged, but not answered
+            work.close()
+            return
         task = asyncio.create_task(_logged(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

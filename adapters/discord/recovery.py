@@ -1,0 +1,188 @@
+"""Answers that outlive a crash: where they are shown is recorded as they are
+written, and the next start finishes them.
+
+The service stores an answer's message ids when the answer ends; a process
+killed mid-answer would leave none, and its last message would keep the ⏳
+marker and a Stop button that no longer stops anything. So:
+
+- ``RecordingTarget`` writes the ids to the answer's stored turn as each message
+  is posted (the turn is found once: the thread's one ``streaming`` answer,
+  the service answers one message per thread at a time);
+- at start, ``finish_interrupted`` replays each recovered answer's stored text
+  into its own messages, through the connection's edit scheduler, ending with
+  the interrupted notice; Regenerate goes under the last message. A message
+  that cannot be edited (deleted, no access) is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import discord
+
+from adapters.discord.target import ChannelTarget
+from adapters.discord.views import regenerate_controls
+from bot import wording
+from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
+from bot.errors import ThreadlineError
+from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplyTarget
+from bot.render import render_discord
+from bot.streaming import EditScheduler, StreamedReply
+
+log = logging.getLogger(__name__)
+
+# How far back the streaming answer is looked for: it is the newest turn, or just
+# before the questions asked while it streams (a Regenerate of an old question
+# is placed after that question, further back).
+SEARCH_TURNS = 200
+
+
+async def streaming_answer(store: ConversationStore, key: ThreadKey) -> int | None:
+    """The id of the answer being written in ``key``'s thread, once it is stored."""
+    window = await store.history(key, token_budget=10**12, max_turns=SEARCH_TURNS)
+    for turn in reversed(window.turns):
+        if turn.role is Role.ASSISTANT and turn.status is TurnStatus.STREAMING:
+            return turn.id
+    return None
+
+
+class RecordingTarget:
+    """A ``ReplyTarget`` that stores the ids of the messages it posts on the answer's turn.
+
+    The first message (the placeholder) may go out before the service stores the
+    answer turn; the ids are then written at the next edit, which comes with the
+    first words, after the turn is stored.
+    """
+
+    def __init__(self, inner: ReplyTarget, store: ConversationStore, key: ThreadKey) -> None:
+        self._inner = inner
+        self._store = store
+        self._key = key
+        self._ids: list[str] = []
+        self._turn_id: int | None = None
+        self._saved = True
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return self._inner.limits
+
+    @property
+    def bucket(self) -> str:
+        return self._inner.bucket
+
+    async def post(self, text: str) -> MessageRef:
+        ref = await self._inner.post(text)
+        self._ids.append(ref.id)
+        self._saved = False
+        await self._save()
+        return ref
+
+    async def edit(self, ref: MessageRef, text: str) -> None:
+        await self._inner.edit(ref, text)
+        if not self._saved:
+            await self._save()
+
+    async def delete(self, ref: MessageRef) -> None:
+        await self._inner.delete(ref)
+
+    async def upload(self, name: str, data: bytes, mime: str) -> MessageRef:
+        return await self._inner.upload(name, data, mime)
+
+    async def typing(self) -> None:
+        await self._inner.typing()
+
+    async def _save(self) -> None:
+        try:
+            if self._turn_id is None:
+                self._turn_id = await streaming_answer(self._store, self._key)
+                if self._turn_id is None:
+                    return  # not stored yet: the next edit tries again
+            update = TurnUpdate(reply_message_ids=tuple(self._ids))
+            await self._store.update_turn(self._turn_id, update)
+            self._saved = True
+        except Exception:
+            # The record only helps recovery after a crash; the answer goes on
+            # without it (the service stores the ids again when it ends).
+            log.exception("could not record the messages of an answer in %s", self._key)
+
+
+class _Replay:
+    """Puts a replayed answer back into the messages it had: the n-th post edits the
+    n-th message; posts beyond them are new messages."""
+
+    def __init__(self, inner: ChannelTarget, existing: Sequence[MessageRef]) -> None:
+        self._inner = inner
+        self._existing = list(existing)
+        self._next = 0
+
+    @property
+    def limits(self) -> PlatformLimits:
+        return self._inner.limits
+
+    @property
+    def bucket(self) -> str:
+        return self._inner.bucket
+
+    async def post(self, text: str) -> MessageRef:
+        index, self._next = self._next, self._next + 1
+        if index < len(self._existing):
+            await self._inner.edit(self._existing[index], text)
+            return self._existing[index]
+        return await self._inner.post(text)
+
+    async def edit(self, ref: MessageRef, text: str) -> None:
+        await self._inner.edit(ref, text)
+
+    async def delete(self, ref: MessageRef) -> None:
+        await self._inner.delete(ref)
+
+    async def upload(self, name: str, data: bytes, mime: str) -> MessageRef:
+        return await self._inner.upload(name, data, mime)
+
+    async def typing(self) -> None:
+        """No typing indicator: nothing is being written."""
+
+
+async def finish_interrupted(
+    client: discord.Client,
+    scheduler: EditScheduler,
+    store: ConversationStore,
+    answers: Sequence[StoredTurn],
+) -> None:
+    """Finish every answer a crash left half-written; one that fails is logged and skipped."""
+    for stored in answers:
+        try:
+            await _finish(client, scheduler, store, stored)
+        except (ThreadlineError, discord.HTTPException, ValueError) as error:
+            log.warning("could not finish interrupted answer %s: %s", stored.turn.id, error)
+
+
+async def _finish(
+    client: discord.Client,
+    scheduler: EditScheduler,
+    store: ConversationStore,
+    stored: StoredTurn,
+) -> None:
+    turn = stored.turn
+    if turn.id is None or not turn.reply_message_ids:
+        return  # nothing was posted (or not recorded): nothing to finish
+    # A Discord thread is a channel of its own: its id is the key's thread.
+    channel_id = stored.key.thread or stored.key.channel
+    target = ChannelTarget(client.get_partial_messageable(int(channel_id)))
+    existing = [MessageRef(channel_id, message_id) for message_id in turn.reply_message_ids]
+    reply = StreamedReply(_Replay(target, existing), scheduler, render_discord)
+    await reply.start()
+    await reply.append(turn.text)
+    shown = await reply.finish(wording.interrupted_notice())
+    if not shown:
+        log.warning("interrupted answer %s: none of its messages could be edited", turn.id)
+        return
+    first, last = MessageRef(channel_id, shown[0]), MessageRef(channel_id, shown[-1])
+    if first != last:
+        await scheduler.spend(target.bucket, lambda: target.show_view(first, None))
+    view = regenerate_controls(turn.id)
+    await scheduler.spend(target.bucket, lambda: target.show_view(last, view))
+    if shown != turn.reply_message_ids:
+        await store.update_turn(turn.id, TurnUpdate(reply_message_ids=shown))
+    log.info("finished interrupted answer %s in %s", turn.id, stored.key)

@@ -1,0 +1,180 @@
+"""Crashes and shutdowns of a real ``threadline run`` process, against the loopback Discord.
+
+- SIGKILL mid-answer, then start again: the answer's message is finished with
+  the interrupted notice and the Regenerate button.
+- SIGTERM mid-answer: within ``LIMITS__SHUTDOWN_GRACE_SECONDS`` the answer
+  completes; past it, the answer is stopped (stopped notice, Regenerate). Exit 0.
+
+Waits are on fake events (or the database) with timeouts; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot import wording
+from bot.domain import StoredTurn, TurnStatus
+from storage import SqliteStore
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord.model import Message
+from tests.fakes.upstream import Answer, FakeUpstream
+from tests.test_run import base_env, start_run
+
+REGENERATE = "threadline:regenerate:"
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        yield fake
+
+
+def discord_env(
+    upstream: FakeUpstream, fake: FakeDiscord, tmp_path: Path, **extra: str
+) -> dict[str, str]:
+    return (
+        base_env(upstream, tmp_path)
+        | {
+            "DISCORD_TOKEN": fake.token,
+            "DISCORD__API_BASE": fake.api_base,
+            "DISCORD__GATEWAY_URL": fake.gateway_url,
+            "STORAGE__FLUSH_INTERVAL": "0.05",
+        }
+        | extra
+    )
+
+
+async def connected(fake: FakeDiscord, identifies: int = 1) -> None:
+    await fake.wait_for(lambda: (fake.stats().counts.get("identifies") or 0) >= identifies, 30)
+    await fake.wait_for(lambda: (fake.stats().counts.get("command_syncs") or 0) >= identifies, 30)
+
+
+def bot_message(
+    fake: FakeDiscord, check: Callable[[Message], bool]
+) -> Callable[[], Message | None]:
+    def found() -> Message | None:
+        return next(
+            (m for m in fake.world.messages.values() if m.author.id == fake.bot.id and check(m)),
+            None,
+        )
+
+    return found
+
+
+async def stored_answer(
+    path: Path, message_id: int, check: Callable[[StoredTurn], bool]
+) -> StoredTurn:
+    """Poll the database (the process is writing it) until the answer turn passes ``check``."""
+    async with asyncio.timeout(30):
+        while True:
+            async with await SqliteStore.open(path) as store:
+                stored = await store.find_by_message("discord", str(message_id))
+            if stored is not None and check(stored):
+                return stored
+            await asyncio.sleep(0.05)
+
+
+async def ended(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_an_answer_cut_by_sigkill_is_finished_at_the_next_start(
+    upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # still streaming when killed
+    env = discord_env(upstream, discord_fake, tmp_path)
+    process = await start_run(env)
+    try:
+        await connected(discord_fake)
+        await discord_fake.dispatch_message(content="a long story, please", mentions_bot=True)
+        answer = await discord_fake.wait_for(
+            bot_message(discord_fake, lambda m: "tok tok" in m.content), 30
+        )
+        # The answer's words and its message are in the database before the crash.
+        await stored_answer(
+            tmp_path / "threadline.db",
+            answer.id,
+            lambda s: "tok tok" in s.turn.text and s.turn.status is TurnStatus.STREAMING,
+        )
+    finally:
+        process.kill()
+        await process.wait()
+    assert "⏳" in discord_fake.message(answer.id).content  # left half-written
+
+    restarted = await start_run(env)
+    try:
+        finished = await discord_fake.wait_for(
+            lambda: (
+                (m := discord_fake.message(answer.id)).content.endswith(
+                    wording.interrupted_notice()
+                )
+                and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
+                and m
+            ),
+            30,
+        )
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        code, err = await ended(restarted)
+    assert code == 0, err
+    assert "⏳" not in finished.content
+    assert "tok tok" in finished.content
+    assert [b.label for b in finished.buttons] == ["Regenerate"]  # Stop is gone
+    stored = await stored_answer(tmp_path / "threadline.db", answer.id, lambda s: True)
+    assert stored.turn.status is TurnStatus.INTERRUPTED
+    assert finished.buttons[0].custom_id == f"{REGENERATE}{stored.turn.id}"
+
+
+async def test_sigterm_lets_an_answer_in_flight_finish_within_the_grace(
+    upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    upstream.answer = Answer(tokens=60, tokens_per_s=20)
+    env = discord_env(upstream, discord_fake, tmp_path, LIMITS__SHUTDOWN_GRACE_SECONDS="120")
+    process = await start_run(env)
+    try:
+        await connected(discord_fake)
+        await discord_fake.dispatch_message(content="count for me", mentions_bot=True)
+        answer = await discord_fake.wait_for(
+            bot_message(discord_fake, lambda m: "tok tok" in m.content), 30
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code, err = await ended(process)
+    assert code == 0, err
+    final = discord_fake.message(answer.id)
+    assert final.content.count("tok") == 60
+    assert "⏳" not in final.content
+    assert wording.stopped_notice() not in final.content
+    assert [b.label for b in final.buttons] == ["Regenerate"]
+    stored = await stored_answer(tmp_path / "threadline.db", answer.id, lambda s: True)
+    assert stored.turn.status is TurnStatus.COMPLETE
+
+
+async def test_sigterm_stops_an_answer_that_outlasts_the_grace(
+    upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=20)
+    env = discord_env(upstream, discord_fake, tmp_path, LIMITS__SHUTDOWN_GRACE_SECONDS="0")
+    process = await start_run(env)
+    try:
+        await connected(discord_fake)
+        await discord_fake.dispatch_message(content="a long story, please", mentions_bot=True)
+        answer = await discord_fake.wait_for(
+            bot_message(discord_fake, lambda m: "tok tok" in m.content), 30
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code, err = await ended(process)
+    assert code == 0, err
+    final = discord_fake.message(answer.id)
+    assert final.content.endswith(wording.stopped_notice())
+    assert [b.label for b in final.buttons] == ["Regenerate"]
+    stored = await stored_answer(tmp_path / "threadline.db", answer.id, lambda s: True)
+    assert stored.turn.status is TurnStatus.INTERRUPTED
