@@ -24,7 +24,9 @@ from bot import logs, wording
 from bot.domain import Attachment, StoredTurn, ThreadKey
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
+from bot.health import OpsServer
 from bot.image_flow import ImageFlow
+from bot.metrics import Metrics
 from bot.models import ModelCatalog
 from bot.service import Outcome, ReplyService
 from bot.settings import Settings, load_settings
@@ -41,6 +43,7 @@ class Core:
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
+    metrics: Metrics
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
 
@@ -62,6 +65,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             settings.storage.path.name + ".images"
         )
         blobs = ImageStore(folder, max_bytes=images.store_max_bytes)
+        metrics = Metrics()
         service = ReplyService(
             store=store,
             client=client,
@@ -70,9 +74,10 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             upstream=settings.upstream,
             flush_interval=settings.storage.flush_interval,
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
+            metrics=metrics,
         )
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, client, catalog, service, interrupted)
+        yield Core(settings, store, client, catalog, service, metrics, interrupted)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -164,13 +169,14 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
             running.callback(loop.remove_signal_handler, signum)
+        ops = await running.enter_async_context(_ops_server(core))  # /healthz, /metrics
         drains: list[Drain] = []  # each platform's "finish what you are doing"
         watched: list[asyncio.Task[object]] = [
             asyncio.create_task(stopping.wait(), name="stop-signal")
         ]
         # Platform libraries are imported only here, when they are configured.
         if "discord" in platforms:
-            watched.append(await _start_discord(core, running, drains))
+            watched.append(await _start_discord(core, running, ops, drains))
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
@@ -178,6 +184,9 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             await slack.start()
             running.push_async_callback(slack.stop)
             drains.append(slack.drain)
+            ops.watch(
+                "slack", connected=lambda: slack.connected, rate_limited=lambda: slack.rate_limited
+            )
         # Unwound first: answers in flight finish before the platforms close.
         running.push_async_callback(_drain, drains, settings.limits.shutdown_grace_seconds)
         print(wording.running_on(platforms), file=sys.stderr)
@@ -194,6 +203,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 async def _start_discord(
     core: Core,
     running: contextlib.AsyncExitStack[bool | None],
+    ops: OpsServer,
     drains: list[Drain],
 ) -> asyncio.Task[object]:
     from adapters.discord.client import DiscordBot
@@ -209,6 +219,11 @@ async def _start_discord(
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)
+    ops.watch(
+        "discord",
+        connected=lambda: bot.is_ready() and not bot.is_closed(),
+        rate_limited=lambda: bot.buttons.scheduler.stats.rate_limited if bot.buttons else None,
+    )
     started: asyncio.Task[object] = asyncio.create_task(
         bot.start(token.get_secret_value()), name="discord"
     )
@@ -224,6 +239,15 @@ async def _drain(drains: list[Drain], seconds: float) -> None:
     """Shutting down: every platform stops taking messages, and the answers in flight
     get ``seconds`` (LIMITS__SHUTDOWN_GRACE_SECONDS) to finish; closing stops the rest."""
     await asyncio.gather(*(drain(seconds) for drain in drains))
+
+
+def _ops_server(core: Core) -> OpsServer:
+    return OpsServer(
+        core.settings.ops,
+        metrics=core.metrics,
+        database=lambda: core.store.get_turn(0),  # one indexed read: is the file there?
+        upstream_url=core.settings.upstream.base_url,
+    )
 
 
 def _configured_platforms(settings: Settings) -> list[str]:

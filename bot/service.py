@@ -45,6 +45,7 @@ from bot.domain import (
 )
 from bot.errors import InputError, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
+from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
 from bot.settings import ConversationLimits, UpstreamSettings
@@ -120,8 +121,10 @@ class ReplyService:
         clock: Clock | None = None,
         today: Callable[[], dt.date] = dt.date.today,
         images: ImageFlow | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or Metrics()  # a registry of its own: see bot/metrics.py
         self._images = images or ImageFlow()
         self._client = client
         self._catalog = catalog
@@ -136,6 +139,7 @@ class ReplyService:
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
         """Answer one incoming message; never raises for upstream trouble."""
+        started = self._clock.monotonic()
         refusal = self._images.refusal(incoming)
         if refusal is not None:  # nothing stored: the message is as if unsent
             await sink.start()
@@ -148,7 +152,7 @@ class ReplyService:
                 return ReplyResult(Outcome.DUPLICATE)
             await wait_for_turn()
             async with self._slots:
-                return await self._answer(incoming, stored, sink)
+                return await self._measured(incoming, stored, sink, started)
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
         """Answer an answer's question again (the Regenerate button).
@@ -156,6 +160,7 @@ class ReplyService:
         The old answer is kept in the database but marked ``failed``, so it no
         longer counts as context; the new answer follows the same question.
         """
+        started = self._clock.monotonic()
         old = await self._store.get_turn(answer_id)
         question = await self._store.get_turn(old.reply_to) if old and old.reply_to else None
         if old is None or question is None or question.id is None:
@@ -173,7 +178,7 @@ class ReplyService:
         async with self._in_turn(key) as wait_for_turn:
             await wait_for_turn()
             async with self._slots:
-                return await self._answer(incoming, question, sink)
+                return await self._measured(incoming, question, sink, started)
 
     async def recover(self) -> list[Turn]:
         """Mark answers a crash left ``streaming`` as interrupted (run at start)."""
@@ -193,7 +198,22 @@ class ReplyService:
 
     # -- one answer ----------------------------------------------------------------
 
-    async def _answer(self, incoming: Incoming, question: Turn, sink: ReplySink) -> ReplyResult:
+    async def _measured(
+        self, incoming: Incoming, question: Turn, sink: ReplySink, started: float
+    ) -> ReplyResult:
+        """``_answer``, counted in the metrics (bot/metrics.py)."""
+        try:
+            with self._metrics.in_flight.track_inprogress():
+                result = await self._answer(incoming, question, sink, started)
+        except asyncio.CancelledError:
+            self._metrics.answer_ended(Outcome.INTERRUPTED)
+            raise
+        self._metrics.answer_ended(result.outcome, usage=result.usage, error=result.error)
+        return result
+
+    async def _answer(
+        self, incoming: Incoming, question: Turn, sink: ReplySink, started: float
+    ) -> ReplyResult:
         try:
             context, route, request = await self._prepare(incoming, question)
         except ThreadlineError as error:  # e.g. a stored temperature the API refuses
@@ -221,7 +241,7 @@ class ReplyService:
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
-            usage = await self._stream(request, None if holding else sink, writer)
+            usage = await self._stream(request, None if holding else sink, writer, started)
             if holding:
                 delivered = await self._images.deliver(writer.text, sink)
                 await sink.append(delivered.text)
@@ -247,6 +267,7 @@ class ReplyService:
             await writer.close(TurnStatus.FAILED, message_ids=ids)
             return ReplyResult(Outcome.FAILED, writer.text, None, answer.id, route.model)
         ids = await sink.finish("\n".join(notices))
+        self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
         await writer.close(TurnStatus.COMPLETE, usage=usage, message_ids=ids)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
 
@@ -301,15 +322,18 @@ class ReplyService:
         return context, route, request
 
     async def _stream(
-        self, request: ChatRequest, sink: ReplySink | None, writer: _AnswerWriter
+        self, request: ChatRequest, sink: ReplySink | None, writer: _AnswerWriter, started: float
     ) -> Usage | None:
-        usage = None
+        usage, first = None, True
         async with contextlib.aclosing(self._client.stream(request)) as deltas:
             async for delta in deltas:
                 if delta.usage is not None:
                     usage = delta.usage
                 if delta.index != 0 or not delta.content:
                     continue  # with n > 1 a chat shows the first choice
+                if first:
+                    first = False
+                    self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)
                 if sink is not None:
                     await sink.append(delta.content)
                 await writer.add(delta.content)

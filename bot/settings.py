@@ -235,6 +235,26 @@ class LoggingSettings(BaseModel):
     log_message_content: bool = False
 
 
+class OpsSettings(BaseModel):
+    """The operations endpoint of ``threadline run``: ``GET /healthz`` and ``GET /metrics``."""
+
+    # Port to serve on (None: no endpoint); 0 picks a free one (tests).
+    port: int | None = 8080
+    host: str = "0.0.0.0"
+    # Seconds a TCP connect to the upstream may take before /healthz calls it unreachable.
+    upstream_timeout: float = 2.0
+    # Seconds an upstream reachability result is reused (a probe per scrape is wasteful).
+    upstream_cache_seconds: float = 5.0
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        """``OPS__PORT=off`` (or empty, or ``none``) disables the endpoint."""
+        if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
+            return None
+        return value
+
+
 class StandardNamesSource(PydanticBaseSettingsSource):
     """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
 
@@ -272,6 +292,7 @@ class Settings(BaseSettings):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    ops: OpsSettings = Field(default_factory=OpsSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -95,11 +95,27 @@ class SlackBot:
         self._events: EventHandler | None = None
         self._commands: SlashCommands | None = None
         self._address: tuple[str, int] | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._scheduler: EditScheduler | None = None
 
     @property
     def http_address(self) -> tuple[str, int] | None:
         """(host, port) the HTTP-mode server listens on; None in Socket Mode."""
         return self._address
+
+    @property
+    def connected(self) -> bool:
+        """For /healthz: the Socket Mode websocket is open, or the HTTP-mode server listens."""
+        if self._socket is not None:
+            client = self._socket.client
+            session = client.current_session
+            return not (client.closed or client.stale or session is None or session.closed)
+        return self._address is not None
+
+    @property
+    def rate_limited(self) -> int | None:
+        """For /metrics: 429s Slack answered to this connection (None before ``start``)."""
+        return self._scheduler.stats.rate_limited if self._scheduler is not None else None
 
     # -- lifetime --------------------------------------------------------------------
 
@@ -126,6 +142,7 @@ class SlackBot:
         if stack is not None:
             await stack.aclose()
         self._address = None
+        self._socket = None
 
     async def drain(self, grace: float) -> None:
         """Take no new events or commands; give the work in flight up to ``grace``
@@ -149,6 +166,7 @@ class SlackBot:
         )
         self._me = me = await _identify(client)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
+        self._scheduler = scheduler
         streams = self._wire(client, session, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
@@ -156,6 +174,7 @@ class SlackBot:
         if slack.app_token is not None:
             handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
             await handler.connect_async()  # type: ignore[no-untyped-call]
+            self._socket = handler
             stack.push_async_callback(handler.close_async)
             log.info("connected to Slack in Socket Mode as %s", me.user_id)
         else:

@@ -1,0 +1,148 @@
+"""The Docker image's steps, without Docker: build the wheel, install it into a fresh
+virtual environment, run ``threadline``; and the image's HEALTHCHECK against /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot import wording
+from bot.health import OpsServer
+from bot.metrics import Metrics
+from bot.settings import OpsSettings
+from tests.fakes.upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+INDEX = "https://pypi.org/simple/"
+
+
+def dockerfile_instruction(name: str) -> str:
+    """The first ``name`` instruction, continuation lines joined."""
+    text = DOCKERFILE.replace("\\\n", " ")
+    found = re.search(rf"^{name}\s+(.*)$", text, re.MULTILINE)
+    assert found, f"no {name} in the Dockerfile"
+    return found.group(1)
+
+
+def run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [str(c) for c in command],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"{command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def index_reachable() -> bool:
+    try:
+        with urllib.request.urlopen(INDEX + "pip/", timeout=10):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No threadline settings leak in from the developer's environment."""
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    names = ("DISCORD", "SLACK", "OPENAI", "UPSTREAM", "STORAGE", "OPS", "LOGGING", "IMAGES")
+    return {k: v for k, v in keep.items() if not k.upper().startswith(names)} | extra
+
+
+@pytest.mark.timeout(900)
+def test_the_images_install_steps_work_from_the_built_wheel(tmp_path: Path) -> None:
+    # The Dockerfile's two steps; this test runs the same ones.
+    assert "COPY pyproject.toml README.md ./" in DOCKERFILE
+    assert "python -m pip wheel --no-deps -w /wheels ." in DOCKERFILE
+    assert "python -m pip install /wheels/*.whl" in DOCKERFILE
+    assert dockerfile_instruction("CMD") == '["threadline", "run"]'
+    # COPY: what the build stage copies, so the wheel holds nothing else (and the
+    # build leaves no build/ or egg-info behind in the checkout).
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("bot", "adapters", "storage"):
+        shutil.copytree(
+            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    wheels = tmp_path / "wheels"
+    try:
+        run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, ".", cwd=source)
+        run(sys.executable, "-m", "venv", tmp_path / "venv", cwd=tmp_path)
+        (wheel,) = wheels.glob("threadline-*.whl")
+        python = tmp_path / "venv" / "bin" / "python"
+        run(python, "-m", "pip", "install", wheel, cwd=tmp_path, env=clean_env())
+    except AssertionError:
+        if not index_reachable():
+            pytest.skip(
+                f"the package index ({INDEX}) is unreachable: dependencies cannot be installed"
+            )
+        raise
+    threadline = tmp_path / "venv" / "bin" / "threadline"
+    home = tmp_path / "home"
+    home.mkdir()  # no .env here: threadline sees only what the test sets
+    assert "run" in run(threadline, "--help", cwd=home, env=clean_env())
+    done = subprocess.run(
+        [str(threadline), "run"],
+        cwd=home,
+        env=clean_env(OPS__PORT="off"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert wording.no_platform_configured() in done.stderr
+    # The installed package is the wheel's, not this checkout's.
+    where = run(python, "-c", "import bot; print(bot.__file__)", cwd=home, env=clean_env())
+    assert str(tmp_path / "venv") in where
+
+
+async def healthcheck(port: int) -> int:
+    """Run the Dockerfile's HEALTHCHECK command as Docker would (``/bin/sh -c``)."""
+    command = dockerfile_instruction("HEALTHCHECK").split(" CMD ", 1)[1]
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    process = await asyncio.create_subprocess_shell(
+        command,
+        env=clean_env(PATH=path, OPS__PORT=str(port)),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def no_database_trouble() -> None:
+    return None
+
+
+async def test_the_images_healthcheck_follows_healthz(upstream: FakeUpstream) -> None:
+    assert "EXPOSE 8080" in DOCKERFILE
+    link = {"up": True}
+    settings = OpsSettings(host="127.0.0.1", port=0, upstream_cache_seconds=0)
+    async with OpsServer(
+        settings,
+        metrics=Metrics(),
+        database=no_database_trouble,
+        upstream_url=upstream.base_url,
+    ) as ops:
+        ops.watch("discord", connected=lambda: link["up"], rate_limited=lambda: 0)
+        assert ops.address is not None
+        port = ops.address[1]
+        assert await healthcheck(port) == 0
+        link["up"] = False  # /healthz answers 503
+        assert await healthcheck(port) != 0
+    assert await healthcheck(port) != 0  # nothing listening
