@@ -180,7 +180,13 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
-            slack = SlackBot(settings, service=core.service, store=core.store, catalog=core.catalog)
+            slack = SlackBot(
+                settings,
+                service=core.service,
+                store=core.store,
+                catalog=core.catalog,
+                interrupted=[s for s in core.interrupted if s.key.platform == "slack"],
+            )
             await slack.start()
             running.push_async_callback(slack.stop)
             drains.append(slack.drain)

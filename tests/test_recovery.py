@@ -1,9 +1,11 @@
-"""Crashes and shutdowns of a real ``threadline run`` process, against the loopback Discord.
+"""Crashes and shutdowns of a real ``threadline run`` process, against the loopback platforms.
 
 - SIGKILL mid-answer, then start again: the answer's message is finished with
   the interrupted notice and the Regenerate button.
 - SIGTERM mid-answer: within ``LIMITS__SHUTDOWN_GRACE_SECONDS`` the answer
   completes; past it, the answer is stopped (stopped notice, Regenerate). Exit 0.
+- Slack: SIGKILL mid-answer (a native stream), then start again: the stream is
+  ended with the interrupted notice.
 
 Waits are on fake events (or the database) with timeouts; nothing asserts on time.
 """
@@ -22,10 +24,13 @@ from bot.domain import StoredTurn, TurnStatus
 from storage import SqliteStore
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.model import Message
+from tests.fakes.slack import SlackFake
+from tests.fakes.slack.state import MessageView
 from tests.fakes.upstream import Answer, FakeUpstream
 from tests.test_run import base_env, start_run
 
 REGENERATE = "threadline:regenerate:"
+SLACK_CHANNEL = "C0GENERAL1"
 
 
 @pytest.fixture
@@ -67,13 +72,17 @@ def bot_message(
 
 
 async def stored_answer(
-    path: Path, message_id: int, check: Callable[[StoredTurn], bool]
+    path: Path,
+    message_id: int | str,
+    check: Callable[[StoredTurn], bool],
+    *,
+    platform: str = "discord",
 ) -> StoredTurn:
     """Poll the database (the process is writing it) until the answer turn passes ``check``."""
     async with asyncio.timeout(30):
         while True:
             async with await SqliteStore.open(path) as store:
-                stored = await store.find_by_message("discord", str(message_id))
+                stored = await store.find_by_message(platform, str(message_id))
             if stored is not None and check(stored):
                 return stored
             await asyncio.sleep(0.05)
@@ -178,3 +187,64 @@ async def test_sigterm_stops_an_answer_that_outlasts_the_grace(
     assert [b.label for b in final.buttons] == ["Regenerate"]
     stored = await stored_answer(tmp_path / "threadline.db", answer.id, lambda s: True)
     assert stored.turn.status is TurnStatus.INTERRUPTED
+
+
+def slack_answer(slack: SlackFake, check: Callable[[MessageView], bool]) -> MessageView | None:
+    """The bot's reply in #general's threads that passes ``check``."""
+    replies = [
+        reply
+        for top in slack.messages(SLACK_CHANNEL)
+        for reply in slack.messages(SLACK_CHANNEL, top.ts)
+        if reply.bot_id is not None and reply.ts != top.ts
+    ]
+    return next((m for m in replies if check(m)), None)
+
+
+async def test_a_slack_answer_cut_by_sigkill_is_finished_at_the_next_start(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # still streaming when killed
+    async with SlackFake() as slack:
+        env = base_env(upstream, tmp_path) | {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "SLACK__API_URL": slack.base_url,
+            "STORAGE__FLUSH_INTERVAL": "0.05",
+        }
+        process = await start_run(env)
+        try:
+            await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
+            await slack.send_event(slack.payloads.app_mention("a long story, please"))
+            await slack.wait_for(
+                lambda: slack_answer(slack, lambda m: "tok tok" in m.body), 30, "the answer"
+            )
+            answer = slack_answer(slack, lambda m: "tok tok" in m.body)
+            assert answer is not None
+            await stored_answer(
+                tmp_path / "threadline.db",
+                f"{answer.channel}:{answer.ts}",
+                lambda s: "tok tok" in s.turn.text,
+                platform="slack",
+            )
+        finally:
+            process.kill()
+            await process.wait()
+
+        restarted = await start_run(env)
+        try:
+            await slack.wait_for(
+                lambda: slack_answer(
+                    slack,
+                    lambda m: m.ts == answer.ts and m.body.endswith(wording.interrupted_notice()),
+                ),
+                30,
+                "the finished answer",
+            )
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            code, err = await ended(restarted)
+    assert code == 0, err
+    finished = slack_answer(slack, lambda m: m.ts == answer.ts)
+    assert finished is not None
+    assert "tok tok" in finished.body
+    assert finished.stream_state != "streaming"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import aiohttp
@@ -45,6 +45,7 @@ from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
+from adapters.slack.recovery import finish_interrupted
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     BotIdentity,
@@ -54,6 +55,7 @@ from adapters.slack.translate import (
     slash_command,
 )
 from bot import wording
+from bot.domain import StoredTurn
 from bot.errors import ConfigError, PlatformError, ThreadlineError
 from bot.files import FileLimits
 from bot.models import ModelCatalog
@@ -81,8 +83,10 @@ class SlackBot:
         store: ConversationStore,
         catalog: ModelCatalog,
         clock: Clock | None = None,
+        interrupted: Sequence[StoredTurn] = (),
     ) -> None:
         self._settings = settings
+        self._interrupted = list(interrupted)  # finished once connected (recovery.py)
         self._service = service
         self._store = store
         self._catalog = catalog
@@ -170,6 +174,9 @@ class SlackBot:
         streams = self._wire(client, session, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
+        if self._interrupted:
+            answers, self._interrupted = self._interrupted, []
+            self._spawn(finish_interrupted(client, scheduler, answers))
         app = self._bolt_app(client)
         if slack.app_token is not None:
             handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
@@ -206,7 +213,7 @@ class SlackBot:
         streams = NativeStreams(
             client, scheduler, options, self._clock, enabled=slack.native_streaming
         )
-        replies = Replies(client, self._service, streams, AssistantThreads(client))
+        replies = Replies(client, self._service, streams, AssistantThreads(client), self._store)
         names = UserNames(client)
         history = ThreadHistory(
             client,

@@ -41,7 +41,7 @@ from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
-from bot.ports import Clock, ReplySink
+from bot.ports import Clock
 from bot.render import render_slack
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
 from bot.streaming import EditScheduler, StreamedReply
@@ -104,7 +104,7 @@ class NativeStreams:
         self.available = enabled  # False once Slack refused startStream to this app
         self._senders: set[asyncio.Task[None]] = set()
 
-    def reply(self, target: SlackTarget) -> ReplySink:
+    def reply(self, target: SlackTarget) -> NativeReply | FallbackReply:
         if self.available and target.place.thread_ts is not None:
             return NativeReply(self, target)
         return FallbackReply(target, self.scheduler)
@@ -125,6 +125,7 @@ class FallbackReply:
 
     def __init__(self, target: SlackTarget, scheduler: EditScheduler) -> None:
         self._channel = target.place.channel
+        self._target = target
         self._reply = StreamedReply(target, scheduler, render_slack)
 
     async def start(self) -> None:
@@ -135,6 +136,11 @@ class FallbackReply:
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
         return tuple(message_id(self._channel, ts) for ts in await self._reply.finish(footer))
+
+    @property
+    def posted_ids(self) -> tuple[str, ...]:
+        """The messages posted so far (for ``recovery.RecordingSink``)."""
+        return tuple(message_id(ref.channel, ref.id) for ref in self._target.posted)
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         await self._reply.attach(name, data, mime)
@@ -215,6 +221,12 @@ class NativeReply:
             shown = await self._fallback.finish("" if self._footer_shown else footer)
             ids += [message_id(self._place.channel, ts) for ts in shown]
         return tuple(ids)
+
+    @property
+    def posted_ids(self) -> tuple[str, ...]:
+        """The messages opened so far (for ``recovery.RecordingSink``)."""
+        fallback = self._target.posted if self._fallback is not None else []
+        return (*self._ids, *(message_id(ref.channel, ref.id) for ref in fallback))
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         """Share the file in the thread (files_upload_v2), beside the streamed text."""

@@ -8,10 +8,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.native import NativeStreams
+from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import ReplyPlace
 from bot.domain import Incoming
 from bot.errors import ThreadlineError
+from bot.ports import ConversationStore
 from bot.render import render_slack
 from bot.service import ReplyResult, ReplyService
 
@@ -27,8 +29,10 @@ class Replies:
         service: ReplyService,
         streams: NativeStreams,
         assistant: AssistantThreads,
+        store: ConversationStore,
     ) -> None:
         self._client = client
+        self._store = store
         self._service = service
         self._streams = streams
         self.assistant = assistant
@@ -38,7 +42,9 @@ class Replies:
 
     async def answer(self, incoming: Incoming, place: ReplyPlace) -> ReplyResult:
         """One answer, natively streamed where Slack allows it (see ``native``)."""
-        return await self._service.handle(incoming, self._streams.reply(self.target(place)))
+        # Its messages are recorded as they appear, for recovery after a crash.
+        sink = RecordingSink(self._streams.reply(self.target(place)), self._store, incoming.key)
+        return await self._service.handle(incoming, sink)
 
     async def notice(self, place: ReplyPlace, markdown: str) -> None:
         """A short message in the thread that is not an answer (never raises)."""

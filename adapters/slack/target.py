@@ -36,6 +36,7 @@ class SlackTarget:
         self._client = client
         self.place = place
         self._assistant = assistant
+        self.posted: list[MessageRef] = []  # for recovery after a crash
 
     @property
     def limits(self) -> PlatformLimits:
@@ -50,7 +51,9 @@ class SlackTarget:
             response = await self._client.chat_postMessage(
                 channel=self.place.channel, thread_ts=self.place.thread_ts, text=text
             )
-        return MessageRef(self.place.channel, str(response["ts"]))
+        ref = MessageRef(self.place.channel, str(response["ts"]))
+        self.posted.append(ref)
+        return ref
 
     async def edit(self, ref: MessageRef, text: str) -> None:
         with translated(self.bucket, workspace_wide=True):
