@@ -22,7 +22,6 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -30,6 +29,7 @@ import httpx
 from bot import wording
 from bot.errors import AttachmentError
 from bot.files import sniff_image
+from bot.lifetime import ClosesOnExit
 from bot.settings import ImageSettings
 
 __all__ = ["FetchError", "FetchedImage", "Fetcher", "sniff_image"]
@@ -71,7 +71,7 @@ def is_public_address(address: str) -> bool:
     )
 
 
-class Fetcher:
+class Fetcher(ClosesOnExit):
     """Downloads images from links under the rules above; use ``async with``."""
 
     def __init__(
@@ -80,18 +80,7 @@ class Fetcher:
         self._settings = settings
         self._client = httpx.AsyncClient(transport=transport, follow_redirects=False)
 
-    async def __aenter__(self) -> Fetcher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
+    async def close(self) -> None:
         await self._client.aclose()
 
     async def fetch_image(self, url: str) -> FetchedImage:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Self, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.domain import (
     ConversationSettings,
@@ -22,9 +22,10 @@ from bot.domain import (
     TurnUpdate,
     Usage,
 )
+from bot.lifetime import ClosesOnExit
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    pass
 
 __all__ = ["MemoryStore"]
 
@@ -38,7 +39,7 @@ class _Conversation:
     turn_ids: list[int] = field(default_factory=list)  # ascending
 
 
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """Thread history in memory; implements ``bot.ports.ConversationStore``."""
 
     def __init__(self) -> None:
@@ -47,17 +48,6 @@ class MemoryStore:
         self._turns: dict[int, tuple[ThreadKey, Turn]] = {}
         self._by_message: dict[tuple[str, str], int] = {}
         self._refs: dict[tuple[str, str], int] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Nothing to release; present for the contract."""

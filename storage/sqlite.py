@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 import orjson
@@ -54,12 +54,12 @@ from bot.domain import (
     Usage,
 )
 from bot.errors import ConfigError
+from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Sequence
     from pathlib import Path
-    from types import TracebackType
 
     from bot.domain import ContentPart
 
@@ -108,7 +108,7 @@ _STATUSES = {status.value: status for status in TurnStatus}
 _FAILED = TurnStatus.FAILED
 
 
-class SqliteStore:
+class SqliteStore(ClosesOnExit):
     """Thread history in SQLite; implements ``bot.ports.ConversationStore``."""
 
     def __init__(self, db: aiosqlite.Connection, data_version: int, cache_turns: int) -> None:
@@ -152,17 +152,6 @@ class SqliteStore:
             await db.close()
             raise
         return cls(db, data_version, cache_turns)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def close(self) -> None:
         """Close the connection (idempotent); committed data is already on disk."""

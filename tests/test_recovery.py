@@ -141,21 +141,27 @@ async def test_an_answer_cut_by_sigkill_is_finished_at_the_next_start(
     assert finished.buttons[0].custom_id == f"{REGENERATE}{stored.turn.id}"
 
 
+async def sigterm_mid_answer(
+    env: dict[str, str], fake: FakeDiscord, prompt: str
+) -> tuple[int, str, Message]:
+    """Start `run`, mention it, SIGTERM once the answer is streaming; how it ended."""
+    process = await start_run(env)
+    try:
+        await connected(fake)
+        await fake.dispatch_message(content=prompt, mentions_bot=True)
+        answer = await fake.wait_for(bot_message(fake, lambda m: "tok tok" in m.content), 30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code, err = await ended(process)
+    return code, err, answer
+
+
 async def test_sigterm_lets_an_answer_in_flight_finish_within_the_grace(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
     upstream.answer = Answer(tokens=60, tokens_per_s=20)
     env = discord_env(upstream, discord_fake, tmp_path, LIMITS__SHUTDOWN_GRACE_SECONDS="120")
-    process = await start_run(env)
-    try:
-        await connected(discord_fake)
-        await discord_fake.dispatch_message(content="count for me", mentions_bot=True)
-        answer = await discord_fake.wait_for(
-            bot_message(discord_fake, lambda m: "tok tok" in m.content), 30
-        )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code, err = await ended(process)
+    code, err, answer = await sigterm_mid_answer(env, discord_fake, "count for me")
     assert code == 0, err
     final = discord_fake.message(answer.id)
     assert final.content.count("tok") == 60
@@ -171,16 +177,7 @@ async def test_sigterm_stops_an_answer_that_outlasts_the_grace(
 ) -> None:
     upstream.answer = Answer(tokens=5_000, tokens_per_s=20)
     env = discord_env(upstream, discord_fake, tmp_path, LIMITS__SHUTDOWN_GRACE_SECONDS="0")
-    process = await start_run(env)
-    try:
-        await connected(discord_fake)
-        await discord_fake.dispatch_message(content="a long story, please", mentions_bot=True)
-        answer = await discord_fake.wait_for(
-            bot_message(discord_fake, lambda m: "tok tok" in m.content), 30
-        )
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code, err = await ended(process)
+    code, err, answer = await sigterm_mid_answer(env, discord_fake, "a long story, please")
     assert code == 0, err
     final = discord_fake.message(answer.id)
     assert final.content.endswith(wording.stopped_notice())

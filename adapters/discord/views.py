@@ -39,6 +39,13 @@ class ButtonHandler(Protocol):
     ) -> None: ...
 
 
+def _button(label: str, emoji: str, custom_id: str) -> discord.ui.Button[discord.ui.View]:
+    """A grey button whose ``custom_id`` survives restarts (the DynamicItem templates)."""
+    return discord.ui.Button(
+        label=label, emoji=emoji, style=discord.ButtonStyle.secondary, custom_id=custom_id
+    )
+
+
 def _handler(interaction: discord.Interaction[Any]) -> ButtonHandler | None:
     handler = getattr(interaction.client, "buttons", None)
     return handler if isinstance(handler, ButtonHandler) else None
@@ -49,14 +56,7 @@ class StopButton(
     template=r"threadline:stop:(?P<request>[0-9a-z:]{1,80})",
 ):
     def __init__(self, request_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=STOP_LABEL,
-                emoji="⏹️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"threadline:stop:{request_id}",
-            )
-        )
+        super().__init__(_button(STOP_LABEL, "⏹️", f"threadline:stop:{request_id}"))
         self.request_id = request_id
 
     @classmethod
@@ -80,14 +80,7 @@ class RegenerateButton(
     template=r"threadline:regenerate:(?P<turn>[0-9]{1,19})",
 ):
     def __init__(self, turn_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=REGENERATE_LABEL,
-                emoji="🔄",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"threadline:regenerate:{turn_id}",
-            )
-        )
+        super().__init__(_button(REGENERATE_LABEL, "🔄", f"threadline:regenerate:{turn_id}"))
         self.turn_id = turn_id
 
     @classmethod
