@@ -1,20 +1,25 @@
-"""The whole pipeline under load: loopback Discord → `threadline run` → fake upstream.
+"""The whole pipeline under load: loopback platform → `threadline run` → fake upstream.
 
-This process hosts the fake upstream and the loopback Discord; the real
-``threadline run`` runs as a separate process against them. N conversations
-start at once, spread over the channels, each three turns: a mention (which
-opens a thread), then two follow-ups in that thread, each sent ``--think``
-seconds after the previous answer ended (a person reads before replying; a
-thread is a Discord channel with its own 5-per-5 s message bucket, so
-back-to-back turns would measure the bucket, not threadline). Answers are 300
-tokens at 50 tokens/s from the fake upstream.
+This process hosts the fake upstream and the loopback platform (Discord: gateway
++ REST; Slack: Socket Mode + Web API); the real ``threadline run`` runs as a
+separate process against them. N conversations start at once, spread over the
+channels, each three turns: a mention (which opens a thread), then two
+follow-ups in that thread, each sent ``--think`` seconds after the previous
+answer ended (a person reads before replying; a Discord thread is a channel with
+its own 5-per-5 s message bucket, so back-to-back turns would measure the
+bucket, not threadline). Answers are 300 tokens at 50 tokens/s from the fake
+upstream.
 
-    python -m bench.e2e [--platform discord] [--conversations 200] [--channels 100]
+    python -m bench.e2e [--platform discord|slack] [--conversations 200] [--channels 100]
 
 first_visible = from the platform event to the first words the user sees,
 minus the upstream's own time to first token. final_lag = from the upstream's
-last token to the final edit on the platform. CPU and peak RSS are the
-threadline process's own (/proc). Prints figures, then one JSON line.
+last token to the moment the whole answer is shown. On Slack "shown" is the
+message's text after chat.postMessage / chat.update or chat.startStream /
+appendStream / stopStream. CPU and peak RSS are the threadline process's own
+(/proc). The threadline process runs with every QUOTA__* limit off, so the
+bench measures the pipeline, not an operator's limits. Prints figures, then
+one JSON line.
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ import signal
 import statistics
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -40,10 +46,46 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.discord import FakeDiscord  # noqa: E402
 from tests.fakes.discord.config import ChannelSpec, FakeConfig, GuildSpec  # noqa: E402
+from tests.fakes.slack import RequestRecord, SlackFake  # noqa: E402
 from tests.fakes.upstream import API_KEY, Answer, FakeUpstream  # noqa: E402
 
 TURNS = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The cost controls (issue: quotas); 0 turns each one off. Unknown nested keys are
+# ignored by the settings (extra="ignore"), so these are harmless where they do not exist.
+QUOTAS_OFF = {
+    f"QUOTA__{name}": "0"
+    for name in (
+        "USER_PER_MINUTE",
+        "CHANNEL_PER_MINUTE",
+        "USER_DAILY_TOKENS",
+        "WORKSPACE_DAILY_TOKENS",
+        "MAX_IN_FLIGHT",
+        "USER_MAX_IN_FLIGHT",
+    )
+}
+SLACK_SHOWING = frozenset(
+    {"chat.postMessage", "chat.update", "chat.startStream", "chat.appendStream", "chat.stopStream"}
+)
+
+Shown = dict[str, list[tuple[float, str]]]  # thread key -> (time, text shown)
+
+
+class Platform(Protocol):
+    """What the bench needs of a loopback platform."""
+
+    shown: Shown
+
+    def env(self) -> dict[str, str]: ...
+    async def ready(self) -> None: ...
+    async def say(self, channel: int, thread: str | None, text: str) -> str:
+        """A person's message: a mention opening a thread, or a follow-up in ``thread``."""
+        ...
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> None: ...
+    def rate_limited(self) -> list[str]:
+        """One line per 429 answered."""
+        ...
 
 
 class TimedDiscord(FakeDiscord):
@@ -51,7 +93,7 @@ class TimedDiscord(FakeDiscord):
 
     def __init__(self, config: FakeConfig) -> None:
         super().__init__(config)
-        self.shown: dict[str, list[tuple[float, str]]] = {}  # channel id -> (time, text)
+        self.shown: Shown = {}  # channel id -> (time, text)
 
     def app(self) -> web.Application:
         app = super().app()
@@ -78,6 +120,98 @@ class TimedDiscord(FakeDiscord):
         return response
 
 
+class DiscordBench:
+    def __init__(self, channels: int) -> None:
+        config = FakeConfig(
+            guilds=(GuildSpec(channels=tuple(ChannelSpec(f"c{i}") for i in range(channels))),),
+        )
+        self.fake = TimedDiscord(config)
+        self.shown = self.fake.shown
+        self._channels = channels
+
+    def env(self) -> dict[str, str]:
+        return {
+            "DISCORD_TOKEN": self.fake.token,
+            "DISCORD__API_BASE": self.fake.api_base,
+            "DISCORD__GATEWAY_URL": self.fake.gateway_url,
+        }
+
+    async def ready(self) -> None:
+        fake = self.fake
+        await fake.wait_for(lambda: fake.stats().counts.get("identifies"), 60)
+        await asyncio.sleep(0.5)  # READY and GUILD_CREATE reach the bot
+        self._ids = [fake.channel(f"c{i}").id for i in range(self._channels)]
+
+    async def say(self, channel: int, thread: str | None, text: str) -> str:
+        if thread is None:
+            # A thread started from a message takes the message's id.
+            channel_id = self._ids[channel % len(self._ids)]
+            return str(
+                await self.fake.dispatch_message(channel_id, content=text, mentions_bot=True)
+            )
+        await self.fake.dispatch_message(int(thread), content=text)
+        return thread
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> None:
+        await self.fake.wait_for(predicate, timeout)
+
+    def rate_limited(self) -> list[str]:
+        return [f"{r.route} ({r.scope})" for r in self.fake.requests if r.status == 429]
+
+
+class SlackBench:
+    """The loopback Slack over Socket Mode, noting what each thread shows and when."""
+
+    def __init__(self, channels: int) -> None:
+        self.fake = SlackFake()
+        self.shown: Shown = {}  # "channel:thread_ts" -> (time, text)
+        self._channels = [f"C0BENCH{i:04d}" for i in range(channels)]
+        for i, channel in enumerate(self._channels):
+            self.fake.workspace.add_channel(channel, f"bench-{i}")
+        self.fake.web_api.observers.append(self._note)
+
+    def _note(self, record: RequestRecord, body: dict[str, Any]) -> None:
+        if record.method not in SLACK_SHOWING or not record.ok:
+            return
+        channel = str(body.get("channel") or record.args.get("channel"))
+        ts = str(body.get("ts") or record.args.get("ts"))
+        message = self.fake.workspace.find_message(channel, ts)
+        if message is None or message.thread_ts is None:
+            return
+        text = message.markdown if message.markdown is not None else message.text
+        now = asyncio.get_running_loop().time()
+        self.shown.setdefault(f"{channel}:{message.thread_ts}", []).append((now, text))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SLACK_BOT_TOKEN": self.fake.bot_token,
+            "SLACK_APP_TOKEN": self.fake.app_token,
+            "SLACK__API_URL": self.fake.base_url,
+        }
+
+    async def ready(self) -> None:
+        await self.fake.wait_for(lambda: self.fake.socket.connections, 60, "socket")
+        await asyncio.sleep(0.5)  # Bolt's auth.test and the rest of its start-up
+
+    async def say(self, channel: int, thread: str | None, text: str) -> str:
+        payloads = self.fake.payloads
+        if thread is None:
+            event = payloads.app_mention(
+                text, channel=self._channels[channel % len(self._channels)]
+            )
+            await self.fake.send_event(event)
+            return f"{event['channel']}:{event['ts']}"
+        channel_id, thread_ts = thread.split(":")
+        await self.fake.send_event(payloads.message(text, channel=channel_id, thread_ts=thread_ts))
+        return thread
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float) -> None:
+        await self.fake.wait_for(predicate, timeout)
+
+    def rate_limited(self) -> list[str]:
+        return [f"{method} x{n}" for method, n in Counter(self.fake.rate_limited).items() if n]
+
+
 @dataclass
 class TurnFigures:
     first_visible_ms: float
@@ -101,42 +235,41 @@ def proc_figures(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
+def asked(upstream: FakeUpstream, prompt: str) -> Any:
+    """The upstream's timing of the request whose last user text ends with ``prompt``."""
+    return next(
+        t for t in upstream.timings if t.prompt == prompt or t.prompt.endswith(" " + prompt)
+    )
+
+
 async def conversation(
     n: int,
-    discord: TimedDiscord,
+    platform: Platform,
     upstream: FakeUpstream,
-    channel_id: int,
     tokens: int,
     think: float,
     run: Run,
 ) -> None:
     expected = ("tok " * tokens).strip()
     loop = asyncio.get_running_loop()
-    thread_id: int | None = None
+    key: str | None = None
     for turn in range(1, TURNS + 1):
         prompt = f"conversation {n} turn {turn}"
         if turn > 1:
             await asyncio.sleep(think)  # a person reads the answer before replying
         started = loop.time()
-        if thread_id is None:
-            # A thread started from a message takes the message's id.
-            thread_id = await discord.dispatch_message(
-                channel_id, content=prompt, mentions_bot=True
-            )
-        else:
-            await discord.dispatch_message(thread_id, content=prompt)
-        key = str(thread_id)
+        key = await platform.say(n, key, prompt)
 
         def finals(key: str = key) -> int:
-            return sum(text.strip() == expected for _, text in discord.shown.get(key, []))
+            return sum(text.strip() == expected for _, text in platform.shown.get(key, []))
 
         try:
-            await discord.wait_for(lambda turn=turn: finals() >= turn or None, 120)
+            await platform.wait_for(lambda turn=turn: finals() >= turn or None, 120)
         except TimeoutError:
             run.lost_turns += TURNS - turn + 1
             return
-        timing = next(t for t in upstream.timings if t.prompt == prompt)
-        shown = [(t, text) for t, text in discord.shown[key] if t >= started]
+        timing = asked(upstream, prompt)
+        shown = [(t, text) for t, text in platform.shown[key] if t >= started]
         first_words = next(t for t, text in shown if "tok" in text)
         final = next(t for t, text in shown if text.strip() == expected)
         assert timing.first_token is not None
@@ -156,18 +289,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def bench(
+    platform_name: str,
     conversations: int,
     channels: int,
     tokens: int,
     rate: float,
     think: float,
     profile: str | None = None,
+    show_log: bool = False,
 ) -> dict[str, Any]:
-    config = FakeConfig(
-        guilds=(GuildSpec(channels=tuple(ChannelSpec(f"c{i}") for i in range(channels))),),
-    )
     answer = Answer(tokens=tokens, tokens_per_s=rate)
-    async with FakeUpstream(answer=answer) as upstream, TimedDiscord(config) as discord:
+    platform: DiscordBench | SlackBench = (
+        DiscordBench(channels) if platform_name == "discord" else SlackBench(channels)
+    )
+    async with FakeUpstream(answer=answer) as upstream, platform.fake:
         with tempfile.TemporaryDirectory() as scratch:
             env = {
                 "PATH": os.environ.get("PATH", ""),
@@ -175,27 +310,27 @@ async def bench(
                 "OPENAI_API_KEY": API_KEY,
                 "OPENAI_BASE_URL": upstream.base_url,
                 "STORAGE__PATH": str(Path(scratch) / "threadline.db"),
-                "DISCORD_TOKEN": discord.token,
-                "DISCORD__API_BASE": discord.api_base,
-                "DISCORD__GATEWAY_URL": discord.gateway_url,
                 "LIMITS__MAX_CONCURRENT_REPLIES": str(max(32, conversations)),
                 "LOGGING__LEVEL": "WARNING",
+                **QUOTAS_OFF,
+                **platform.env(),
             }
             command = [sys.executable, "-m", "bot", "run"]
             if profile:  # pyinstrument writes its report when `run` exits on SIGTERM
                 command = [sys.executable, "-m", "pyinstrument", "--show-all", "-o", profile]
                 command += ["-m", "bot", "run"]
             process = await asyncio.create_subprocess_exec(
-                *command, env=env, cwd=ROOT, stderr=asyncio.subprocess.DEVNULL
+                *command,
+                env=env,
+                cwd=ROOT,
+                stderr=None if show_log else asyncio.subprocess.DEVNULL,
             )
             try:
-                await discord.wait_for(lambda: discord.stats().counts.get("identifies"), 60)
-                await asyncio.sleep(0.5)  # READY and GUILD_CREATE reach the bot
-                ids = [discord.channel(f"c{i}").id for i in range(channels)]
+                await platform.ready()
                 run = Run()
                 await asyncio.gather(
                     *(
-                        conversation(n, discord, upstream, ids[n % len(ids)], tokens, think, run)
+                        conversation(n, platform, upstream, tokens, think, run)
                         for n in range(conversations)
                     )
                 )
@@ -203,43 +338,58 @@ async def bench(
             finally:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 60)
-            rate_limited = sum(discord.stats().rate_limited.values())
-            for record in discord.requests:
-                if record.status == 429:
-                    print(f"429: {record.route} ({record.scope})", file=sys.stderr)
+            limited = platform.rate_limited()
+            for line in limited:
+                print(f"429: {line}", file=sys.stderr)
     first = [f.first_visible_ms for f in run.figures]
     lag = [f.final_lag_ms for f in run.figures]
     total_tokens = tokens * len(run.figures)
     return {
         "bench": "e2e",
-        "platform": "discord",
+        "platform": platform_name,
         "conversations": conversations,
         "first_visible_p50_ms": round(statistics.median(first), 1) if first else None,
         "first_visible_p99_ms": round(percentile(first, 0.99), 1),
         "final_lag_p99_ms": round(percentile(lag, 0.99), 1),
-        "rate_limited": rate_limited,
+        "rate_limited": _count_429s(platform),
         "lost_turns": run.lost_turns,
         "cpu_s_per_1k_tokens": round(cpu / (total_tokens / 1000), 4) if total_tokens else None,
         "peak_rss_mb": round(peak, 1),
     }
 
 
+def _count_429s(platform: DiscordBench | SlackBench) -> int:
+    if isinstance(platform, DiscordBench):
+        return sum(platform.fake.stats().rate_limited.values())
+    return sum(platform.fake.rate_limited.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--platform", choices=["discord"], default="discord")
+    parser.add_argument("--platform", choices=["discord", "slack"], default="discord")
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--channels", type=int, default=100)
     parser.add_argument("--tokens", type=int, default=300)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--think", type=float, default=5.0, help="seconds between turns")
     parser.add_argument("--profile", help="write a pyinstrument profile of threadline here")
+    parser.add_argument("--show-log", action="store_true", help="pass threadline's stderr through")
     args = parser.parse_args()
     figures = asyncio.run(
-        bench(args.conversations, args.channels, args.tokens, args.rate, args.think, args.profile)
+        bench(
+            args.platform,
+            args.conversations,
+            args.channels,
+            args.tokens,
+            args.rate,
+            args.think,
+            args.profile,
+            args.show_log,
+        )
     )
     print(
-        f"{figures['conversations']} conversations x {TURNS} turns on {args.channels} channels, "
-        f"{args.tokens} tokens at {args.rate:g}/s"
+        f"{args.platform}: {figures['conversations']} conversations x {TURNS} turns on "
+        f"{args.channels} channels, {args.tokens} tokens at {args.rate:g}/s"
     )
     print(
         f"first visible (threadline's own): p50 {figures['first_visible_p50_ms']} ms, "

@@ -129,6 +129,9 @@ class WebApi:
         self._log = log
         self._on_change = on_change
         self.handlers: dict[str, Handler] = {}
+        # Called with each call's record and answer body as it is answered (benches
+        # note when text became visible; tests may ignore it).
+        self.observers: list[Callable[[RequestRecord, Json], None]] = []
 
     def add(self, handlers: Mapping[str, Handler]) -> None:
         self.handlers.update(handlers)
@@ -180,6 +183,8 @@ class WebApi:
         error = None if body.get("ok") else str(body.get("error"))
         record = RequestRecord(method, status, bool(body.get("ok")), error, time.monotonic(), args)
         self._log.records.append(record)
+        for observer in self.observers:
+            observer(record, body)
         self._on_change()
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return web.json_response(body, status=status, headers=headers)
