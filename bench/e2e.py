@@ -235,6 +235,18 @@ def proc_figures(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of a process (the event loop, aiosqlite's thread …)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            name = f"{(task / 'comm').read_text().strip()}/{task.name}"
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            out[name] = out.get(name, 0.0) + cpu
+    return out
+
+
 def asked(upstream: FakeUpstream, prompt: str) -> Any:
     """The upstream's timing of the request whose last user text ends with ``prompt``."""
     return next(
@@ -327,6 +339,7 @@ async def bench(
             )
             try:
                 await platform.ready()
+                start_cpu, _ = proc_figures(process.pid)
                 run = Run()
                 await asyncio.gather(
                     *(
@@ -335,9 +348,19 @@ async def bench(
                     )
                 )
                 cpu, peak = proc_figures(process.pid)
+                threads = thread_cpu(process.pid)
             finally:
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 60)
+            print(
+                f"start-up cpu {start_cpu:.2f} s, total {cpu:.2f} s; "
+                f"{len(platform.fake.requests)} platform requests",
+                file=sys.stderr,
+            )
+            print(
+                "cpu by thread: " + ", ".join(f"{k} {v:.1f} s" for k, v in threads.items()),
+                file=sys.stderr,
+            )
             limited = platform.rate_limited()
             for line in limited:
                 print(f"429: {line}", file=sys.stderr)

@@ -11,6 +11,16 @@ seen text, a failure is raised to the caller, who keeps the partial answer.
 Callers that stop reading early should close the stream
 (``contextlib.aclosing``); cancelling the reading task closes the HTTP response
 at once either way.
+
+Reading pace: the first text is handed over the moment it arrives; after that
+a slow stream is read at most every ``read_interval`` seconds (0.1 s by
+default), and the text that arrived meanwhile comes as one delta. Nobody sees
+the difference (platforms show edits about once a second), while the reading
+task wakes once per interval instead of once per token: at 50 tokens/s each
+token is its own socket read, and the wake-up and every step after it cost more
+than the token (bench/e2e.py). A fast stream is never slowed: see
+``GATHER_BELOW``. The pause is real time, not ``Clock`` time: it paces reads of
+a real socket, and a fake clock would not let the bytes arrive.
 """
 
 from __future__ import annotations
@@ -22,7 +32,6 @@ from typing import Any
 
 import httpx
 import orjson
-from httpx_sse import EventSource
 
 from bot import wording
 from bot.errors import (
@@ -35,12 +44,16 @@ from bot.errors import (
 from bot.ports import Clock, SystemClock
 from bot.settings import UpstreamSettings
 from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
-from bot.upstream.parse import deltas_from, loads, result_from
+from bot.upstream.parse import EventStream, deltas_from, loads, merged, result_from
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
 
 log = logging.getLogger(__name__)
 
+# A read this large means more is waiting (a fast server, an image as a data URL):
+# read on at once. Below it the pause caps a stream at 80 KB/s, which then grows
+# its reads past this size and stops pausing.
+GATHER_BELOW = 8192
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 _SSE = {
     "Content-Type": "application/json",
@@ -59,6 +72,7 @@ class UpstreamClient:
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        read_interval: float = 0.1,
     ) -> None:
         if settings.api_key is None or not settings.api_key.get_secret_value():
             raise ConfigError(wording.missing_api_key())
@@ -68,6 +82,7 @@ class UpstreamClient:
         )
         self._first_token_timeout = settings.timeout_first_token
         self._idle_timeout = settings.timeout_idle
+        self._read_interval = read_interval
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.
@@ -157,7 +172,7 @@ class UpstreamClient:
             try:
                 async with asyncio.timeout(self._first_token_timeout):
                     response = await self._http.send(http_request, stream=True)
-                    deltas = _deltas(response)
+                    deltas = _deltas(response, self._read_interval)
                     first = await anext(deltas, None)
             except TimeoutError:
                 raise _no_first_token(self._first_token_timeout) from None
@@ -184,7 +199,7 @@ class UpstreamClient:
                 await response.aclose()
 
 
-async def _deltas(response: httpx.Response) -> AsyncIterator[ChatDelta]:
+async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterator[ChatDelta]:
     """Decode one response into deltas, checking status, type and the ending."""
     if response.status_code >= 400:
         raise error_from_body(response.status_code, await response.aread(), response.headers)
@@ -203,23 +218,56 @@ async def _deltas(response: httpx.Response) -> AsyncIterator[ChatDelta]:
             f"HTTP {response.status_code} with {content_type or 'no content type'}, not a stream",
             code="bad_response",
         )
-    finished = False
-    async for event in EventSource(response).aiter_sse():
-        data = event.data
-        if data == "[DONE]":
-            return
-        if not data:
-            continue
-        chunk = loads(data)
-        if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
-            raise error_from_event(chunk)
-        for delta in deltas_from(chunk):
+    events = EventStream()
+    finished = paused = False
+    # Undecoded bytes, unless the server compressed the stream (httpx undoes that).
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    chunks = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
+    async for chunk in chunks:
+        deltas, done, error = _read_events(events.feed(chunk), join=paused)
+        for delta in deltas:
             finished = finished or delta.finish_reason is not None
             yield delta
-    if not finished:
+        if error is not None:
+            raise error
+        if done:
+            return
+        paused = bool(deltas) and not finished and read_interval > 0 and len(chunk) < GATHER_BELOW
+        if paused:
+            await asyncio.sleep(read_interval)  # let the next tokens gather (module docstring)
+    deltas, done, error = _read_events(events.end(), join=False)
+    for delta in deltas:
+        finished = finished or delta.finish_reason is not None
+        yield delta
+    if error is not None:
+        raise error
+    if not done and not finished:
         raise UpstreamTruncated(
             "the stream ended without [DONE] or a finish reason", code="truncated"
         )
+
+
+def _read_events(
+    events: list[bytes], *, join: bool
+) -> tuple[list[ChatDelta], bool, UpstreamError | None]:
+    """The deltas of some events; whether [DONE] came; the failure an event reported.
+
+    ``join``: the events gathered during a pause, and their text comes as one
+    delta; otherwise each event is its own delta, as the server sent it. Deltas
+    before a failure are kept: the caller hands them over before raising.
+    """
+    out: list[ChatDelta] = []
+    for data in events:
+        if data == b"[DONE]":
+            return (merged(out) if join else out), True, None
+        try:
+            chunk = loads(data)
+            if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
+                raise error_from_event(chunk)
+            out += deltas_from(chunk)
+        except UpstreamError as error:
+            return (merged(out) if join else out), False, error
+    return (merged(out) if join else out), False, None
 
 
 def _transport(kind: str) -> httpx.AsyncBaseTransport | None:
