@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
 from bot import logs, wording
+from bot.allowance import Allowance
 from bot.domain import Attachment, StoredTurn, ThreadKey
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
@@ -29,7 +30,7 @@ from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog
 from bot.service import Outcome, ReplyService
-from bot.settings import Settings, load_settings
+from bot.settings import QuotaSettings, Settings, load_settings
 from bot.upstream import ChatRequest, UpstreamClient
 from storage import ImageStore, SqliteStore
 
@@ -49,8 +50,12 @@ class Core:
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings) -> AsyncIterator[Core]:
-    """Open the database and the upstream client, and build the reply service."""
+async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterator[Core]:
+    """Open the database and the upstream client, and build the reply service.
+
+    ``shared``: the service answers other people (``run``), so the cost and abuse
+    controls apply; the console commands are the operator's own and run without.
+    """
     async with (
         await SqliteStore.open(
             settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
@@ -75,6 +80,7 @@ async def open_core(settings: Settings) -> AsyncIterator[Core]:
             flush_interval=settings.storage.flush_interval,
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
             metrics=metrics,
+            allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
         )
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
         yield Core(settings, store, client, catalog, service, metrics, interrupted)
@@ -95,7 +101,8 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
         )
         sink = ConsoleSink(image_dir=settings.images.output_dir)
         result = await core.service.handle(incoming, sink)
-    return EXIT_UPSTREAM if result.outcome is Outcome.FAILED else EXIT_OK
+    failed = result.outcome in (Outcome.FAILED, Outcome.REFUSED)
+    return EXIT_UPSTREAM if failed else EXIT_OK
 
 
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
@@ -163,7 +170,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not platforms:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
-    async with open_core(settings) as core, contextlib.AsyncExitStack() as running:
+    async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -47,19 +47,22 @@ class Context:
     used_turns: int
     omitted: int
     has_images: bool
+    # The prompt's size as ``estimate_tokens`` counts it: the usage recorded for
+    # an answer whose stream reports none (the daily quotas need a figure).
+    estimated_tokens: int = 0
 
 
 def build_messages(window: HistoryWindow, *, template: str, today: dt.date) -> Context:
     turns = window.turns
     several = len({t.author_id for t in turns if t.role is Role.USER}) > 1
-    messages: list[WireMessage] = [
-        {"role": "system", "content": system_prompt(template, today=today, several_people=several)}
-    ]
+    system = system_prompt(template, today=today, several_people=several)
+    messages: list[WireMessage] = [{"role": "system", "content": system}]
     has_images = False
     for turn in turns:
         messages.append(_wire(turn, named=several))
         has_images = has_images or any(isinstance(p, ImagePart | FilePart) for p in turn.parts)
-    return Context(tuple(messages), len(turns), window.omitted, has_images)
+    estimated = estimate_tokens(system) + sum(turn.tokens for turn in turns)
+    return Context(tuple(messages), len(turns), window.omitted, has_images, estimated)
 
 
 def _wire(turn: Turn, *, named: bool) -> WireMessage:

@@ -7,6 +7,7 @@ Platform objects (discord.Message, Slack event dicts) stop at the adapters'
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -93,6 +94,38 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """A token bucket: ``capacity`` requests at once, refilled at ``per_second``.
+
+    ``scope`` names whose bucket it is (``"user:discord:42"``); the level lives
+    in the store, so limits survive a restart.
+    """
+
+    scope: str
+    capacity: float
+    per_second: float
+
+    def level(self, stored: tuple[float, float] | None, now: float) -> float:
+        """The tokens in the bucket at ``now``, from a stored (level, at) or full if none."""
+        if stored is None:
+            return self.capacity
+        level, at = stored
+        return min(self.capacity, level + max(0.0, now - at) * self.per_second)
+
+
+def shortfalls(buckets: Sequence[Bucket], levels: Sequence[float]) -> tuple[float, ...]:
+    """Seconds until each bucket holds a token again (0.0: it holds one now).
+
+    The stores' ``take_tokens`` call this with the buckets' current levels and,
+    when every figure is 0.0, store each level less one.
+    """
+    return tuple(
+        0.0 if level >= 1.0 - 1e-9 else (1.0 - level) / bucket.per_second
+        for bucket, level in zip(buckets, levels, strict=True)
+    )
 
 
 @dataclass(frozen=True, slots=True)

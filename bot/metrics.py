@@ -10,7 +10,8 @@ What is counted, and where:
   ``failed``, ``interrupted``), counted by ``ReplyService``; duplicates and
   refused messages never reach the model and are not answers;
 - ``threadline_tokens_total{kind}``: ``prompt`` and ``completion`` tokens as the
-  API reports them in ``usage`` (answers whose stream carried no usage add none);
+  API reports them in ``usage`` (estimated, as for the quotas, when a stream
+  carries none);
 - ``threadline_time_to_first_token_seconds``: from the message reaching the
   service (queueing behind the thread's earlier answer included) to the first
   text of the answer;
@@ -20,6 +21,8 @@ What is counted, and where:
   by the API's (or threadline's own) error code, after the client's retries;
 - ``threadline_platform_rate_limited_total{platform}``: 429s the platform
   answered, read from each connection's ``EditScheduler.stats`` at scrape time;
+- ``threadline_refusals_total{reason}``: messages a cost or abuse control
+  refused (bot/allowance.py: ``user_rate``, ``user_quota``, ``in_flight`` …);
 - ``threadline_answers_in_flight``: answers being written now.
 """
 
@@ -67,6 +70,12 @@ class Metrics:
             "threadline_upstream_errors",
             "Answers ended by an upstream error, by error code.",
             ["code"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "threadline_refusals",
+            "Messages refused by a cost or abuse control, by control.",
+            ["reason"],
             registry=r,
         )
         self.in_flight = Gauge(

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bot.domain import (
+        Bucket,
         ConversationSettings,
         HistoryWindow,
         StoredTurn,
@@ -86,6 +87,9 @@ class ConversationStore(Protocol):
       ``through`` (a user turn id) leaves out everything ordered after that turn.
     - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
       returns them, for recovery at start-up.
+    - ``take_tokens`` takes one token from every bucket, or from none, and returns
+      each bucket's shortfall: the seconds until it holds a token again, 0.0 if
+      it holds one now. All zeros: the tokens were taken. A new bucket is full.
     """
 
     async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None: ...
@@ -125,6 +129,8 @@ class ConversationStore(Protocol):
         channel: str | None = None,
         requester_id: str | None = None,
     ) -> Usage: ...
+
+    async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]: ...
 
     async def close(self) -> None: ...
 

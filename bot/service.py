@@ -13,7 +13,9 @@ interval of the model's text:
    ``interrupted`` (stopped or shut down).
 
 One answer per thread at a time, in the order the messages arrived; many
-threads at once, at most ``max_concurrent_replies``.
+threads at once, at most ``max_concurrent_replies``. A message the cost and
+abuse controls refuse (bot/allowance.py) is stored as ``failed`` (kept, never
+context) and answered with the sentence that says when to ask again.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot import wording
+from bot.allowance import Allowance, Refusal, UsageReport
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.domain import (
     ContentPart,
@@ -48,7 +51,7 @@ from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
-from bot.settings import ConversationLimits, UpstreamSettings
+from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 class Outcome(StrEnum):
     ANSWERED = "answered"
     DUPLICATE = "duplicate"
+    REFUSED = "refused"  # by a cost or abuse control (bot/allowance.py)
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
@@ -122,8 +126,10 @@ class ReplyService:
         today: Callable[[], dt.date] = dt.date.today,
         images: ImageFlow | None = None,
         metrics: Metrics | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         self._store = store
+        self._allowance = allowance or Allowance(store, QuotaSettings.off())
         self._metrics = metrics or Metrics()  # a registry of its own: see bot/metrics.py
         self._images = images or ImageFlow()
         self._client = client
@@ -150,9 +156,12 @@ class ReplyService:
             stored = await self._store.add_turn(incoming.key, user_turn(incoming, parts))
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
-            await wait_for_turn()
-            async with self._slots:
-                return await self._measured(incoming, stored, sink, started)
+            async with self._allowance.admitted(incoming) as refused:
+                if refused is not None:
+                    return await self._refuse(stored, refused, sink)
+                await wait_for_turn()
+                async with self._slots:
+                    return await self._measured(incoming, stored, sink, started)
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
         """Answer an answer's question again (the Regenerate button).
@@ -180,6 +189,10 @@ class ReplyService:
             async with self._slots:
                 return await self._measured(incoming, question, sink, started)
 
+    async def usage(self, key: ThreadKey, user_id: str) -> UsageReport:
+        """Today's tokens for ``/usage``: the figures the daily quotas are checked against."""
+        return await self._allowance.report(key, user_id)
+
     async def recover(self) -> list[Turn]:
         """Mark answers a crash left ``streaming`` as interrupted (run at start)."""
         return [stored.turn for stored in await self._store.interrupt_streaming()]
@@ -195,6 +208,15 @@ class ReplyService:
             await asyncio.shield(queue.release(ticket))
             if queue.idle:
                 self._queues.pop(key, None)
+
+    async def _refuse(self, question: Turn, refusal: Refusal, sink: ReplySink) -> ReplyResult:
+        """Keep the message (``failed``: never context, never asked again) and say why."""
+        assert question.id is not None
+        await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.FAILED))
+        self._metrics.refusals.labels(refusal.limit).inc()
+        await sink.start()
+        await sink.finish(f"⏳ {refusal.sentence}")
+        return ReplyResult(Outcome.REFUSED, error=InputError(refusal.sentence))
 
     # -- one answer ----------------------------------------------------------------
 
@@ -242,6 +264,8 @@ class ReplyService:
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
             usage = await self._stream(request, None if holding else sink, writer, started)
+            if usage is None:  # the stream reported none: count an estimate (quotas)
+                usage = Usage(context.estimated_tokens, estimate_tokens(writer.text))
             if holding:
                 delivered = await self._images.deliver(writer.text, sink)
                 await sink.append(delivered.text)

@@ -111,6 +111,40 @@ class ConversationLimits(BaseModel):
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
 
 
+class QuotaSettings(BaseModel):
+    """Cost and abuse controls (``QUOTA__*``); 0 turns a control off.
+
+    Rates are token buckets kept in SQLite: a burst of ``*_per_minute`` messages,
+    refilled at that rate. Daily quotas count the tokens of answers since 00:00
+    UTC, from the upstream's ``usage`` (estimated when a stream carries none).
+    """
+
+    # Messages one person may send a minute (each platform user on their own).
+    user_per_minute: int = Field(default=10, ge=0)
+    # Messages a channel may send a minute, all its people and threads together.
+    channel_per_minute: int = Field(default=30, ge=0)
+    # Tokens one person's answers may use a day.
+    user_daily_tokens: int = Field(default=0, ge=0)
+    # Tokens a Discord server or Slack workspace may use a day.
+    workspace_daily_tokens: int = Field(default=0, ge=0)
+    # Questions one person may have waiting or being answered at once.
+    user_max_in_flight: int = Field(default=3, ge=0)
+    # Questions waiting or being answered at once, everyone together.
+    max_in_flight: int = Field(default=200, ge=0)
+
+    @classmethod
+    def off(cls) -> QuotaSettings:
+        """No limits at all (the core's default; ``threadline run`` passes the configured ones)."""
+        return cls(
+            user_per_minute=0,
+            channel_per_minute=0,
+            user_daily_tokens=0,
+            workspace_daily_tokens=0,
+            user_max_in_flight=0,
+            max_in_flight=0,
+        )
+
+
 class DiscordSettings(BaseModel):
     """Lists are JSON in the environment: ``DISCORD__BLOCKED_USER_IDS=[123, 456]``.
 
@@ -288,6 +322,7 @@ class Settings(BaseSettings):
     upstream: UpstreamSettings = Field(default_factory=UpstreamSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     limits: ConversationLimits = Field(default_factory=ConversationLimits)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
     discord: DiscordSettings = Field(default_factory=DiscordSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)

@@ -6,6 +6,12 @@ a sentence carries a value.
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.allowance import UsageReport
+
 IN_PROGRESS_MARKER = " ⏳"
 THINKING_PLACEHOLDER = "⏳ thinking…"
 EMPTY_ANSWER = "(The model returned an empty answer.)"
@@ -95,6 +101,72 @@ def missing_api_key() -> str:
 
 def empty_prompt() -> str:
     return "There is nothing to answer: write a question after the mention."
+
+
+def after(seconds: float) -> str:
+    """ "in 12 seconds", "in 4 minutes", "in 3 h 12 min": rounded up, never "in 0"."""
+    whole = max(1, math.ceil(seconds))
+    if whole < 60:
+        return f"in {whole} second{'s' if whole != 1 else ''}"
+    minutes = math.ceil(whole / 60)
+    if minutes < 60:
+        return f"in {minutes} minute{'s' if minutes != 1 else ''}"
+    return f"in {minutes // 60} h {minutes % 60} min"
+
+
+def user_rate(per_minute: int, wait: float) -> str:
+    return (
+        f"You're sending messages faster than I answer them here ({per_minute} a minute). "
+        f"Please ask again {after(wait)}."
+    )
+
+
+def channel_rate(per_minute: int, wait: float) -> str:
+    return (
+        f"This channel is sending me more than {per_minute} messages a minute. "
+        f"Please ask again {after(wait)}."
+    )
+
+
+def user_quota_spent(quota: int, renews_in: float) -> str:
+    return (
+        f"You've used your {quota:,} tokens for today. "
+        f"Your quota renews at 00:00 UTC, {after(renews_in)}."
+    )
+
+
+def workspace_quota_spent(quota: int, renews_in: float) -> str:
+    return (
+        f"This workspace has used its {quota:,} tokens for today. "
+        f"The quota renews at 00:00 UTC, {after(renews_in)}."
+    )
+
+
+def user_in_flight(limit: int) -> str:
+    questions = "question" if limit == 1 else "questions"
+    return (
+        f"You already have {limit} {questions} waiting for an answer. "
+        "Please ask again when one of them is done."
+    )
+
+
+def all_in_flight() -> str:
+    return "I'm answering as many questions as I can right now. Please ask again in a minute."
+
+
+def usage_report(report: UsageReport, place: str) -> str:
+    """``/usage``: today's tokens as the quotas count them; ``place`` is "server" or "workspace"."""
+
+    def of(used: int, quota: int) -> str:
+        return f"{used:,} of {quota:,}" if quota else f"{used:,}"
+
+    where = [f"{of(report.mine, report.user_quota)} by you", f"{report.channel:,} in this channel"]
+    if report.workspace is not None:
+        where.append(f"{of(report.workspace, report.workspace_quota)} in this {place}")
+    sentence = f"Tokens used today (UTC): {', '.join(where)}."
+    if report.user_quota or report.workspace_quota:
+        sentence += f" Quotas renew at 00:00 UTC, {after(report.renews_in)}."
+    return sentence
 
 
 def busy_try_later() -> str:
@@ -199,10 +271,6 @@ def slack_reset_in_channel() -> str:
     )
 
 
-def slack_usage(mine: int, channel: int) -> str:
-    return f"Tokens used today: {mine:,} by you, {channel:,} in this channel."
-
-
 def slack_prompts_title() -> str:
     return "Try asking:"
 
@@ -297,10 +365,6 @@ def discord_needs_manage_channels() -> str:
 
 def discord_reset_done() -> str:
     return "Done: the next message here starts a fresh conversation."
-
-
-def discord_usage(mine: int, channel: int, days: int) -> str:
-    return f"Tokens used in the last {days} days: {mine:,} by you, {channel:,} in this channel."
 
 
 def discord_stop_not_yours() -> str:

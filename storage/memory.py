@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.domain import (
+    Bucket,
     ConversationSettings,
     HistoryWindow,
     StoredTurn,
@@ -21,11 +22,12 @@ from bot.domain import (
     TurnStatus,
     TurnUpdate,
     Usage,
+    shortfalls,
 )
 from bot.lifetime import ClosesOnExit
 
 if TYPE_CHECKING:
-    pass
+    from collections.abc import Sequence
 
 __all__ = ["MemoryStore"]
 
@@ -48,6 +50,7 @@ class MemoryStore(ClosesOnExit):
         self._turns: dict[int, tuple[ThreadKey, Turn]] = {}
         self._by_message: dict[tuple[str, str], int] = {}
         self._refs: dict[tuple[str, str], int] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # scope -> (level, at)
 
     async def close(self) -> None:
         """Nothing to release; present for the contract."""
@@ -194,6 +197,14 @@ class MemoryStore(ClosesOnExit):
             prompt += turn.usage.prompt_tokens
             completion += turn.usage.completion_tokens
         return Usage(prompt, completion)
+
+    async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]:
+        levels = [bucket.level(self._buckets.get(bucket.scope), now) for bucket in buckets]
+        waits = shortfalls(buckets, levels)
+        if not any(waits):
+            for bucket, level in zip(buckets, levels, strict=True):
+                self._buckets[bucket.scope] = (level - 1.0, now)
+        return waits
 
     def _point_refs(self, platform: str, turn_id: int, message_ids: tuple[str, ...]) -> None:
         for message_id in message_ids:

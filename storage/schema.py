@@ -11,6 +11,8 @@ Version history:
     2  token usage per turn, the bot's reply message ids (``message_refs``, plus
        a copy on the turn so history reads need no join), an index for usage sums.
     3  ``reply_to`` (the question an answer answers) and the thread-order index.
+    4  ``rate_buckets``: token-bucket levels for the rate limits (bot/allowance.py),
+       so a restart does not hand everyone a fresh burst.
 """
 
 from __future__ import annotations
@@ -97,7 +99,17 @@ _V3 = (
     "DROP INDEX turns_by_conversation",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
+_V4 = (
+    """
+    CREATE TABLE rate_buckets (
+        scope TEXT PRIMARY KEY,
+        level REAL NOT NULL,
+        updated_at REAL NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 

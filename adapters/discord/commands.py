@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from typing import Any
 
 import discord
@@ -26,7 +25,6 @@ from adapters.discord.answers import AnswerRunner
 from adapters.discord.files import read_files
 from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
-    PLATFORM,
     incoming,
     interaction_message_id,
     is_conversation_place,
@@ -52,7 +50,6 @@ Interaction = discord.Interaction[Any]
 # Autocomplete answers at most 25 choices
 # (https://discord.com/developers/docs/interactions/application-commands#autocomplete).
 MAX_CHOICES = 25
-USAGE_DAYS = 30
 
 
 class ThreadlineCommands(commands.Cog):
@@ -219,20 +216,13 @@ class ThreadlineCommands(commands.Cog):
         await self._store.reset(place_key(interaction.channel))
         await self._reply(interaction, wording.discord_reset_done())
 
-    @app_commands.command(name="usage", description="Tokens used by you and in this channel.")
+    @app_commands.command(name="usage", description="Tokens used today by you and here.")
     async def usage(self, interaction: Interaction) -> None:
         if not await self._admitted(interaction):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        since = time.time() - USAGE_DAYS * 24 * 3600
-        mine = await self._store.usage_since(
-            since, platform=PLATFORM, requester_id=str(interaction.user.id)
-        )
-        key = place_key(interaction.channel)
-        here = await self._store.usage_since(
-            since, platform=PLATFORM, workspace=key.workspace, channel=key.channel
-        )
-        sentence = wording.discord_usage(mine.total_tokens, here.total_tokens, USAGE_DAYS)
+        report = await self._service.usage(place_key(interaction.channel), str(interaction.user.id))
+        sentence = wording.usage_report(report, "server")
         await self._reply(interaction, sentence)
 
     # -- helpers ---------------------------------------------------------------------

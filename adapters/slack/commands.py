@@ -17,7 +17,6 @@ Settings answers are shown to the channel; look-ups only to the person.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -36,7 +35,7 @@ from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.render import render_slack
-from bot.service import channel_key
+from bot.service import ReplyService, channel_key
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "parse_prompt"]
 
@@ -56,26 +55,21 @@ def parse_prompt(text: str) -> tuple[str, str | None]:
     return (text[: match.start()] + " " + text[match.end() :]).strip(), match.group(1)
 
 
-def start_of_today() -> float:
-    """Midnight, local time, as a timestamp: "today" for /usage."""
-    return dt.datetime.combine(dt.date.today(), dt.time()).timestamp()
-
-
 class SlashCommands:
     def __init__(
         self,
         *,
         store: ConversationStore,
+        service: ReplyService,
         catalog: ModelCatalog,
         replies: Replies,
         names: UserNames,
-        today: Callable[[], float] = start_of_today,
     ) -> None:
         self._store = store
+        self._service = service
         self._catalog = catalog
         self._replies = replies
         self._names = names
-        self._today = today
 
     async def run(self, command: SlashCommand, reply: CommandReply) -> None:
         handlers = {
@@ -168,14 +162,10 @@ class SlashCommands:
         await reply(wording.slack_reset_done(), True)
 
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
-        since = self._today()
-        mine = await self._store.usage_since(
-            since, platform=PLATFORM, workspace=command.team_id, requester_id=command.user_id
-        )
-        here = await self._store.usage_since(
-            since, platform=PLATFORM, workspace=command.team_id, channel=command.channel_id
-        )
-        await reply(wording.slack_usage(mine.total_tokens, here.total_tokens), False)
+        # The place's key: only its workspace and channel matter for the figures.
+        place = ThreadKey(PLATFORM, command.team_id, command.channel_id, "")
+        report = await self._service.usage(place, command.user_id)
+        await reply(wording.usage_report(report, "workspace"), False)
 
 
 def _channel(command: SlashCommand) -> ThreadKey:

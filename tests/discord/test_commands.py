@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import wording
+from bot.allowance import UsageReport
 from bot.domain import ThreadKey
 from bot.fetch import Fetcher
 from bot.image_flow import ImageFlow
@@ -184,8 +185,9 @@ async def test_usage_counts_your_tokens_and_the_channels(rig: Rig, upstream: Fak
         theirs_text = await rig.interaction_reply(theirs)
 
     # The fake reports 10 prompt tokens and one per streamed token.
-    assert mine_text == wording.discord_usage(13, 13, 30)
-    assert theirs_text == wording.discord_usage(0, 13, 30)
+    assert mine_text == wording.usage_report(UsageReport(13, 13, 13, 0, 0, 0.0), "server")
+    assert theirs_text == wording.usage_report(UsageReport(0, 13, 13, 0, 0, 0.0), "server")
+    assert mine_text == "Tokens used today (UTC): 13 by you, 13 in this channel, 13 in this server."
     assert fake.message(mine.original_message_id or 0).flags & EPHEMERAL
 
 

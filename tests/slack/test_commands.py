@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot import wording
+from bot.allowance import UsageReport
 from bot.domain import ThreadKey
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -180,4 +181,8 @@ async def test_usage_counts_today_s_tokens(
     await run_command(slack_fake, "/usage", user_id=user)
     await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
     mine = used.total_tokens if who == "alice" else 0
-    assert responses(slack_fake) == [("ephemeral", wording.slack_usage(mine, used.total_tokens))]
+    total = used.total_tokens
+    report = UsageReport(
+        mine, channel=total, workspace=total, user_quota=0, workspace_quota=0, renews_in=0.0
+    )
+    assert responses(slack_fake) == [("ephemeral", wording.usage_report(report, "workspace"))]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.domain import (
+    Bucket,
     ConversationSettings,
     FilePart,
     ImagePart,
@@ -548,3 +549,48 @@ async def test_usage_since_sums_matching_turns(store: ConversationStore) -> None
     assert await store.usage_since(0.0, platform="slack") == Usage(7, 7)
     assert await store.usage_since(301.0, platform="discord") == Usage()
     assert await store.usage_since(0.0, platform="console") == Usage()
+
+
+# -- rate buckets ---------------------------------------------------------------------
+
+USER = Bucket("user:discord:u1", capacity=2, per_second=0.5)
+CHANNEL = Bucket("channel:discord:c1", capacity=3, per_second=0.1)
+
+
+async def test_a_new_bucket_is_full_and_empties_one_token_a_take(store: ConversationStore) -> None:
+    assert await store.take_tokens([USER], now=1000.0) == (0.0,)
+    assert await store.take_tokens([USER], now=1000.0) == (0.0,)
+    # Empty: one token comes back in 1 / 0.5 = 2 s.
+    assert await store.take_tokens([USER], now=1000.0) == (pytest.approx(2.0),)
+    assert await store.take_tokens([USER], now=1001.5) == (pytest.approx(0.5),)
+    assert await store.take_tokens([USER], now=1002.0) == (0.0,)
+
+
+async def test_buckets_refill_no_higher_than_their_capacity(store: ConversationStore) -> None:
+    for _ in range(2):
+        await store.take_tokens([USER], now=0.0)
+    # A day later the bucket holds its capacity (2), not a day's worth of tokens.
+    assert await store.take_tokens([USER], now=86_400.0) == (0.0,)
+    assert await store.take_tokens([USER], now=86_400.0) == (0.0,)
+    assert await store.take_tokens([USER], now=86_400.0) != (0.0,)
+
+
+async def test_several_buckets_are_taken_from_together_or_not_at_all(
+    store: ConversationStore,
+) -> None:
+    other_user = Bucket("user:discord:u2", capacity=2, per_second=0.5)
+    assert await store.take_tokens([USER, CHANNEL], now=0.0) == (0.0, 0.0)
+    assert await store.take_tokens([USER, CHANNEL], now=0.0) == (0.0, 0.0)
+    assert await store.take_tokens([other_user, CHANNEL], now=0.0) == (0.0, 0.0)
+    # The channel is empty: the other user is refused, and keeps its token.
+    assert await store.take_tokens([other_user, CHANNEL], now=0.0) == (0.0, pytest.approx(10.0))
+    assert await store.take_tokens([other_user], now=0.0) == (0.0,)
+    # Each bucket says how far it is from a token.
+    assert await store.take_tokens([USER, CHANNEL], now=1.0) == (
+        pytest.approx(1.0),
+        pytest.approx(9.0),
+    )
+
+
+async def test_no_buckets_is_no_limit(store: ConversationStore) -> None:
+    assert await store.take_tokens([], now=0.0) == ()

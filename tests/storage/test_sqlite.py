@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import storage.sqlite
 from bot.domain import (
+    Bucket,
     ConversationSettings,
     HistoryWindow,
     Role,
@@ -463,3 +464,28 @@ def test_sqlite_history_matches_the_memory_model(ops: list[tuple[Any, ...]]) -> 
         patch.setattr(storage.sqlite, "_PAGE_SIZE", 3)
         patch.setattr(storage.sqlite, "_WINDOW_SPARE", 1)
         asyncio.run(_run_ops(ops, Path(tmp) / "t.db"))
+
+
+# -- rate buckets ---------------------------------------------------------------------
+
+
+async def test_an_emptied_bucket_stays_empty_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "threadline.db"
+    bucket = Bucket("user:discord:u1", capacity=1, per_second=0.01)
+    async with await SqliteStore.open(path) as store:
+        assert await store.take_tokens([bucket], now=0.0) == (0.0,)
+    async with await SqliteStore.open(path) as store:
+        assert await store.take_tokens([bucket], now=1.0) == (pytest.approx(99.0),)
+
+
+async def test_refilled_buckets_are_swept_out_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.sqlite, "PRUNE_BUCKETS_EVERY", 3)
+    path = tmp_path / "threadline.db"
+    async with await SqliteStore.open(path) as store:
+        for user in ("a", "b"):
+            await store.take_tokens([Bucket(f"user:{user}", 2, per_second=1.0)], now=0.0)
+        # The third take sweeps: a and b refilled long ago (2 s), c is fresh.
+        await store.take_tokens([Bucket("user:c", 2, per_second=1.0)], now=100.0)
+    assert query_one(path, "SELECT group_concat(scope) FROM rate_buckets") == "user:c"
