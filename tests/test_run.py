@@ -130,3 +130,41 @@ async def test_a_refused_discord_token_is_a_clear_sentence(
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
     assert "Discord refused DISCORD_TOKEN" in err.decode()
+
+
+async def test_run_applies_the_configured_rate_limit_with_a_sentence(
+    upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    env = base_env(upstream, tmp_path) | {
+        "DISCORD_TOKEN": discord_fake.token,
+        "DISCORD__API_BASE": discord_fake.api_base,
+        "DISCORD__GATEWAY_URL": discord_fake.gateway_url,
+        "QUOTA__USER_PER_MINUTE": "1",
+    }
+    process = await start_run(env)
+    try:
+        await discord_fake.wait_for(lambda: discord_fake.stats().counts.get("identifies"), 30)
+        for text in ("first question", "second question"):
+            await discord_fake.dispatch_message(content=text, mentions_bot=True)
+        refusal = await discord_fake.wait_for(
+            lambda: next(
+                (
+                    m
+                    for m in discord_fake.world.messages.values()
+                    if "faster than I answer them" in m.content
+                ),
+                None,
+            ),
+            30,
+        )
+        assert refusal.content.endswith("Please ask again in 1 minute.")
+        await discord_fake.wait_for(
+            lambda: any(
+                m.content == "You said: first question"
+                for m in discord_fake.world.messages.values()
+            ),
+            30,
+        )
+    finally:
+        code, err = await stop(process)
+    assert code == 0, err
