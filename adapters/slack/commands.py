@@ -5,7 +5,7 @@
     /model [name]                show or set this channel's model
     /system [text]               show or set this channel's system prompt
     /reset                       the next message starts a fresh conversation
-    /usage                       tokens used today, by you and in this channel
+    /usage                       tokens used today (UTC): by you, here, in the workspace
 
 Slack wants a slash command acknowledged within 3 seconds
 (https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands):
