@@ -176,7 +176,6 @@ class ReplyService:
             await sink.start()
             await sink.finish(wording.nothing_to_regenerate())
             return ReplyResult(Outcome.FAILED)
-        await self._store.update_turn(answer_id, TurnUpdate(status=TurnStatus.FAILED))
         incoming = Incoming(
             key=key,
             message_id=question.platform_message_id or f"turn:{question.id}",
@@ -184,10 +183,15 @@ class ReplyService:
             author_name=question.author_name,
             text=question.text,
         )
-        async with self._in_turn(key) as wait_for_turn:
-            await wait_for_turn()
-            async with self._slots:
-                return await self._measured(incoming, question, sink, started)
+        # Answering again costs like asking again: the asker's controls apply.
+        async with self._allowance.admitted(incoming) as refused:
+            if refused is not None:  # the old answer stays as it was
+                return await self._refused(refused, sink)
+            await self._store.update_turn(answer_id, TurnUpdate(status=TurnStatus.FAILED))
+            async with self._in_turn(key) as wait_for_turn:
+                await wait_for_turn()
+                async with self._slots:
+                    return await self._measured(incoming, question, sink, started)
 
     async def usage(self, key: ThreadKey, user_id: str) -> UsageReport:
         """Today's tokens for ``/usage``: the figures the daily quotas are checked against."""
@@ -213,6 +217,9 @@ class ReplyService:
         """Keep the message (``failed``: never context, never asked again) and say why."""
         assert question.id is not None
         await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.FAILED))
+        return await self._refused(refusal, sink)
+
+    async def _refused(self, refusal: Refusal, sink: ReplySink) -> ReplyResult:
         self._metrics.refusals.labels(refusal.limit).inc()
         await sink.start()
         await sink.finish(f"⏳ {refusal.sentence}")

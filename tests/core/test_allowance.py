@@ -338,3 +338,20 @@ def test_a_direct_message_s_usage_names_no_workspace() -> None:
     assert wording.usage_report(report, "server") == (
         "Tokens used today (UTC): 5 by you, 5 in this channel."
     )
+
+
+async def test_regenerating_spends_the_asker_s_rate_and_keeps_the_answer_when_refused(
+    limited: Limited, store: ConversationStore, upstream: FakeUpstream
+) -> None:
+    service = limited(user_per_minute=1)
+    first = await service.handle(asked("once"), RecordingSink())
+    assert first.turn_id is not None
+
+    sink = RecordingSink()
+    again = await service.regenerate(KEY, first.turn_id, sink)
+
+    assert again.outcome is Outcome.REFUSED
+    assert sink.footer == f"⏳ {wording.user_rate(1, 60.0)}"
+    kept = await store.get_turn(first.turn_id)
+    assert kept is not None
+    assert kept.status is TurnStatus.COMPLETE  # still the thread's answer
