@@ -28,6 +28,14 @@ def base_env(upstream: FakeUpstream, tmp_path: Path) -> dict[str, str]:
     }
 
 
+def discord_env(upstream: FakeUpstream, fake: FakeDiscord, tmp_path: Path) -> dict[str, str]:
+    return base_env(upstream, tmp_path) | {
+        "DISCORD_TOKEN": fake.token,
+        "DISCORD__API_BASE": fake.api_base,
+        "DISCORD__GATEWAY_URL": fake.gateway_url,
+    }
+
+
 async def start_run(env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -57,11 +65,7 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
 async def test_run_answers_a_discord_mention_and_stops_on_sigterm(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    env = base_env(upstream, tmp_path) | {
-        "DISCORD_TOKEN": discord_fake.token,
-        "DISCORD__API_BASE": discord_fake.api_base,
-        "DISCORD__GATEWAY_URL": discord_fake.gateway_url,
-    }
+    env = discord_env(upstream, discord_fake, tmp_path)
     process = await start_run(env)
     try:
         await discord_fake.wait_for(lambda: discord_fake.stats().counts.get("identifies"), 30)
@@ -121,11 +125,7 @@ async def test_run_answers_a_slack_mention_over_socket_mode(
 async def test_a_refused_discord_token_is_a_clear_sentence(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    env = base_env(upstream, tmp_path) | {
-        "DISCORD_TOKEN": "not-the-token",
-        "DISCORD__API_BASE": discord_fake.api_base,
-        "DISCORD__GATEWAY_URL": discord_fake.gateway_url,
-    }
+    env = discord_env(upstream, discord_fake, tmp_path) | {"DISCORD_TOKEN": "not-the-token"}
     process = await start_run(env)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 2
@@ -135,12 +135,7 @@ async def test_a_refused_discord_token_is_a_clear_sentence(
 async def test_run_applies_the_configured_rate_limit_with_a_sentence(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    env = base_env(upstream, tmp_path) | {
-        "DISCORD_TOKEN": discord_fake.token,
-        "DISCORD__API_BASE": discord_fake.api_base,
-        "DISCORD__GATEWAY_URL": discord_fake.gateway_url,
-        "QUOTA__USER_PER_MINUTE": "1",
-    }
+    env = discord_env(upstream, discord_fake, tmp_path) | {"QUOTA__USER_PER_MINUTE": "1"}
     process = await start_run(env)
     try:
         await discord_fake.wait_for(lambda: discord_fake.stats().counts.get("identifies"), 30)

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from bot.ports import ConversationStore
 from bot.service import Outcome, ReplyService
 from bot.settings import ConversationLimits, QuotaSettings, Settings, UpstreamSettings
 from bot.upstream import UpstreamClient
-from storage import MemoryStore, SqliteStore
+from storage import SqliteStore
 from tests.core.test_service import RecordingSink, message
 from tests.fakes.upstream import Answer, FakeUpstream
 
@@ -55,15 +55,6 @@ class HeldSink(RecordingSink):
         self.waiting.set()
         await self.go.wait()
         await super().start()
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConversationStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    async with await SqliteStore.open(tmp_path / "threadline.db") as sqlite:
-        yield sqlite
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,6 @@ from bot.ports import ConversationStore
 from bot.service import Outcome, ReplyService
 from bot.settings import ConversationLimits, UpstreamSettings
 from bot.upstream import UpstreamClient
-from storage import MemoryStore, SqliteStore
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
 
 KEY = ThreadKey("discord", "g1", "c1", "t1")
@@ -53,15 +50,6 @@ class RecordingSink:
 def message(text: str, *, key: ThreadKey = KEY, mid: str | None = None, **kw: object) -> Incoming:
     fields: dict[str, object] = {"author_id": "u1", "author_name": "Ada"} | kw
     return Incoming(key=key, message_id=mid or f"m-{text}", text=text, **fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConversationStore]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    async with await SqliteStore.open(tmp_path / "threadline.db") as sqlite:
-        yield sqlite
 
 
 def make_service(
