@@ -233,11 +233,7 @@ class SlackBot:
             store=self._store, replies=replies, history=history, names=names, files=files
         )
         self._commands = SlashCommands(
-            store=self._store,
-            service=self._service,
-            catalog=self._catalog,
-            replies=replies,
-            names=names,
+            store=self._store, catalog=self._catalog, replies=replies, names=names
         )
         return streams
 

@@ -35,7 +35,7 @@ from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.render import render_slack
-from bot.service import ReplyService, channel_key
+from bot.service import channel_key
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "parse_prompt"]
 
@@ -60,13 +60,11 @@ class SlashCommands:
         self,
         *,
         store: ConversationStore,
-        service: ReplyService,
         catalog: ModelCatalog,
         replies: Replies,
         names: UserNames,
     ) -> None:
         self._store = store
-        self._service = service
         self._catalog = catalog
         self._replies = replies
         self._names = names
@@ -164,7 +162,7 @@ class SlashCommands:
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
         # The place's key: only its workspace and channel matter for the figures.
         place = ThreadKey(PLATFORM, command.team_id, command.channel_id, "")
-        report = await self._service.usage(place, command.user_id)
+        report = await self._replies.usage(place, command.user_id)
         await reply(wording.usage_report(report, "workspace"), False)
 
 

@@ -11,7 +11,8 @@ from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import ReplyPlace
-from bot.domain import Incoming
+from bot.allowance import UsageReport
+from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore
 from bot.render import render_slack
@@ -45,6 +46,10 @@ class Replies:
         # Its messages are recorded as they appear, for recovery after a crash.
         sink = RecordingSink(self._streams.reply(self.target(place)), self._store, incoming.key)
         return await self._service.handle(incoming, sink)
+
+    async def usage(self, place: ThreadKey, user_id: str) -> UsageReport:
+        """Today's tokens for ``/usage`` (the service's figures, as the quotas see them)."""
+        return await self._service.usage(place, user_id)
 
     async def notice(self, place: ReplyPlace, markdown: str) -> None:
         """A short message in the thread that is not an answer (never raises)."""
