@@ -49,6 +49,7 @@ from adapters.slack.recovery import finish_interrupted
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     BotIdentity,
+    command_message_id,
     event_from_body,
     event_id,
     retry_number,
@@ -272,11 +273,19 @@ class SlackBot:
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
         assert self._commands is not None
+        command = slash_command(body)
+        # Sent again, a command would quote its question in the channel again before
+        # the store could tell it is a duplicate: its trigger_id tells it at the door.
+        if command.trigger_id and not self._recent.first_time(
+            command_message_id(command.trigger_id)
+        ):
+            log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
+            return
 
         async def reply(text: str, public: bool) -> None:
             await respond(text=text, response_type="in_channel" if public else "ephemeral")
 
-        self._spawn(self._commands.run(slash_command(body), reply))
+        self._spawn(self._commands.run(command, reply))
 
     # -- background work ---------------------------------------------------------------
 
