@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -70,6 +71,7 @@ __all__ = ["EVENTS_PATH", "SlackBot"]
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
 
 
@@ -186,7 +188,9 @@ class SlackBot:
             stack.push_async_callback(handler.close_async)
             log.info("connected to Slack in Socket Mode as %s", me.user_id)
         else:
-            runner = web.AppRunner(app.web_app(path=EVENTS_PATH), access_log=None)
+            web_app = app.web_app(path=EVENTS_PATH)
+            web_app.middlewares.append(_readable_bodies)
+            runner = web.AppRunner(web_app, access_log=None)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, slack.http_host, slack.http_port)
@@ -311,6 +315,30 @@ async def _logged(work: Coroutine[Any, Any, None]) -> None:
         log.warning("slack work failed: %s", error.user_message)
     except Exception:
         log.exception("slack work failed")
+
+
+@web.middleware
+async def _readable_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 400 to a request Bolt cannot read.
+
+    Bolt parses the body and looks into it (ids, types, the event) before it checks
+    the signature, and raises on what it does not expect: a body that is not UTF-8,
+    not a JSON object or a form, a field of another type. Unchecked, that is a 500
+    and an error in the log for anyone who posts junk to the public endpoint.
+    """
+    if request.method == "POST" and not await _readable(request):
+        log.info("refused a request to %s: its body is not a Slack payload", request.path)
+        return web.Response(status=400, text="the body is not a Slack payload")
+    return await handler(request)
+
+
+async def _readable(request: web.Request) -> bool:
+    try:
+        body = (await to_bolt_request(request)).body
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+        return False  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    # Bolt's middleware reads the event with ``.get`` (ignoring its own events).
+    return isinstance(body.get("event", {}), dict)
 
 
 async def _identify(client: AsyncWebClient) -> BotIdentity:

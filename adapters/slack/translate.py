@@ -246,12 +246,18 @@ def event_from_body(body: Json, me: BotIdentity) -> SlackEvent | None:
         return _edit(event, me)
     if subtype == "message_deleted":
         return _deletion(event)
-    if subtype not in _NEW_MESSAGE_SUBTYPES or _from_a_bot(event, me):
+    if not _is_new_message(event) or _from_a_bot(event, me):
         return None
     direct = _is_direct(event)
     if not direct and f"<@{me.user_id}>" in str(event.get("text", "")):
         return None  # the app_mention copy of this message answers it
     return _person_message(event, me, team, mentioned=False)
+
+
+def _is_new_message(event: Json) -> bool:
+    """A person writing something new; a ``subtype`` that is not a string is not one."""
+    subtype = event.get("subtype")
+    return subtype is None or (isinstance(subtype, str) and subtype in _NEW_MESSAGE_SUBTYPES)
 
 
 def _from_a_bot(event: Json, me: BotIdentity) -> bool:
@@ -329,7 +335,8 @@ def should_answer(message: PersonMessage, *, known_thread: bool) -> bool:
 
 def _edit(event: Json, me: BotIdentity) -> MessageEdit | None:
     new = event.get("message")
-    old = event.get("previous_message") or {}
+    old = event.get("previous_message")
+    old = old if isinstance(old, Mapping) else {}
     if not isinstance(new, Mapping) or _from_a_bot(new, me):
         return None
     if new.get("text") == old.get("text"):
@@ -377,7 +384,7 @@ def earlier_messages(
         if (
             not ts
             or ts_order(ts) >= limit
-            or message.get("subtype") not in _NEW_MESSAGE_SUBTYPES
+            or not _is_new_message(message)
             or _from_a_bot(message, me)
         ):
             continue
