@@ -127,6 +127,7 @@ class ReplyService:
         images: ImageFlow | None = None,
         metrics: Metrics | None = None,
         allowance: Allowance | None = None,
+        finish_grace: float = 5.0,
     ) -> None:
         self._store = store
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
@@ -137,6 +138,7 @@ class ReplyService:
         self._limits = limits
         self._upstream = upstream
         self._flush_interval = flush_interval
+        self._finish_grace = finish_grace
         self._clock = clock or SystemClock()
         self._today = today
         self._queues: dict[ThreadKey, _ThreadQueue] = {}
@@ -282,8 +284,7 @@ class ReplyService:
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
-            ids = await sink.finish(footer)
-            await writer.close(TurnStatus.FAILED, trace_id=error.trace_id, message_ids=ids)
+            await self._conclude(sink, writer, footer, TurnStatus.FAILED, trace_id=error.trace_id)
             return ReplyResult(Outcome.FAILED, writer.text, error, answer.id, route.model)
         except asyncio.CancelledError:
             await self._interrupted(sink, writer)
@@ -292,14 +293,15 @@ class ReplyService:
             # The use-case boundary: whatever broke, the thread gets a sentence and
             # the answer's record is finished; the traceback goes to the operator.
             log.exception("answer crashed in %s", incoming.key)
-            ids = ()
+            shown: tuple[str, ...] = ()
             with contextlib.suppress(Exception):
-                ids = await sink.finish(f"⚠️ {wording.internal_error()}")
-            await writer.close(TurnStatus.FAILED, message_ids=ids)
+                shown = await sink.finish(f"⚠️ {wording.internal_error()}")
+            await writer.close(TurnStatus.FAILED, message_ids=shown)
             return ReplyResult(Outcome.FAILED, writer.text, None, answer.id, route.model)
-        ids = await sink.finish("\n".join(notices))
+        ids = await self._conclude(
+            sink, writer, "\n".join(notices), TurnStatus.COMPLETE, usage=usage
+        )
         self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
-        await writer.close(TurnStatus.COMPLETE, usage=usage, message_ids=ids)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
 
     async def settings_for(self, key: ThreadKey) -> ConversationSettings:
@@ -370,6 +372,41 @@ class ReplyService:
                 await writer.add(delta.content)
         return usage
 
+    async def _conclude(
+        self,
+        sink: ReplySink,
+        writer: _AnswerWriter,
+        footer: str,
+        status: TurnStatus,
+        *,
+        usage: Usage | None = None,
+        trace_id: str | None = None,
+    ) -> tuple[str, ...]:
+        """Show the answer's last edit, then record the answer, even when cancelled meanwhile.
+
+        Stopped or shut down while the last edit is on its way, the whole answer is
+        already written: the edit gets up to ``finish_grace`` seconds more and is
+        recorded. If it never lands, the text is stored still ``streaming``, so the
+        next start finishes the message (restart recovery).
+        """
+
+        async def conclude() -> tuple[str, ...]:
+            ids = await sink.finish(footer)
+            await writer.close(status, usage=usage, trace_id=trace_id, message_ids=ids)
+            return ids
+
+        concluding = asyncio.ensure_future(conclude())
+        try:
+            return await asyncio.shield(concluding)
+        except asyncio.CancelledError:
+            try:
+                async with asyncio.timeout(self._finish_grace):
+                    await asyncio.shield(concluding)
+            except TimeoutError:
+                concluding.cancel()
+                await asyncio.shield(writer.flush())
+            raise
+
     async def _interrupted(self, sink: ReplySink, writer: _AnswerWriter) -> None:
         """Keep what was written when an answer is stopped or the process shuts down."""
         try:
@@ -412,7 +449,11 @@ class _AnswerWriter:
         now = self._clock.monotonic()
         if now - self._flushed_at >= self._interval:
             self._flushed_at = now
-            await self._store.update_turn(self._turn_id, TurnUpdate(text=self.text))
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Store the text so far (the turn stays ``streaming``)."""
+        await self._store.update_turn(self._turn_id, TurnUpdate(text=self.text))
 
     async def close(
         self,

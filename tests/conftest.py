@@ -14,6 +14,9 @@ from bot.upstream import RetryPolicy, UpstreamClient
 from tests.fakes.clock import FakeClock
 from tests.fakes.upstream import API_KEY, FakeUpstream
 
+# Every log line, error and message of the whole suite is scanned for the secrets.
+pytest_plugins = ["tests.leakscan"]
+
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[FakeUpstream]:

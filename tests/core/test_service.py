@@ -284,3 +284,61 @@ async def test_recover_marks_answers_left_streaming_as_interrupted(
     await store.add_turn(KEY, Turn(role=Role.ASSISTANT, text="half", status=TurnStatus.STREAMING))
     recovered = await service.recover()
     assert [t.status for t in recovered] == [TurnStatus.INTERRUPTED]
+
+
+class SlowFinishSink(RecordingSink):
+    """A sink whose last edit is on its way until the test lets it land."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.finishing = asyncio.Event()
+        self.land = asyncio.Event()
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        self.finishing.set()
+        await self.land.wait()
+        return await super().finish(footer)
+
+
+async def test_stopped_during_the_last_edit_the_whole_answer_is_kept(
+    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
+) -> None:
+    service = make_service(store, client, upstream_settings)
+    sink = SlowFinishSink()
+    answering = asyncio.create_task(service.handle(message("hello there"), sink))
+    await sink.finishing.wait()
+
+    answering.cancel()  # shutdown or Stop, while the last edit is in flight
+    await asyncio.sleep(0)
+    sink.land.set()
+    with pytest.raises(asyncio.CancelledError):
+        await answering
+
+    window = await store.history(KEY, token_budget=10_000, max_turns=100)
+    answer = window.turns[-1]
+    assert (answer.status, answer.text) == (TurnStatus.COMPLETE, "You said: hello there")
+    assert answer.reply_message_ids == ("m-1",)
+
+
+async def test_a_last_edit_that_never_lands_leaves_the_text_for_recovery(
+    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
+) -> None:
+    service = ReplyService(
+        store=store,
+        client=client,
+        catalog=ModelCatalog(upstream_settings),
+        limits=ConversationLimits(),
+        upstream=upstream_settings,
+        flush_interval=3600,  # nothing is flushed while streaming
+        finish_grace=0.01,
+    )
+    sink = SlowFinishSink()
+    answering = asyncio.create_task(service.handle(message("hello there"), sink))
+    await sink.finishing.wait()
+    answering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await answering
+
+    # Still streaming, with all its text: the next start finishes the message.
+    [recovered] = await store.interrupt_streaming()
+    assert recovered.turn.text == "You said: hello there"
