@@ -10,6 +10,8 @@
     POST /_fake/reconnect                     {"mode": "reconnect"|"drop"|"invalidate", "code", "duplicate"}
     POST /_fake/time                          {"advance": seconds}
     POST /_fake/exhaust                       {"channel_id": id}
+    POST /_fake/storm                         {"count": n, "scope": "user"|"global"}: the next
+                                              n message edits are answered 429
 
 Dispatch kinds (fields as the in-process methods of `FakeDiscord`):
     message         channel_id, author, content, mentions_bot, reference,
@@ -66,6 +68,7 @@ class ControlApi:
             web.post("/_fake/reconnect", self.reconnect),
             web.post("/_fake/time", self.time),
             web.post("/_fake/exhaust", self.exhaust),
+            web.post("/_fake/storm", self.storm),
         ]
 
     async def info(self, request: web.Request) -> web.Response:
@@ -193,4 +196,12 @@ class ControlApi:
     async def exhaust(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = await request.json()
         self.fake.exhaust_channel(int(body["channel_id"]))
+        return json_response({"ok": True})
+
+    async def storm(self, request: web.Request) -> web.Response:
+        body: dict[str, Any] = await request.json()
+        scope = body.get("scope", "user")
+        if scope not in ("user", "global"):
+            return json_response({"message": "scope must be 'user' or 'global'"}, 400)
+        self.fake.storm_edits(int(body["count"]), scope)
         return json_response({"ok": True})

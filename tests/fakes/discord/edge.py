@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aiohttp import web
 
@@ -40,6 +40,8 @@ _MESSAGE_ROUTES = {
     ("DELETE", "/channels/{channel_id}/messages/{message_id}"),
 }
 MESSAGE_BUCKET = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"  # one hash: the bucket is shared
+_EDIT = "PATCH /channels/{channel_id}/messages/{message_id}"
+StormScope = Literal["user", "global"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class Edge:
         self.world = world
         self.routes = RateLimiter()
         self.global_ = RateLimiter()
+        # A 429 storm: before each of the next `storm_left` message edits, another
+        # process with the bot's token uses up a bucket (`storm_edits`).
+        self.storm_left = 0
+        self.storm_scope: StormScope = "user"
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -130,6 +136,12 @@ class Edge:
             return self._with_via(
                 json_response({"message": "401: Unauthorized", "code": 0}, 401)
             ), None
+        if self.storm_left > 0 and route_name(request) == _EDIT:
+            self.storm_left -= 1
+            if self.storm_scope == "global":
+                self.exhaust_global()
+            else:
+                self.routes.exhaust(route.bucket, route.major, route.limit, route.period)
         if not route.global_exempt:
             verdict = self.global_.take(
                 "global", config.token, config.global_limit, config.global_period, "global"
@@ -156,6 +168,17 @@ class Edge:
     def _with_via(response: R) -> R:
         response.headers["Via"] = "1.1 google"
         return response
+
+    def storm_edits(self, count: int, scope: StormScope = "user") -> None:
+        """Answer the next `count` message edits 429, whatever the bot's pacing: before
+        each, the channel's message bucket ("user") or the bot's global one ("global")
+        is used up, as another process sharing the token would."""
+        self.storm_left, self.storm_scope = count, scope
+
+    def exhaust_global(self) -> None:
+        """Use up the bot's global window (50 requests/s), as another sender would."""
+        config = self.world.config
+        self.global_.exhaust("global", config.token, config.global_limit, config.global_period)
 
     def exhaust_channel(self, channel_id: int) -> None:
         """Use up a channel's message bucket, as another sender with this token would."""

@@ -11,7 +11,7 @@ from aiohttp import web
 from .cdn import AttachmentSigner, Cdn
 from .config import FakeConfig
 from .control import ControlApi
-from .edge import Edge
+from .edge import Edge, StormScope
 from .gateway import GUILDS, Gateway
 from .interactions import InteractionApi
 from .model import (
@@ -383,3 +383,8 @@ class FakeDiscord:
     def exhaust_channel(self, channel_id: int) -> None:
         """Use up a channel's message bucket (another process sharing the token)."""
         self.edge.exhaust_channel(channel_id)
+
+    def storm_edits(self, count: int, scope: StormScope = "user") -> None:
+        """A 429 storm: the next `count` message edits are refused, per route ("user",
+        the channel's bucket) or globally ("global"), however well the bot paces."""
+        self.edge.storm_edits(count, scope)

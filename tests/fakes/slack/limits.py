@@ -161,3 +161,8 @@ class RateLimiter:
         self._buckets[key] = (tokens, now)
         wait = (1.0 - tokens) * limit.interval
         return max(1, math.ceil(wait))
+
+    def exhaust(self, method: str, channel: str | None = None) -> None:
+        """Use up the method's budget now, as another process with the app's token would."""
+        scope = (channel or "") if method in PER_CHANNEL_METHODS else ""
+        self._buckets[(method, scope)] = (0.0, self._clock())

@@ -72,10 +72,11 @@ class SlackFake:
         self._waiters: list[asyncio.Future[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
+        self.limiter = RateLimiter(self.limits, clock)
         self.web_api = WebApi(
             bot_token=bot_token,
             app_token=app_token,
-            limiter=RateLimiter(self.limits, clock),
+            limiter=self.limiter,
             log=self.log,
             on_change=self.notify_changed,
         )
@@ -216,6 +217,15 @@ class SlackFake:
         task.add_done_callback(self._tasks.discard)
         self.notify_changed()
         return delivery.id
+
+    def exhaust(self, method: str, channel: str | None = None) -> None:
+        """Use up a method's budget (per channel for chat.postMessage): its calls are
+        answered 429 until the fake's clock has moved on enough to refill it."""
+        self.limiter.exhaust(method, channel)
+
+    async def drop_socket(self) -> None:
+        """Close every Socket Mode connection at once, without a ``disconnect`` message."""
+        await self.socket.drop()
 
     async def disconnect_socket(self, reason: str = "refresh_requested") -> None:
         """Send Socket Mode ``disconnect`` to every client, then close the old sockets."""
