@@ -9,9 +9,10 @@ and siblings). What shapes this module:
 - startStream needs a ``thread_ts``, and in channels ``recipient_user_id`` and
   ``recipient_team_id``. A top-level DM answer therefore uses the fallback.
 - Rate tiers: appendStream is Tier 4 (100+/min per app per workspace, shared by
-  every answer: ``AppendPacer``), start and stop are Tier 2
-  (https://docs.slack.dev/apis/web-api/rate-limits). Tokens are coalesced: one
-  append per ``append_interval`` per answer at most.
+  every answer: ``AppendPacer``, first words first), start and stop are Tier 2
+  (https://docs.slack.dev/apis/web-api/rate-limits): a stop waits for its
+  turn, and an answer that cannot start a stream now uses the fallback. Tokens
+  are coalesced: one append per ``append_interval`` per answer at most.
 - Slack ends a stream about five minutes after it started (appends do not extend
   it; then ``message_not_in_streaming_state``). An answer rolls over to a new
   message after ``rollover_after``; an ended stream or ``msg_too_long`` at any
@@ -60,26 +61,46 @@ MAX_RATE_LIMITED_IN_A_ROW = 5
 class StreamOptions:
     append_interval: float = 1.0
     appends_per_minute: int = 100
+    # chat.startStream and chat.stopStream are Tier 2 (20+ per minute each).
+    starts_per_minute: int = 20
+    stops_per_minute: int = 20
     rollover_after: float = 270.0
     max_chars: int = 12_000
 
 
 class AppendPacer:
-    """Spaces appendStream calls evenly across every answer of the connection.
+    """Spaces appendStream calls across every answer of the connection.
 
-    Each call reserves the next free slot before it waits, so callers go in
-    arrival order and the rate never exceeds ``per_minute`` (Tier 4: 100+/min).
+    Tier 4 is "100+ per minute" with short bursts tolerated: calls reserve
+    their times in arrival order (GCRA, the virtual-scheduling form of a token
+    bucket), one every ``60 / per_minute`` s on average and at most ``burst``
+    at once. Progress appends leave ``reserve`` of the burst to first words, so
+    an answer's first words never queue behind other answers' progress (as the
+    edit scheduler keeps each window's last request for posts and final edits).
     """
 
-    def __init__(self, per_minute: int, clock: Clock) -> None:
+    def __init__(
+        self, per_minute: int, clock: Clock, *, burst: int = 20, reserve: int = 15
+    ) -> None:
         self._gap = 60.0 / max(1, per_minute)
         self._clock = clock
-        self._next = float("-inf")
+        self._burst = max(1, burst)
+        self._reserve = max(0, min(reserve, self._burst - 1))
+        self._due = float("-inf")  # when the next call would go at the steady rate
 
-    async def take(self) -> None:
+    def try_take(self) -> bool:
+        """Take a call's slot if one is free now (without waiting)."""
         now = self._clock.monotonic()
-        at = max(now, self._next)
-        self._next = at + self._gap
+        if self._due - (self._burst - 1) * self._gap > now:
+            return False
+        self._due = max(self._due, now) + self._gap
+        return True
+
+    async def take(self, *, first_words: bool = False) -> None:
+        now = self._clock.monotonic()
+        early = self._burst - 1 - (0 if first_words else self._reserve)
+        at = max(now, self._due - early * self._gap)
+        self._due = max(self._due, at) + self._gap
         if at > now:
             await self._clock.sleep(at - now)
 
@@ -101,6 +122,10 @@ class NativeStreams:
         self.options = options
         self.clock = clock
         self.pacer = AppendPacer(options.appends_per_minute, clock)
+        # A stream opens only if Slack would take it now (else the answer uses the
+        # fallback at once, rather than after a 429); a stop waits for its turn.
+        self.starts = AppendPacer(options.starts_per_minute, clock, burst=20, reserve=0)
+        self.stops = AppendPacer(options.stops_per_minute, clock, burst=20, reserve=0)
         self.available = enabled  # False once Slack refused startStream to this app
         self._senders: set[asyncio.Task[None]] = set()
 
@@ -305,6 +330,8 @@ class NativeReply:
         """One Web API call; Slack's answer decides what happens next."""
         try:
             if message is None:
+                if not self._streams.starts.try_take():
+                    return _Sent.FALL_BACK  # Tier 2 is spent: post + update, no 429
                 await self._open(piece)  # a last piece is stopped on the next turn
             elif stop:
                 await self._stop(message, piece)
@@ -359,7 +386,7 @@ class NativeReply:
         self._note_words(piece, now)
 
     async def _append(self, message: _Message, piece: str) -> None:
-        await self._streams.pacer.take()
+        await self._streams.pacer.take(first_words=not self._shown_words)
         with translated(self._place.channel):
             await self._client.chat_appendStream(
                 channel=self._place.channel, ts=message.ts, markdown_text=piece
@@ -368,6 +395,7 @@ class NativeReply:
         self._note_words(piece, self._clock.monotonic())
 
     async def _stop(self, message: _Message, piece: str) -> None:
+        await self._streams.stops.take()
         with translated(self._place.channel):
             await self._client.chat_stopStream(
                 channel=self._place.channel, ts=message.ts, markdown_text=piece or None
