@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import discord
 
-from adapters.discord.recovery import RecordingTarget
+from adapters.discord.recovery import RecordingReply, RecordingTarget
 from adapters.discord.target import InteractionTarget
 from adapters.discord.translate import (
     PLATFORM,
@@ -135,7 +135,7 @@ class AnswerRunner:
         thread's turn in the order answers begin); finish it with ``complete``."""
         # Its messages are recorded as they are posted, for recovery after a crash.
         recorded = RecordingTarget(target, self._store, key)
-        reply = StreamedReply(recorded, self._scheduler, render_discord)
+        reply = RecordingReply(StreamedReply(recorded, self._scheduler, render_discord), recorded)
         task = asyncio.create_task(work(reply), name=f"discord-answer-{request_id}")
         running = Running(request_id, requester_id, target, task)
         self._running[request_id] = running

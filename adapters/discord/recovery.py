@@ -7,7 +7,11 @@ marker and a Stop button that no longer stops anything. So:
 
 - ``RecordingTarget`` writes the ids to the answer's stored turn as each message
   is posted (the turn is found once: the thread's one ``streaming`` answer,
-  the service answers one message per thread at a time);
+  the service answers one message per thread at a time). The placeholder may
+  be posted before the turn is stored, and the first words may be seconds
+  away (the model is thinking): ``RecordingReply`` watches from the reply's
+  start until the first message is recorded, so a crash while the model
+  thinks does not leave a placeholder (and its Stop button) nobody finishes;
 - at start, ``finish_interrupted`` replays each recovered answer's stored text
   into its own messages, through the connection's edit scheduler, ending with
   the interrupted notice; Regenerate goes under the last message. A message
@@ -16,6 +20,7 @@ marker and a Stop button that no longer stops anything. So:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -26,11 +31,15 @@ from adapters.discord.views import regenerate_controls
 from bot import wording
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplyTarget
+from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
 
 log = logging.getLogger(__name__)
+
+# How often the turn of a just-started answer is looked for: it is stored right
+# after the reply starts, so the first looks come quickly, then ease off.
+WATCH_FIRST, WATCH_MAX = 0.01, 0.25
 
 # How far back the streaming answer is looked for: it is the newest turn, or just
 # before the questions asked while it streams (a Regenerate of an old question
@@ -51,8 +60,8 @@ class RecordingTarget:
     """A ``ReplyTarget`` that stores the ids of the messages it posts on the answer's turn.
 
     The first message (the placeholder) may go out before the service stores the
-    answer turn; the ids are then written at the next edit, which comes with the
-    first words, after the turn is stored.
+    answer turn; the ids are then written by the watch (``RecordingReply``) once
+    the turn is stored, or at the next edit, whichever comes first.
     """
 
     def __init__(self, inner: ReplyTarget, store: ConversationStore, key: ThreadKey) -> None:
@@ -61,7 +70,9 @@ class RecordingTarget:
         self._key = key
         self._ids: list[str] = []
         self._turn_id: int | None = None
-        self._saved = True
+        self._recorded: tuple[str, ...] = ()
+        self._saving = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def limits(self) -> PlatformLimits:
@@ -74,7 +85,6 @@ class RecordingTarget:
     async def post(self, text: str) -> MessageRef:
         ref = await self._inner.post(text)
         self._ids.append(ref.id)
-        self._saved = False
         await self._save()
         return ref
 
@@ -92,19 +102,67 @@ class RecordingTarget:
     async def typing(self) -> None:
         await self._inner.typing()
 
+    @property
+    def _saved(self) -> bool:
+        return tuple(self._ids) == self._recorded
+
+    def watch(self) -> None:
+        """Record the first message as soon as both it and the answer's turn exist."""
+        self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
+
+    async def unwatch(self) -> None:
+        """Stop watching (the answer is ending): a turn stored after this is not ours."""
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.wait([self._watch])
+
+    async def _record_first(self) -> None:
+        delay = WATCH_FIRST
+        while not (self._ids and self._saved):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WATCH_MAX)
+            if self._ids and not self._saved:
+                await self._save()
+
     async def _save(self) -> None:
-        try:
-            if self._turn_id is None:
-                self._turn_id = await streaming_answer(self._store, self._key)
+        async with self._saving:  # the watch and a post may both save; one at a time
+            if self._saved:
+                return
+            try:
                 if self._turn_id is None:
-                    return  # not stored yet: the next edit tries again
-            update = TurnUpdate(reply_message_ids=tuple(self._ids))
-            await self._store.update_turn(self._turn_id, update)
-            self._saved = True
-        except Exception:
-            # The record only helps recovery after a crash; the answer goes on
-            # without it (the service stores the ids again when it ends).
-            log.exception("could not record the messages of an answer in %s", self._key)
+                    self._turn_id = await streaming_answer(self._store, self._key)
+                    if self._turn_id is None:
+                        return  # not stored yet: the watch or the next edit tries again
+                ids = tuple(self._ids)
+                await self._store.update_turn(self._turn_id, TurnUpdate(reply_message_ids=ids))
+                self._recorded = ids
+            except Exception:
+                # The record only helps recovery after a crash; the answer goes on
+                # without it (the service stores the ids again when it ends).
+                log.exception("could not record the messages of an answer in %s", self._key)
+
+
+class RecordingReply:
+    """The answer's ``ReplySink``: ``inner`` (the streamed reply over ``recorded``),
+    watching for the answer's turn from ``start`` until ``finish``."""
+
+    def __init__(self, inner: ReplySink, recorded: RecordingTarget) -> None:
+        self._inner = inner
+        self._recorded = recorded
+
+    async def start(self) -> None:
+        await self._inner.start()
+        self._recorded.watch()
+
+    async def append(self, text: str) -> None:
+        await self._inner.append(text)
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        await self._recorded.unwatch()
+        return await self._inner.finish(footer)
+
+    async def attach(self, name: str, data: bytes, mime: str) -> None:
+        await self._inner.attach(name, data, mime)
 
 
 class _Replay:

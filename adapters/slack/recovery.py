@@ -3,7 +3,11 @@ written, and the next start finishes them (see ``adapters/discord/recovery.py``)
 
 - ``RecordingSink`` writes the ids (``channel:ts``) of an answer's messages to
   its stored turn as they appear, since the service stores them only when the
-  answer ends. The turn is the thread's one ``streaming`` answer.
+  answer ends. The turn is the thread's one ``streaming`` answer. The first
+  message opens before the turn is stored, and the first words may be seconds
+  away (the model is thinking), so from ``start`` to ``finish`` a watch records
+  it as soon as both exist: a crash while the model thinks must not leave a
+  stream open that nobody ends.
 - ``finish_interrupted`` ends each recovered answer's last message with the
   interrupted notice: a native stream Slack still holds open is stopped with
   the notice as its last words (chat.update is refused on a streaming message,
@@ -14,6 +18,7 @@ written, and the next start finishes them (see ``adapters/discord/recovery.py``)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Protocol
@@ -33,6 +38,8 @@ from bot.streaming import EditScheduler
 log = logging.getLogger(__name__)
 
 SEARCH_TURNS = 200  # as far back as the streaming answer is looked for (see discord)
+# How often a just-started answer's first message and turn are looked for (see discord).
+WATCH_FIRST, WATCH_MAX = 0.01, 0.25
 
 
 class PostingSink(ReplySink, Protocol):
@@ -62,32 +69,50 @@ class RecordingSink:
         self._key = key
         self._turn_id: int | None = None
         self._saved: tuple[str, ...] = ()
+        self._saving = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._inner.start()
+        self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
 
     async def append(self, text: str) -> None:
         await self._inner.append(text)
         if self._inner.posted_ids != self._saved:
-            await self._save(self._inner.posted_ids)
+            await self._save()
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
+        if self._watch is not None:  # the answer is ending: a turn stored after this is not ours
+            self._watch.cancel()
+            await asyncio.wait([self._watch])
         return await self._inner.finish(footer)
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         await self._inner.attach(name, data, mime)
 
-    async def _save(self, ids: tuple[str, ...]) -> None:
-        try:
-            if self._turn_id is None:
-                self._turn_id = await streaming_answer(self._store, self._key)
+    async def _record_first(self) -> None:
+        delay = WATCH_FIRST
+        while not self._saved:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, WATCH_MAX)
+            if self._inner.posted_ids != self._saved:
+                await self._save()
+
+    async def _save(self) -> None:
+        async with self._saving:  # the watch and an append may both save; one at a time
+            ids = self._inner.posted_ids
+            if ids == self._saved:
+                return
+            try:
                 if self._turn_id is None:
-                    return
-            await self._store.update_turn(self._turn_id, TurnUpdate(reply_message_ids=ids))
-            self._saved = ids
-        except Exception:
-            # Only recovery after a crash needs the record; the answer goes on without it.
-            log.exception("could not record the messages of an answer in %s", self._key)
+                    self._turn_id = await streaming_answer(self._store, self._key)
+                    if self._turn_id is None:
+                        return
+                await self._store.update_turn(self._turn_id, TurnUpdate(reply_message_ids=ids))
+                self._saved = ids
+            except Exception:
+                # Only recovery after a crash needs the record; the answer goes on without it.
+                log.exception("could not record the messages of an answer in %s", self._key)
 
 
 async def finish_interrupted(
