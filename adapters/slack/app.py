@@ -34,8 +34,12 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.middleware.authorization.async_single_team_authorization import (
+    AsyncSingleTeamAuthorization,
+)
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import COMMANDS, SlashCommands
@@ -171,7 +175,8 @@ class SlackBot:
         client = AsyncWebClient(
             token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
         )
-        self._me = me = await _identify(client)
+        auth_test = await _auth_test(client)
+        self._me = me = _identity(auth_test)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
         self._scheduler = scheduler
         streams = self._wire(client, session, scheduler, me)
@@ -181,6 +186,7 @@ class SlackBot:
             answers, self._interrupted = self._interrupted, []
             self._spawn(finish_interrupted(client, scheduler, answers))
         app = self._bolt_app(client)
+        _share_auth_test(app, auth_test)
         if slack.app_token is not None:
             handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
             await handler.connect_async()  # type: ignore[no-untyped-call]
@@ -337,21 +343,39 @@ async def _readable(request: web.Request) -> bool:
         body = (await to_bolt_request(request)).body
     except (ValueError, TypeError, AttributeError, KeyError, IndexError):
         return False  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-    # Bolt's middleware reads the event with ``.get`` (ignoring its own events).
-    return isinstance(body.get("event", {}), dict)
+    # Bolt's middleware reads the event, and an assistant thread in it, with ``.get``.
+    event = body.get("event", {})
+    return isinstance(event, dict) and isinstance(event.get("assistant_thread", {}), dict)
 
 
-async def _identify(client: AsyncWebClient) -> BotIdentity:
-    """Who the token belongs to (auth.test); a refused token stops start-up."""
+async def _auth_test(client: AsyncWebClient) -> AsyncSlackResponse:
+    """Who the token belongs to; a refused token stops start-up."""
     try:
         with translated(""):
-            response = await client.auth_test()
+            return await client.auth_test()
     except PlatformError as error:
         if error.code in AUTH_CODES:
             raise ConfigError(error.user_message) from None
         raise
+
+
+def _identity(auth_test: AsyncSlackResponse) -> BotIdentity:
     return BotIdentity(
-        user_id=str(response.get("user_id", "")),
-        bot_id=str(response.get("bot_id", "")),
-        team_id=str(response.get("team_id", "")),
+        user_id=str(auth_test.get("user_id", "")),
+        bot_id=str(auth_test.get("bot_id", "")),
+        team_id=str(auth_test.get("team_id", "")),
     )
+
+
+def _share_auth_test(app: AsyncApp, auth_test: AsyncSlackResponse) -> None:
+    """Give Bolt the auth.test answer threadline got at start.
+
+    Bolt's single-workspace authorization asks auth.test itself on every event
+    until its first answer is cached: a burst of events right after start meets
+    auth.test's rate limit, and Bolt drops those events unanswered. Bolt has no
+    public way to pass the answer in, so this sets it on its middleware
+    (tests/slack/test_events.py fails if that stops working).
+    """
+    for middleware in getattr(app, "_async_middleware_list", ()):
+        if isinstance(middleware, AsyncSingleTeamAuthorization):
+            middleware.auth_test_result = auth_test

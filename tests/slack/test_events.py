@@ -245,3 +245,19 @@ async def test_an_assistant_thread_gets_prompts_status_title_and_a_streamed_answ
     assert calls["assistant.threads.setStatus"]["status"] == wording.SLACK_THINKING_STATUS
     assert calls["assistant.threads.setTitle"]["title"] == "plan my week"
     assert slack_fake.log.calls("chat.startStream")
+
+
+async def test_a_burst_right_after_start_is_answered_when_auth_test_is_rate_limited(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    """Bolt, given a token, asks auth.test per event until one answer is cached: under
+    auth.test's rate limit those events were dropped unanswered. Identity comes from
+    threadline's own auth.test at start instead."""
+    await make_bot()
+    slack_fake.exhaust("auth.test")
+    mentions = [slack_fake.payloads.app_mention(f"question {i}") for i in range(5)]
+    for mention in mentions:
+        await slack_fake.send_event(mention)
+    for i, mention in enumerate(mentions):
+        await wait_shown(slack_fake, GENERAL, mention["ts"], f"You said: question {i}")
+    assert len(slack_fake.log.calls("auth.test")) == 1  # threadline's own, at start
