@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from bot.upstream import UpstreamClient
 from storage import SqliteStore
 from tests.core.test_service import RecordingSink, message
 from tests.fakes.upstream import Answer, FakeUpstream
+from tests.services import reply_service
 
 KEY = ThreadKey("discord", "g1", "c1", "t1")
 Limited = Callable[..., ReplyService]
@@ -79,17 +79,8 @@ def limited(
 
     def build(**quota: int) -> ReplyService:
         settings = QuotaSettings.off().model_copy(update=quota)
-        return ReplyService(
-            store=store,
-            client=client,
-            catalog=ModelCatalog(upstream_settings),
-            limits=ConversationLimits(),
-            upstream=upstream_settings,
-            flush_interval=0.05,
-            today=lambda: dt.date(2026, 11, 22),
-            metrics=metrics,
-            allowance=Allowance(store, settings, now=now),
-        )
+        allowance = Allowance(store, settings, now=now)
+        return reply_service(store, client, upstream_settings, metrics=metrics, allowance=allowance)
 
     return build
 

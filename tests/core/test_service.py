@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from dataclasses import dataclass, field
 
 import pytest
 
 from bot import wording
 from bot.domain import Attachment, ConversationSettings, Incoming, Role, ThreadKey, Turn, TurnStatus
-from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import Outcome, ReplyService
 from bot.settings import ConversationLimits, UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
+from tests.services import reply_service
 
 KEY = ThreadKey("discord", "g1", "c1", "t1")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -58,15 +57,7 @@ def make_service(
     settings: UpstreamSettings,
     **limits: object,
 ) -> ReplyService:
-    return ReplyService(
-        store=store,
-        client=client,
-        catalog=ModelCatalog(settings),
-        limits=ConversationLimits(**limits),  # type: ignore[arg-type]
-        upstream=settings,
-        flush_interval=0.05,
-        today=lambda: dt.date(2026, 11, 22),
-    )
+    return reply_service(store, client, settings, limits=ConversationLimits(**limits))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -323,12 +314,10 @@ async def test_stopped_during_the_last_edit_the_whole_answer_is_kept(
 async def test_a_last_edit_that_never_lands_leaves_the_text_for_recovery(
     store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
 ) -> None:
-    service = ReplyService(
-        store=store,
-        client=client,
-        catalog=ModelCatalog(upstream_settings),
-        limits=ConversationLimits(),
-        upstream=upstream_settings,
+    service = reply_service(
+        store,
+        client,
+        upstream_settings,
         flush_interval=3600,  # nothing is flushed while streaming
         finish_grace=0.01,
     )

@@ -4,7 +4,6 @@ end to end through the fake upstream (which validates the parts it receives)."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from bot.upstream import UpstreamClient
 from storage import ImageStore, SqliteStore
 from tests.fakes.upstream import FakeUpstream
 from tests.fakes.upstream.seeds import IMAGE_CONTENT, TINY_PNG
+from tests.services import reply_service
 
 KEY = ThreadKey("console", "", "terminal", "images")
 LOCAL = ImageSettings(allow_private_addresses=True)
@@ -169,14 +169,10 @@ async def rig(
         Fetcher(LOCAL) as fetcher,
     ):
         blobs = ImageStore(tmp_path / "t.db.images", max_bytes=10**8)
-        service = ReplyService(
-            store=store,
-            client=client,
-            catalog=ModelCatalog(upstream_settings),
-            limits=ConversationLimits(),
-            upstream=upstream_settings,
-            flush_interval=0.05,
-            today=lambda: dt.date(2026, 11, 22),
+        service = reply_service(
+            store,
+            client,
+            upstream_settings,
             images=ImageFlow(
                 LOCAL.model_copy(update=dict(context_images=2)), blobs=blobs, fetcher=fetcher
             ),

@@ -8,7 +8,6 @@ UpstreamClient run against tests/fakes over loopback sockets.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -19,11 +18,12 @@ from bot.domain import Role, ThreadKey, Turn
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
-from bot.settings import ConversationLimits, Settings, UpstreamSettings
+from bot.settings import Settings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
 from tests.fakes.slack import SlackFake
+from tests.services import reply_service
 from tests.slack.conftest import slack_settings
 
 __all__ = [
@@ -55,15 +55,7 @@ async def drig_fixture(
 def slack_service(
     store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
 ) -> ReplyService:
-    return ReplyService(
-        store=store,
-        client=client,
-        catalog=ModelCatalog(upstream_settings),
-        limits=ConversationLimits(),
-        upstream=upstream_settings,
-        flush_interval=0.05,
-        today=lambda: dt.date(2026, 11, 22),
-    )
+    return reply_service(store, client, upstream_settings)
 
 
 async def start_slack_bot(

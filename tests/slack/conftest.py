@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from adapters.slack import SlackBot
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
-from bot.settings import ConversationLimits, Settings, SlackSettings, UpstreamSettings
+from bot.settings import Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore, SqliteStore
 from tests.fakes.slack import SlackFake
@@ -22,6 +21,7 @@ from tests.fakes.slack.fixtures import (  # noqa: F401 - fixtures used by name
     slack_fake_fixture,
     slack_fake_limits_fixture,
 )
+from tests.services import reply_service
 
 GENERAL = "C0GENERAL1"
 DM = "D0ALICE001"
@@ -46,15 +46,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 def service(
     store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
 ) -> ReplyService:
-    return ReplyService(
-        store=store,
-        client=client,
-        catalog=ModelCatalog(upstream_settings),
-        limits=ConversationLimits(),
-        upstream=upstream_settings,
-        flush_interval=0.05,
-        today=lambda: dt.date(2026, 11, 22),
-    )
+    return reply_service(store, client, upstream_settings)
 
 
 def slack_settings(fake: SlackFake, *, http: bool = False, **changes: Any) -> SlackSettings:

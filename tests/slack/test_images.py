@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.fetch import Fetcher
 from bot.image_flow import ImageFlow
-from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
-from bot.settings import ConversationLimits, ImageSettings, UpstreamSettings
+from bot.settings import ImageSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.fakes.slack import SlackFake
 from tests.fakes.upstream import FakeUpstream
 from tests.fakes.upstream.seeds import TINY_PNG
+from tests.services import reply_service
 from tests.slack.conftest import GENERAL, MakeBot, bot_messages
 from tests.slack.test_commands import run_command
 
@@ -28,15 +27,8 @@ async def service(
     store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
 ) -> AsyncIterator[ReplyService]:
     async with Fetcher(LOCAL) as fetcher:
-        yield ReplyService(
-            store=store,
-            client=client,
-            catalog=ModelCatalog(upstream_settings),
-            limits=ConversationLimits(),
-            upstream=upstream_settings,
-            flush_interval=0.05,
-            today=lambda: dt.date(2026, 11, 22),
-            images=ImageFlow(LOCAL, fetcher=fetcher),
+        yield reply_service(
+            store, client, upstream_settings, images=ImageFlow(LOCAL, fetcher=fetcher)
         )
 
 
