@@ -88,6 +88,10 @@ class Platform(Protocol):
         """One line per 429 answered."""
         ...
 
+    def requests_by_route(self) -> str:
+        """The platform requests threadline made, counted by route or method."""
+        ...
+
 
 class TimedDiscord(FakeDiscord):
     """The loopback Discord, also noting when each message text was shown."""
@@ -159,6 +163,10 @@ class DiscordBench:
     def rate_limited(self) -> list[str]:
         return [f"{r.route} ({r.scope})" for r in self.fake.requests if r.status == 429]
 
+    def requests_by_route(self) -> str:
+        counts = Counter(r.route for r in self.fake.requests)
+        return ", ".join(f"{route} {n}" for route, n in counts.most_common())
+
 
 class SlackBench:
     """The loopback Slack over Socket Mode, noting what each thread shows and when."""
@@ -211,6 +219,10 @@ class SlackBench:
 
     def rate_limited(self) -> list[str]:
         return [f"{method} x{n}" for method, n in Counter(self.fake.rate_limited).items() if n]
+
+    def requests_by_route(self) -> str:
+        counts = Counter(r.method for r in self.fake.requests)
+        return ", ".join(f"{method} {n}" for method, n in counts.most_common())
 
 
 @dataclass
@@ -362,6 +374,7 @@ async def bench(
                 "cpu by thread: " + ", ".join(f"{k} {v:.1f} s" for k, v in threads.items()),
                 file=sys.stderr,
             )
+            print("requests by route: " + platform.requests_by_route(), file=sys.stderr)
             limited = platform.rate_limited()
             for line in limited:
                 print(f"429: {line}", file=sys.stderr)

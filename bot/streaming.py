@@ -26,6 +26,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -36,6 +37,8 @@ from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# True inside a request the scheduler already counted (see ``EditScheduler.count``).
+_COUNTED: ContextVar[bool] = ContextVar("threadline_counted", default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,15 @@ class EditScheduler:
         cells = await self._take(bucket, optional=True)
         return None if cells is None else await self._call_counted(cells, call)
 
+    async def count(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call`` inside the overall budget unless it is part of a request the
+        scheduler already counted. For a hook under every request a platform library
+        makes, so the ones threadline does not send itself (the library's start-up,
+        the command sync) are counted too, and threadline's own only once."""
+        if _COUNTED.get():
+            return await call()
+        return await self.spend(None, call)
+
     async def _take(self, bucket: str | None, *, optional: bool) -> list[list[float]] | None:
         windows = self._bucket_windows(bucket)
         while True:
@@ -211,9 +223,11 @@ class EditScheduler:
             await self.clock.sleep(at - now)
 
     async def _call_counted(self, cells: list[list[float]], call: Callable[[], Awaitable[T]]) -> T:
+        counted = _COUNTED.set(True)
         try:
             return await call()
         finally:
+            _COUNTED.reset(counted)
             completed = self.clock.monotonic()
             for cell in cells:
                 cell[0] = completed
@@ -335,6 +349,7 @@ class EditScheduler:
         send.add_done_callback(self._sends.discard)
 
     async def _send(self, slot: _Slot, text: str, cells: list[list[float]]) -> None:
+        _COUNTED.set(True)  # this task's own context: nothing to reset
         target = slot.reply.target
         again = False
         try:

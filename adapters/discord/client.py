@@ -5,9 +5,10 @@
         await bot.start(token)
 
 discord.py's advanced-startup shape (examples/advanced_startup.py): the store,
-the reply service and the catalog come in through ``__init__``; ``setup_hook``
-(run once, after login, before the gateway connects) starts the edit
-scheduler, adds the two cogs and the persistent buttons, and syncs the slash
+the reply service and the catalog come in through ``__init__``; ``login``
+starts the edit scheduler and counts every REST request in its budget
+(``counting``); ``setup_hook`` (run once, after login, before the gateway
+connects) adds the two cogs and the persistent buttons, and syncs the slash
 commands; ``close`` stops every answer (each gets its final edit), then the
 scheduler, then the connection.
 
@@ -28,6 +29,7 @@ from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.commands import ThreadlineCommands
+from adapters.discord.counting import count_every_request
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.recovery import finish_interrupted
@@ -83,6 +85,7 @@ class DiscordBot(commands.Bot):
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
+        self._scheduler: EditScheduler | None = None
         self._stopped = False
 
     @property
@@ -92,6 +95,9 @@ class DiscordBot(commands.Bot):
 
     async def login(self, token: str) -> None:
         self._endpoints.apply()  # before the first REST call
+        # The budget exists before the first request, so discord.py's own count too.
+        self._scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
+        count_every_request(self.http, self._scheduler)
         try:
             await super().login(token)
         except discord.LoginFailure:
@@ -99,7 +105,8 @@ class DiscordBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         settings = self._threadline.discord
-        scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
+        scheduler = self._scheduler
+        assert scheduler is not None  # login made it
         runner = AnswerRunner(
             service=self._service, store=self._store, settings=settings, scheduler=scheduler
         )

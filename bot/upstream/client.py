@@ -13,14 +13,17 @@ Callers that stop reading early should close the stream
 at once either way.
 
 Reading pace: the first text is handed over the moment it arrives; after that
-a slow stream is read at most every ``read_interval`` seconds (0.1 s by
+a slow stream is read at most every ``read_interval`` seconds (0.25 s by
 default), and the text that arrived meanwhile comes as one delta. Nobody sees
-the difference (platforms show edits about once a second), while the reading
-task wakes once per interval instead of once per token: at 50 tokens/s each
-token is its own socket read, and the wake-up and every step after it cost more
-than the token (bench/e2e.py). A fast stream is never slowed: see
-``GATHER_BELOW``. The pause is real time, not ``Clock`` time: it paces reads of
-a real socket, and a fake clock would not let the bytes arrive.
+the difference (platforms show edits about once a second), while the process
+wakes once per interval instead of once per token: at 50 tokens/s each token
+is its own TCP segment, and the wake-up and every step after it cost more than
+the token (bench/e2e.py). During the pause the socket is not read at all
+(``transport.gathering``), so the kernel holds the segments and one read takes
+them. A fast stream is never slowed (``GATHER_BELOW``), and neither is a
+stream over httpcore, which cannot pause a socket. The pause is real
+time, not ``Clock`` time: it paces reads of a real socket, and a fake clock
+would not let the bytes arrive.
 """
 
 from __future__ import annotations
@@ -46,12 +49,14 @@ from bot.settings import UpstreamSettings
 from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
 from bot.upstream.parse import EventStream, deltas_from, loads, merged, result_from
 from bot.upstream.retry import RetryPolicy
+from bot.upstream.transport import can_gather, gathering
+from bot.upstream.transport import transport as pausable_transport
 from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
 
 log = logging.getLogger(__name__)
 
 # A read this large means more is waiting (a fast server, an image as a data URL):
-# read on at once. Below it the pause caps a stream at 80 KB/s, which then grows
+# read on at once. Below it the pause caps a stream at 32 KB/s, which then grows
 # its reads past this size and stops pausing.
 GATHER_BELOW = 8192
 _JSON = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -72,7 +77,7 @@ class UpstreamClient:
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        read_interval: float = 0.1,
+        read_interval: float = 0.25,
     ) -> None:
         if settings.api_key is None or not settings.api_key.get_secret_value():
             raise ConfigError(wording.missing_api_key())
@@ -95,7 +100,7 @@ class UpstreamClient:
                 pool=None,
             ),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
-            transport=transport or _transport(settings.http_transport),
+            transport=transport or pausable_transport(settings.http_transport),
         )
 
     def __repr__(self) -> str:
@@ -220,6 +225,10 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         )
     events = EventStream()
     finished = paused = False
+    # Only a transport that can hold the socket's bytes is worth pausing: over one
+    # that yields each HTTP chunk on its own (httpcore), a pause per chunk would
+    # cap the stream at one token per pause.
+    gathers = read_interval > 0 and can_gather(response)
     # Undecoded bytes, unless the server compressed the stream (httpx undoes that).
     encoding = response.headers.get("content-encoding", "").strip().lower()
     chunks = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
@@ -232,9 +241,10 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
             raise error
         if done:
             return
-        paused = bool(deltas) and not finished and read_interval > 0 and len(chunk) < GATHER_BELOW
+        paused = gathers and bool(deltas) and not finished and len(chunk) < GATHER_BELOW
         if paused:
-            await asyncio.sleep(read_interval)  # let the next tokens gather (module docstring)
+            async with gathering(response):  # let the next tokens gather (module docstring)
+                await asyncio.sleep(read_interval)
     deltas, done, error = _read_events(events.end(), join=False)
     for delta in deltas:
         finished = finished or delta.finish_reason is not None
@@ -268,20 +278,6 @@ def _read_events(
         except UpstreamError as error:
             return (merged(out) if join else out), False, error
     return (merged(out) if join else out), False, None
-
-
-def _transport(kind: str) -> httpx.AsyncBaseTransport | None:
-    """httpx over aiohttp's HTTP parser, or None for httpx's own (httpcore).
-
-    Profiling the whole pipeline (bench/e2e.py) put half of threadline's CPU in
-    httpcore/h11/anyio, which pay for every socket read; at 50 tokens/s every
-    chunk is its own read.
-    """
-    if kind != "aiohttp":
-        return None
-    from httpx_aiohttp import AiohttpTransport
-
-    return AiohttpTransport(limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
 
 
 def _no_first_token(seconds: float) -> UpstreamUnavailable:

@@ -26,6 +26,7 @@ from bot.errors import (
 )
 from bot.settings import UpstreamSettings
 from bot.upstream import ChatDelta, ChatRequest, RetryPolicy, UpstreamClient
+from bot.upstream.transport import READING, gathering
 from tests.fakes.clock import FakeClock
 from tests.fakes.upstream import API_KEY, Answer, FakeUpstream, Fault, seeds
 
@@ -294,6 +295,41 @@ async def test_breaking_out_with_aclosing_closes_the_connection(
             break
     await upstream.wait_streams_completed(1)
     assert open_connections(client) == 0
+
+
+async def test_a_slow_stream_is_read_in_gathered_pieces_with_nothing_lost(
+    client: UpstreamClient, upstream: FakeUpstream
+) -> None:
+    upstream.answer = Answer(tokens=30, tokens_per_s=60)
+    deltas = await collect(client, ChatRequest(model="gpt-4o", messages=HELLO))
+    texts = [d.content for d in deltas if d.content]
+    assert texts[0] == "tok "  # the first words are handed over at once
+    assert "".join(texts) == "tok " * 30
+    if client._http._transport.__class__.__name__ == "PausableTransport":
+        assert len(texts) < 15  # the rest came a few tokens at a time, not one by one
+    else:
+        assert len(texts) == 30  # httpcore cannot pause a socket: read as sent, never slowed
+
+
+async def test_gathering_stops_reading_the_socket_and_then_resumes(
+    upstream_settings: UpstreamSettings, upstream: FakeUpstream
+) -> None:
+    """On the aiohttp transport the pause is real: nothing reads the socket inside it."""
+    if upstream_settings.http_transport != "aiohttp":
+        pytest.skip("only the aiohttp transport exposes its socket")
+    upstream.answer = Answer(tokens=3, tokens_per_s=10)  # still streaming when looked at
+    async with UpstreamClient(upstream_settings) as client:
+        http = client._http
+        payload = ChatRequest(model="gpt-4o", messages=HELLO).payload(stream=True)
+        request = http.build_request("POST", "chat/completions", json=payload)
+        response = await http.send(request, stream=True)
+        reading = response.extensions[READING]
+        assert reading.is_reading()
+        async with gathering(response):
+            assert not reading.is_reading()
+        assert reading.is_reading()
+        await response.aread()
+        await response.aclose()
 
 
 # -- errors -------------------------------------------------------------------------
