@@ -89,10 +89,11 @@ class _Window:
     window on the platform's side, whatever the network latency.
     """
 
-    __slots__ = ("_done", "blocked_until", "rate", "span")
+    __slots__ = ("_done", "blocked_until", "rate", "shared", "span")
 
-    def __init__(self, rate: Rate, margin: float) -> None:
+    def __init__(self, rate: Rate, margin: float, *, shared: bool) -> None:
         self.rate = rate
+        self.shared = shared  # spent by every channel (the bot's or workspace's budget)
         self.span = rate.per_seconds + margin
         self._done: deque[list[float]] = deque(maxlen=rate.count)
         self.blocked_until = 0.0
@@ -125,6 +126,7 @@ class _Slot:
     dirty: bool = False
     in_flight: bool = False
     shown_words: bool = False
+    worded: bool = False  # the scheduler has seen words for this unposted message
     failures: int = 0
     gave_up: bool = False
     urgent_since: float | None = None
@@ -168,6 +170,7 @@ class EditScheduler:
         self.stats = SchedulerStats()
         self._windows: dict[tuple[str, str], _Window] = {}
         self._dirty: dict[_Slot, None] = {}
+        self._wordless: set[_Slot] = set()  # answers' first messages not yet showing words
         self._wake = asyncio.Event()
         self._order = itertools.count()
         self._task: asyncio.Task[None] | None = None
@@ -196,9 +199,9 @@ class EditScheduler:
         return await self._call_counted(cells, call)
 
     async def spend_if_idle(self, bucket: str | None, call: Callable[[], Awaitable[T]]) -> T | None:
-        """Like ``spend`` for a request worth sending only when the budget has room now
-        (typing); it keeps one request of every window for posts and final edits.
-        Skipped: None."""
+        """Like ``spend`` for a request worth sending only when the budget has room
+        for it and for the first words of every answer still waiting for them
+        (typing: cosmetic). Skipped: None."""
         cells = await self._take(bucket, optional=True)
         return None if cells is None else await self._call_counted(cells, call)
 
@@ -215,7 +218,7 @@ class EditScheduler:
         windows = self._bucket_windows(bucket)
         while True:
             now = self.clock.monotonic()
-            at = max((w.available_at(1 if optional else 0) for w in windows), default=0.0)
+            at = max((w.available_at(self._reserve(w, optional)) for w in windows), default=0.0)
             if at <= now:
                 return [window.take() for window in windows]
             if optional:
@@ -243,17 +246,22 @@ class EditScheduler:
                 continue
             window = self._windows.get((scope, key))
             if window is None:
-                window = self._windows[(scope, key)] = _Window(rate, self.plan.margin)
+                window = _Window(rate, self.plan.margin, shared=scope == "overall")
+                self._windows[(scope, key)] = window
             windows.append(window)
         return windows
 
     # -- called by replies ---------------------------------------------------------
 
     def new_slot(self, reply: StreamedReply, after: _Slot | None) -> _Slot:
-        return _Slot(reply, after, next(self._order))
+        slot = _Slot(reply, after, next(self._order))
+        if after is None:
+            self._wordless.add(slot)
+        return slot
 
     def forget(self, slot: _Slot) -> None:
         self._dirty.pop(slot, None)
+        self._wordless.discard(slot)
 
     def mark(self, slot: _Slot) -> None:
         """Note that ``slot`` has newer text; wake the loop only if that changes a choice."""
@@ -263,6 +271,9 @@ class EditScheduler:
             self._dirty[slot] = None
         if slot.urgent_since is None and slot.urgent():
             slot.urgent_since = self.clock.monotonic()
+            changed = True
+        if not slot.worded and slot.ref is None and slot.reply.has_words(slot):
+            slot.worded = True  # a placeholder held back for budget is now first words
             changed = True
         if changed and not self._wake.is_set():
             self._wake.set()
@@ -286,7 +297,8 @@ class EditScheduler:
         Urgent work (posts, first words, final edits) goes first in the order it
         became urgent; then placeholders (a post with no words yet: worth sending
         only when the budget is idle, else the post waits and carries words);
-        then intermediate edits, least recently updated first.
+        then intermediate edits, least recently updated first. Each kind leaves
+        part of every window to the kinds before it (``_reserve``).
         """
         gate = self._windows.get(("overall", ""))
         if gate is not None and gate.available_at() > now and self._dirty:
@@ -303,9 +315,7 @@ class EditScheduler:
                 key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
             else:
                 key = (0, slot.urgent_since, slot.order)
-            # Intermediate edits and placeholders leave each window's last request
-            # for posts and final edits, so an answer that ends never waits a window.
-            at = self._available_at(slot, reserve=0 if key[0] == 0 else 1)
+            at = self._available_at(slot, cosmetic=key[0] == 1, urgent=key[0] == 0)
             if at > now:
                 next_at = at if next_at is None else min(next_at, at)
                 continue
@@ -327,12 +337,31 @@ class EditScheduler:
         if rate is not None:
             window = self._windows.get(extra)
             if window is None:
-                window = self._windows[extra] = _Window(rate, self.plan.margin)
+                window = _Window(rate, self.plan.margin, shared=not posting)
+                self._windows[extra] = window
             windows.append(window)
         return windows
 
-    def _available_at(self, slot: _Slot, reserve: int = 0) -> float:
-        return max((w.available_at(reserve) for w in self._windows_for(slot)), default=0.0)
+    def _available_at(self, slot: _Slot, *, cosmetic: bool, urgent: bool = False) -> float:
+        windows = self._windows_for(slot)
+        if urgent:
+            return max((w.available_at() for w in windows), default=0.0)
+        return max((w.available_at(self._reserve(w, cosmetic)) for w in windows), default=0.0)
+
+    def _reserve(self, window: _Window, cosmetic: bool) -> int:
+        """What a request that is not urgent leaves unused of ``window``.
+
+        Urgent work (posts, first words, final edits) may take a window's last
+        request. An intermediate edit leaves that one, so an answer that ends
+        never waits a window. A placeholder or the typing indicator is cosmetic:
+        in a shared window it leaves half the window for answers about to start
+        and one request for every answer still waiting to show its first words.
+        Under a burst (20 mentions at once) the budget goes to words, not to
+        "thinking…" signs that push the words a window on.
+        """
+        if cosmetic and window.shared:
+            return max(window.rate.count // 2, len(self._wordless))
+        return 1
 
     def _dispatch(self, slot: _Slot, now: float) -> None:
         slot.dirty = False
@@ -400,14 +429,17 @@ class EditScheduler:
         ]
         windows = named or self._windows_for(slot)
         if not windows:
-            window = self._windows[("channel", slot.bucket)] = _Window(Rate(10**6, 1.0), 0.0)
+            window = self._windows[("channel", slot.bucket)] = _Window(Rate(10**6, 1.0), 0.0, shared=False)
             slot.windows.clear()
             windows = [window]
         for window in windows:
             window.blocked_until = max(window.blocked_until, until)
 
     def _settle(self, slot: _Slot) -> None:
+        if slot.shown_words or slot.gave_up:
+            self._wordless.discard(slot)
         if slot.final and not slot.dirty and not slot.in_flight:
+            self._wordless.discard(slot)
             slot.done.set()
 
 

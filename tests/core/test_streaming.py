@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import wording
+from bot.ports import MessageRef
 from bot.render import render_discord
 from bot.streaming import DISCORD_BUDGET, UNLIMITED, BudgetPlan, EditScheduler, Rate, StreamedReply
 from tests.fakes.clock import FakeClock
-from tests.fakes.target import FakePlatform
+from tests.fakes.target import FakePlatform, FakeTarget
 
 MARKER = wording.IN_PROGRESS_MARKER
 
@@ -205,3 +207,47 @@ def test_streamed_messages_hold_exactly_the_answer(text: str, limit: int, step: 
     texts = asyncio.run(run())
     assert all(len(t) <= limit for t in texts)
     assert "".join(texts) == text
+
+
+@dataclass
+class TimedTarget(FakeTarget):
+    """Notes when each text was shown, on the fake clock."""
+
+    shown: list[tuple[float, str]] = field(default_factory=list)
+
+    async def post(self, text: str) -> MessageRef:
+        ref = await super().post(text)
+        self.shown.append((self.platform.clock.monotonic(), text))
+        return ref
+
+    async def edit(self, ref: MessageRef, text: str) -> None:
+        await super().edit(ref, text)
+        self.shown.append((self.platform.clock.monotonic(), text))
+
+
+async def test_under_a_burst_the_budget_goes_to_first_words_not_placeholders(
+    clock: FakeClock,
+) -> None:
+    """Four mentions at once, each opening a thread, in a window of eight requests:
+    threads and first words fit; placeholders and typing would push words a window on."""
+    overall = Rate(8, 1.0)
+    platform = FakePlatform(clock, overall_rate=overall)
+    async with EditScheduler(BudgetPlan(overall=overall), clock) as scheduler:
+        started = clock.monotonic()
+        targets = [TimedTarget(platform, f"thread{n}") for n in range(4)]
+        # The mentions arrive together: each handler opens its thread, then answers.
+        open_thread = lambda: platform.request("channel", None)  # noqa: E731
+        await asyncio.gather(*(scheduler.spend(None, open_thread) for _ in targets))
+        replies = [StreamedReply(target, scheduler, render_discord) for target in targets]
+        for reply in replies:
+            await reply.start()
+        for _ in range(5):  # the scheduler looks (and may send "thinking…") before words come
+            await asyncio.sleep(0)
+        for reply in replies:
+            await reply.append("first words")
+        for reply in replies:
+            await reply.finish()
+    for target in targets:
+        first_words = next(at for at, text in target.shown if "first words" in text)
+        assert first_words - started < overall.per_seconds  # none waited for the next window
+    assert platform.rate_limited == 0
