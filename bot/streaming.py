@@ -344,6 +344,14 @@ class EditScheduler:
 
     def _available_at(self, slot: _Slot, *, cosmetic: bool, urgent: bool = False) -> float:
         windows = self._windows_for(slot)
+        if cosmetic and slot.ref is None:
+            # A placeholder's words will follow as an edit: where edits have a budget
+            # of their own (Slack's chat.update), a placeholder posted while that one
+            # is spent would hold the words back; posted later, the post carries them.
+            edits = slot.windows.get(False)
+            if edits is None:
+                edits = slot.windows[False] = self._lookup_windows(slot, posting=False)
+            windows = windows + edits
         if urgent:
             return max((w.available_at() for w in windows), default=0.0)
         return max((w.available_at(self._reserve(w, cosmetic)) for w in windows), default=0.0)
@@ -429,7 +437,9 @@ class EditScheduler:
         ]
         windows = named or self._windows_for(slot)
         if not windows:
-            window = self._windows[("channel", slot.bucket)] = _Window(Rate(10**6, 1.0), 0.0, shared=False)
+            window = self._windows[("channel", slot.bucket)] = _Window(
+                Rate(10**6, 1.0), 0.0, shared=False
+            )
             slot.windows.clear()
             windows = [window]
         for window in windows:

@@ -251,3 +251,27 @@ async def test_under_a_burst_the_budget_goes_to_first_words_not_placeholders(
         first_words = next(at for at, text in target.shown if "first words" in text)
         assert first_words - started < overall.per_seconds  # none waited for the next window
     assert platform.rate_limited == 0
+
+
+async def test_no_placeholder_while_edits_are_out_of_budget_so_the_post_carries_the_words(
+    clock: FakeClock,
+) -> None:
+    """Slack's posts and edits have budgets of their own. With the edit budget spent,
+    a placeholder would hold the words back until it refills; the post carries them."""
+    plan = BudgetPlan(channel_posts=Rate(1, 1.0), overall_edits=Rate(1, 60.0))
+    platform = FakePlatform(clock)
+    async with EditScheduler(plan, clock) as scheduler:
+        spender = StreamedReply(platform.target("c1"), scheduler, render_discord)
+        await stream_text(spender, clock, ["spends ", "the ", "edits"])
+        await spender.finish()
+        started = clock.monotonic()
+        target = TimedTarget(platform, "c2")
+        reply = StreamedReply(target, scheduler, render_discord)
+        await reply.start()
+        for _ in range(5):  # the scheduler looks before the words come
+            await asyncio.sleep(0)
+        await reply.append("the answer")
+        await reply.finish()
+    [(shown_at, text)] = target.shown
+    assert text == "the answer"
+    assert shown_at - started < 1.0
