@@ -22,7 +22,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -31,6 +31,9 @@ from discord.utils import MISSING
 from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited
 from bot.ports import MessageRef, PlatformLimits
+
+if TYPE_CHECKING:
+    from adapters.discord.threads import ThreadToOpen
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ class _Typing:
     right after the placeholder and then every ``TYPING_RENEW_SECONDS``.
     """
 
-    def __init__(self, channel: Postable) -> None:
+    def __init__(self, channel: Postable | ThreadToOpen) -> None:
         self._channel = channel
         self._changed = asyncio.Event()
         self._answered = False
@@ -142,7 +145,7 @@ class ChannelTarget:
 
     def __init__(
         self,
-        channel: Postable,
+        channel: Postable | ThreadToOpen,
         *,
         controls: discord.ui.View | None = None,
         reply_to: discord.MessageReference | None = None,
@@ -174,7 +177,7 @@ class ChannelTarget:
             extra["reference"] = self._reply_to
         with discord_errors(self.bucket):
             message = await self._channel.send(text, allowed_mentions=NO_PINGS, **extra)
-        ref = MessageRef(str(self._channel.id), str(message.id))
+        ref = MessageRef(str(message.channel.id), str(message.id))
         self.posted.append(ref)
         self._typing.shown(text)
         return ref
@@ -193,7 +196,7 @@ class ChannelTarget:
             message = await self._channel.send(
                 file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_PINGS
             )
-        return MessageRef(str(self._channel.id), str(message.id))
+        return MessageRef(str(message.channel.id), str(message.id))
 
     async def typing(self) -> None:
         await self._typing.start()

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bot import wording
 from bot.domain import Role, TurnStatus
-from tests.discord.harness import REGENERATE, STOP, Rig, button, has_button
+from bot.settings import UpstreamSettings
+from bot.upstream import UpstreamClient
+from storage import MemoryStore
+from tests.discord.harness import (
+    FAST_DISCORD,
+    REGENERATE,
+    STOP,
+    RecordingDiscord,
+    Rig,
+    button,
+    has_button,
+)
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
 from tests.fakes.upstream.seeds import ERROR_TRACE_ID
 
@@ -195,3 +208,29 @@ async def test_an_upstream_error_ends_the_message_with_the_sentence_and_trace_id
     stored = await rig.store.find_by_message("discord", str(answer.id))
     assert stored is not None
     assert (stored.turn.role, stored.turn.status) == (Role.ASSISTANT, TurnStatus.FAILED)
+
+
+async def test_a_refused_thread_is_answered_in_place_as_a_reply(
+    client: UpstreamClient, upstream_settings: UpstreamSettings, upstream: FakeUpstream
+) -> None:
+    """No Create Public Threads permission: the answer, which began while the thread was
+    being asked for, goes to the channel as a reply to the mention; the next reply to it
+    continues the conversation."""
+    config = dataclasses.replace(FAST_DISCORD, threads_allowed=False)
+    async with RecordingDiscord(config) as fake:
+        rig = Rig(fake, MemoryStore(), client, upstream_settings)
+        general = fake.channel().id
+        async with rig.bot():
+            asked = await fake.dispatch_message(content="first question", mentions_bot=True)
+            [answer] = await rig.answered(general)
+            again = await fake.dispatch_message(content="and a second", reference=int(answer.id))
+            await rig.answered(general, count=2)
+        refused = fake.requests_to("POST /channels/{channel_id}/messages/{message_id}/threads")
+        assert [r.status for r in refused] == [403]
+        assert answer.content == "You said: first question"
+        assert answer.reference_id == asked
+        second = rig.bot_messages(general)[-1]
+        assert second.reference_id == again
+        assert second.content == "You said: and a second"
+        history = [m["content"] for m in upstream.requests[-1]["messages"]]
+        assert history[-3:] == ["first question", "You said: first question", "and a second"]

@@ -72,3 +72,6 @@ class FakeConfig:
     # Default upload cap: 10 MiB per file.
     # https://discord.com/developers/docs/reference#uploading-files
     upload_limit: int = DEFAULT_UPLOAD_LIMIT
+    # False: Start Thread answers 403 Missing Permissions (50013), as for a bot
+    # without Create Public Threads in the channel.
+    threads_allowed: bool = True

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .limits import MAX_THREAD_NAME, THREAD_ALREADY_CREATED, ApiError, FormErrors
+from .limits import (
+    MAX_THREAD_NAME,
+    MISSING_PERMISSIONS,
+    THREAD_ALREADY_CREATED,
+    ApiError,
+    FormErrors,
+)
 from .messages import create_fields, edit_changes
 from .model import PRIVATE_THREAD, PUBLIC_THREAD, THREAD_TYPES, Channel, Message
 from .wire import json_response, no_content, read_body
@@ -180,6 +186,8 @@ class RestApi:
         message = self.world.message(parent.id, info["message_id"])
         body = await read_body(request, self.world.config.upload_limit)
         name = self._thread_name(body.payload)
+        if not self.world.config.threads_allowed:
+            raise ApiError(403, MISSING_PERMISSIONS, "Missing Permissions")
         if message.thread_id is not None:
             raise ApiError(
                 400, THREAD_ALREADY_CREATED, "A thread has already been created for this message"
