@@ -1,14 +1,13 @@
 """Gateway message events: answer what should be answered; keep history in step.
 
 - MESSAGE_CREATE: a mention, a message in a thread the bot started, a DM, or a
-  reply to the bot's message is answered (``translate.trigger_of``). A mention's
-  thread is opened by the answer's first request (``threads.ThreadToOpen``).
+  reply to the bot's message is answered (``translate.trigger_of``).
 - MESSAGE_UPDATE / MESSAGE_DELETE: a user who edits or deletes a message they
   asked with changes the stored history to match.
 
 Each message is handled in a task the ``AnswerRunner`` tracks. Messages of one
-channel pass a FIFO "intake" one at a time — attachments are downloaded there
-— and the answer is begun before the next message enters,
+channel pass a FIFO "intake" one at a time — attachments are downloaded and a
+thread created there — and the answer is begun before the next message enters,
 so the service sees a channel's messages in the order Discord delivered them.
 A message delivered twice (a RESUME may replay dispatches) is answered once.
 """
@@ -26,8 +25,7 @@ from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.files import read_files
-from adapters.discord.target import ChannelTarget, Postable
-from adapters.discord.threads import ThreadToOpen
+from adapters.discord.target import ChannelTarget, Postable, discord_errors
 from adapters.discord.translate import (
     PLATFORM,
     Trigger,
@@ -68,7 +66,7 @@ POSTABLE = (
 class Destination:
     """Where an answer goes: the channel, the conversation, and what it replies to."""
 
-    channel: Postable | ThreadToOpen
+    channel: Postable
     key: ThreadKey
     reply_to: discord.MessageReference | None = None
 
@@ -201,9 +199,15 @@ class MessageEvents(commands.Cog):
             return in_place
         if not self._settings.answer_in_thread or not isinstance(channel, discord.TextChannel):
             return in_place
-        # Opened by the answer's first request; its id is the message's (threads.py).
-        thread = ThreadToOpen(message, name, self._runner.scheduler)
-        return Destination(thread, thread_key(channel.guild.id, channel.id, message.id))
+        try:
+            with discord_errors(str(channel.id)):
+                thread = await self._runner.scheduler.spend(
+                    None, lambda: message.create_thread(name=name)
+                )
+        except ThreadlineError as error:  # no Create Public Threads permission, …
+            log.warning("could not open a thread, answering in place: %s", error)
+            return in_place
+        return Destination(thread, thread_key(channel.guild.id, channel.id, thread.id))
 
     async def _say(self, message: discord.Message, sentence: str) -> None:
         """One sentence in reply to ``message`` (a refusal); failures are only logged."""

@@ -22,7 +22,7 @@ import contextlib
 import io
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import discord
@@ -31,9 +31,6 @@ from discord.utils import MISSING
 from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited
 from bot.ports import MessageRef, PlatformLimits
-
-if TYPE_CHECKING:
-    from adapters.discord.threads import ThreadToOpen
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +90,7 @@ class _Typing:
     right after the placeholder and then every ``TYPING_RENEW_SECONDS``.
     """
 
-    def __init__(self, channel: Postable | ThreadToOpen) -> None:
+    def __init__(self, channel: Postable) -> None:
         self._channel = channel
         self._changed = asyncio.Event()
         self._answered = False
@@ -145,7 +142,7 @@ class ChannelTarget:
 
     def __init__(
         self,
-        channel: Postable | ThreadToOpen,
+        channel: Postable,
         *,
         controls: discord.ui.View | None = None,
         reply_to: discord.MessageReference | None = None,
@@ -177,7 +174,7 @@ class ChannelTarget:
             extra["reference"] = self._reply_to
         with discord_errors(self.bucket):
             message = await self._channel.send(text, allowed_mentions=NO_PINGS, **extra)
-        ref = MessageRef(str(message.channel.id), str(message.id))
+        ref = MessageRef(str(self._channel.id), str(message.id))
         self.posted.append(ref)
         self._typing.shown(text)
         return ref
@@ -196,7 +193,7 @@ class ChannelTarget:
             message = await self._channel.send(
                 file=discord.File(io.BytesIO(data), filename=name), allowed_mentions=NO_PINGS
             )
-        return MessageRef(str(message.channel.id), str(message.id))
+        return MessageRef(str(self._channel.id), str(message.id))
 
     async def typing(self) -> None:
         await self._typing.start()

@@ -213,9 +213,8 @@ async def test_an_upstream_error_ends_the_message_with_the_sentence_and_trace_id
 async def test_a_refused_thread_is_answered_in_place_as_a_reply(
     client: UpstreamClient, upstream_settings: UpstreamSettings, upstream: FakeUpstream
 ) -> None:
-    """No Create Public Threads permission: the answer, which began while the thread was
-    being asked for, goes to the channel as a reply to the mention; the next reply to it
-    continues the conversation."""
+    """No Create Public Threads permission: the answer goes to the channel as a reply to
+    the mention, and the next reply to it continues the conversation."""
     config = dataclasses.replace(FAST_DISCORD, threads_allowed=False)
     async with RecordingDiscord(config) as fake:
         rig = Rig(fake, MemoryStore(), client, upstream_settings)
