@@ -19,8 +19,8 @@ message's text after chat.postMessage / chat.update or chat.startStream /
 appendStream / stopStream. CPU and peak RSS are the threadline process's own
 (/proc); CPU per 1k tokens counts from the first event on (start-up, about
 0.5 s, is printed apart: it would otherwise dominate small runs). The threadline process runs with every QUOTA__* limit off, so the
-bench measures the pipeline, not an operator's limits. Prints figures, then
-one JSON line.
+bench measures the pipeline, not an operator's limits. Prints figures (with the
+platform requests counted by route), then one JSON line.
 """
 
 from __future__ import annotations
