@@ -34,3 +34,13 @@ class FakeClock:
             if self.now == before and not event.is_set():
                 self.now = deadline
         return event.is_set()
+
+
+class StillClock:
+    """A clock for the Slack fake's buckets: they refill only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -37,6 +37,7 @@ from bot.streaming import BudgetPlan, Rate
 from bot.upstream import UpstreamClient
 from storage import MemoryStore
 from tests.discord.harness import REGENERATE, RecordingDiscord, Rig, has_button
+from tests.fakes.clock import StillClock
 from tests.fakes.discord import FakeConfig
 from tests.fakes.slack import RateLimit, SlackFake, SlackLimits
 from tests.fakes.upstream import Answer, FakeUpstream
@@ -130,16 +131,6 @@ async def test_a_discord_answer_lands_in_full_through(
 
 WORDS = " ".join(f"w{n}" for n in range(60))
 SLACK_STORM = 3  # 429s in a row (Retry-After: 1 s each); native streaming gives up after 5
-
-
-class StillClock:
-    """The Slack fake's clock: its buckets refill only when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass(frozen=True)

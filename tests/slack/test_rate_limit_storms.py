@@ -12,22 +12,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.clock import StillClock
 from tests.fakes.slack import RateLimit, SlackFake, SlackLimits
 from tests.fakes.upstream import Answer, FakeUpstream
 from tests.slack.conftest import GENERAL, MakeBot, bot_messages, wait_shown
 
 WORDS = " ".join(f"w{n}" for n in range(40))
 STORM = 3  # 429s in a row; the native path gives up on streaming after 5
-
-
-class StillClock:
-    """The fake's clock: time moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
