@@ -13,6 +13,9 @@ Version history:
     3  ``reply_to`` (the question an answer answers) and the thread-order index.
     4  ``rate_buckets``: token-bucket levels for the rate limits (bot/allowance.py),
        so a restart does not hand everyone a fresh burst.
+    5  triggers keep ``message_refs`` in step with ``turns.reply_ids``, so recording
+       an answer's messages is one statement (one worker-thread trip and one commit)
+       instead of a transaction of five.
 """
 
 from __future__ import annotations
@@ -109,7 +112,26 @@ _V4 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+# message_refs is the lookup index of turns.reply_ids (a JSON array of message ids):
+# SQLite rewrites it whenever the ids change, in the statement's own transaction.
+_REFS_FROM_NEW = (
+    "INSERT OR REPLACE INTO message_refs (platform, message_id, turn_id) "
+    "SELECT NEW.platform, value, NEW.id FROM json_each(NEW.reply_ids);"
+)
+_V5 = (
+    f"""
+    CREATE TRIGGER message_refs_on_insert AFTER INSERT ON turns
+    WHEN NEW.reply_ids IS NOT NULL
+    BEGIN {_REFS_FROM_NEW} END
+    """,
+    f"""
+    CREATE TRIGGER message_refs_on_update AFTER UPDATE OF reply_ids ON turns
+    WHEN NEW.reply_ids IS NOT OLD.reply_ids
+    BEGIN DELETE FROM message_refs WHERE turn_id = NEW.id; {_REFS_FROM_NEW} END
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -173,14 +173,10 @@ class SqliteStore(ClosesOnExit):
         async with self._writing():
             conversation_id = await self._conversation_id(key, create=True)
             assert conversation_id is not None
-            values = _turn_values(conversation_id, key.platform, turn)
-            if turn.reply_message_ids:
-                async with self._transaction():
-                    rows = await self._fetch(_INSERT_TURN, values)
-                    if rows:
-                        await self._insert_refs(key.platform, rows[0][0], turn.reply_message_ids)
-            else:
-                rows = await self._fetch(_INSERT_TURN, values)
+            # Its reply ids reach message_refs by trigger (schema v5).
+            rows = await self._fetch(
+                _INSERT_TURN, _turn_values(conversation_id, key.platform, turn)
+            )
             if not rows:
                 return None
             stored = replace(turn, id=rows[0][0])
@@ -195,18 +191,13 @@ class SqliteStore(ClosesOnExit):
         assignments, params = _update_assignments(update)
         sql = (
             f"UPDATE turns SET {assignments} WHERE id = ? "
-            f"RETURNING conversation_id, platform, {_TURN_COLUMNS}"
+            f"RETURNING conversation_id, {_TURN_COLUMNS}"
         )
         async with self._writing():
-            if update.reply_message_ids is None:
-                rows = await self._fetch(sql, (*params, turn_id))
-            else:
-                async with self._transaction():
-                    rows = await self._fetch(sql, (*params, turn_id))
-                    if rows:
-                        await self._replace_refs(rows[0][1], turn_id, update.reply_message_ids)
+            # New reply ids reach message_refs by trigger (schema v5): one statement.
+            rows = await self._fetch(sql, (*params, turn_id))
             if rows:
-                conversation_id, _platform, *columns = rows[0]
+                conversation_id, *columns = rows[0]
                 self._patch_window(conversation_id, _turn_from(columns), update.status is not None)
 
     async def edit_message(self, platform: str, message_id: str, text: str, tokens: int) -> bool:
@@ -495,16 +486,6 @@ class SqliteStore(ClosesOnExit):
         ):
             del self._conversation_ids[next(iter(self._conversation_ids))]
         self._conversation_ids[key] = conversation_id
-
-    async def _insert_refs(self, platform: str, turn_id: int, message_ids: Sequence[str]) -> None:
-        await self._db.executemany(
-            "INSERT OR REPLACE INTO message_refs (platform, message_id, turn_id) VALUES (?, ?, ?)",
-            [(platform, message_id, turn_id) for message_id in message_ids],
-        )
-
-    async def _replace_refs(self, platform: str, turn_id: int, message_ids: Sequence[str]) -> None:
-        await self._db.execute("DELETE FROM message_refs WHERE turn_id = ?", (turn_id,))
-        await self._insert_refs(platform, turn_id, message_ids)
 
     async def _drop_caches_if_changed_elsewhere(self) -> None:
         """Drop every cache when another connection has committed to the file."""

@@ -184,6 +184,25 @@ async def test_wal_foreign_keys_and_pragmas_are_on(tmp_path: Path) -> None:
         assert count_rows(path, "message_refs") == 0
 
 
+async def test_message_refs_follow_reply_ids_whoever_writes_them(tmp_path: Path) -> None:
+    """Triggers (schema v5) keep the lookup index in step, even for another program's write."""
+    path = tmp_path / "t.db"
+    async with await SqliteStore.open(path) as store:
+        answer = await store.add_turn(
+            KEY, Turn(role=Role.ASSISTANT, text="a", reply_message_ids=("r-1",))
+        )
+        assert answer is not None
+        with contextlib.closing(sqlite3.connect(path)) as other, other:
+            other.execute(
+                'UPDATE turns SET reply_ids = \'["r-2", "r-3"]\' WHERE id = ?', (answer.id,)
+            )
+        assert await store.find_by_message("discord", "r-1") is None
+        found = await store.find_by_message("discord", "r-3")
+        assert found is not None
+        assert found.turn.id == answer.id
+        assert count_rows(path, "message_refs") == 2
+
+
 async def test_reopening_keeps_turns_settings_refs_and_resets(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     async with await SqliteStore.open(path) as store:
