@@ -322,6 +322,7 @@ async def bench(
     think: float,
     profile: str | None = None,
     show_log: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     answer = Answer(tokens=tokens, tokens_per_s=rate)
     platform: DiscordBench | SlackBench = (
@@ -339,6 +340,7 @@ async def bench(
                 "LOGGING__LEVEL": "WARNING",
                 **QUOTAS_OFF,
                 **platform.env(),
+                **(settings or {}),
             }
             command = [sys.executable, "-m", "bot", "run"]
             if profile:  # pyinstrument writes its report when `run` exits on SIGTERM
@@ -413,7 +415,15 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=5.0, help="seconds between turns")
     parser.add_argument("--profile", help="write a pyinstrument profile of threadline here")
     parser.add_argument("--show-log", action="store_true", help="pass threadline's stderr through")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for threadline's environment (STREAMING__..., STORAGE__...); repeatable",
+    )
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     figures = asyncio.run(
         bench(
             args.platform,
@@ -424,6 +434,7 @@ def main() -> None:
             args.think,
             args.profile,
             args.show_log,
+            settings,
         )
     )
     print(
