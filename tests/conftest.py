@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from bot.settings import UpstreamSettings
 from bot.upstream import RetryPolicy, UpstreamClient
-from tests.fakes.clock import FakeClock
+from tests.fakes.clock import FakeClock, StillClock
 from tests.fakes.upstream import API_KEY, FakeUpstream
 
 # Every log line, error and message of the whole suite is scanned for the secrets.
@@ -27,6 +27,12 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def still_clock() -> StillClock:
+    """For the Slack storm tests: a budget used up stays used up until the test moves on."""
+    return StillClock()
 
 
 @pytest.fixture

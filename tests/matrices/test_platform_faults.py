@@ -161,11 +161,6 @@ SLACK_FAULTS = {
 
 
 @pytest.fixture
-def still_clock() -> StillClock:
-    return StillClock()
-
-
-@pytest.fixture
 async def slack_fake(
     still_clock: StillClock, request: pytest.FixtureRequest
 ) -> AsyncIterator[SlackFake]:

@@ -22,11 +22,6 @@ STORM = 3  # 429s in a row; the native path gives up on streaming after 5
 
 
 @pytest.fixture
-def still_clock() -> StillClock:
-    return StillClock()
-
-
-@pytest.fixture
 async def slack_fake(
     still_clock: StillClock, request: pytest.FixtureRequest
 ) -> AsyncIterator[SlackFake]:
