@@ -30,6 +30,7 @@ from discord.ext import commands
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.counting import count_every_request
+from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.recovery import finish_interrupted
@@ -87,6 +88,7 @@ class DiscordBot(commands.Bot):
         self._runner: AnswerRunner | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
+        drop_own_edits(self._connection)
 
     @property
     def buttons(self) -> AnswerRunner | None:

@@ -47,7 +47,7 @@ from bot.errors import (
 from bot.ports import Clock, SystemClock
 from bot.settings import UpstreamSettings
 from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
-from bot.upstream.parse import EventStream, deltas_from, loads, merged, result_from
+from bot.upstream.parse import EventStream, deltas_from, loads, merged, plain_text, result_from
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.transport import can_gather, gathering
 from bot.upstream.transport import transport as pausable_transport
@@ -267,17 +267,30 @@ def _read_events(
     before a failure are kept: the caller hands them over before raising.
     """
     out: list[ChatDelta] = []
+    texts: list[str] = []  # joined: plain text not yet in ``out``
+
+    def flush() -> list[ChatDelta]:
+        if text := "".join(texts):
+            out.append(ChatDelta(text))
+        texts.clear()
+        return out
+
     for data in events:
         if data == b"[DONE]":
-            return (merged(out) if join else out), True, None
+            return (merged(flush()) if join else out), True, None
         try:
             chunk = loads(data)
+            text = plain_text(chunk) if join else None
+            if text is not None:
+                texts.append(text)
+                continue
+            flush()
             if isinstance(chunk, dict) and "error" in chunk and not chunk.get("choices"):
                 raise error_from_event(chunk)
             out += deltas_from(chunk)
         except UpstreamError as error:
-            return (merged(out) if join else out), False, error
-    return (merged(out) if join else out), False, None
+            return (merged(flush()) if join else out), False, error
+    return (merged(flush()) if join else out), False, None
 
 
 def _no_first_token(seconds: float) -> UpstreamUnavailable:

@@ -84,6 +84,25 @@ def deltas_from(chunk: Any) -> list[ChatDelta]:
     return out
 
 
+def plain_text(chunk: Any) -> str | None:
+    """The text of a chunk that carries nothing but text for the first choice (most
+    of a stream), else None. The fast path of ``deltas_from`` for gathered reads:
+    their text becomes one delta, so a ``ChatDelta`` per chunk would be waste."""
+    if type(chunk) is not dict or chunk.get("usage"):
+        return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) != 0:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or delta.get("finish_reason") or delta.get("index", 0) != 0:
+        return None
+    content = delta.get("content")
+    return content if type(content) is str else None
+
+
 class EventStream:
     """The ``data`` of each server-sent event, from the stream's raw bytes.
 

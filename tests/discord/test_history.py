@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import discord
+
 from tests.discord.harness import Rig, eventually
 from tests.fakes.upstream import FakeUpstream
 
@@ -58,3 +60,24 @@ async def test_the_bots_own_edits_and_unknown_messages_change_nothing(
     stored = await rig.store.find_by_message("discord", str(answer.id))
     assert stored is not None
     assert stored.turn.text == "You said: hello"
+
+
+async def test_the_bots_own_edits_are_dropped_before_discord_py_decodes_them(
+    rig: Rig, upstream: FakeUpstream
+) -> None:
+    """A streamed answer's edits echo back as MESSAGE_UPDATE; only a user's edit is an event."""
+    fake = rig.fake
+    edited: list[int] = []
+    async with rig.bot() as bot:
+
+        async def on_raw_message_edit(event: discord.RawMessageUpdateEvent) -> None:
+            edited.append(event.message_id)
+
+        bot.add_listener(on_raw_message_edit)
+        asked = await fake.dispatch_message(content="hello", mentions_bot=True)
+        [answer] = await rig.answered(await rig.thread_of(asked))
+        await fake.dispatch_message_update(asked, f"<@{fake.bot.id}> hello again")
+        await eventually(lambda: asked in edited)
+
+    assert answer.edit_count >= 1  # the answer was edited, and each edit was echoed
+    assert edited == [asked]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.upstream.parse import EventStream, merged
+from bot.upstream.client import _read_events
+from bot.upstream.parse import EventStream, deltas_from, merged
 from bot.upstream.types import ChatDelta
 
 
@@ -87,3 +89,39 @@ def test_merges_consecutive_text_of_one_choice_only() -> None:
         ChatDelta("c", finish_reason="stop"),
         ChatDelta("d"),
     ]
+
+
+chunk = st.one_of(
+    st.builds(
+        lambda text: {"choices": [{"delta": {"content": text}, "index": 0}]}, st.text(max_size=4)
+    ),
+    st.just({"choices": [{"delta": {"role": "assistant"}, "index": 0}]}),
+    st.builds(
+        lambda text: {"choices": [{"delta": {"content": text}, "index": 1}]}, st.text(max_size=4)
+    ),
+    st.just({"choices": [{"delta": {"finish_reason": "stop", "index": 0}}]}),
+    st.just({"choices": [{"delta": {}, "index": 0, "finish_reason": "length"}]}),
+    st.just({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}),
+    st.just({"choices": [{"delta": {"content": "a"}}, {"delta": {"content": "b"}, "index": 1}]}),
+)
+
+
+@given(st.lists(chunk, max_size=20), st.booleans())
+def test_a_gathered_read_says_what_its_chunks_say_one_by_one(
+    chunks: list[dict[str, object]], done: bool
+) -> None:
+    """Joining (the plain-text fast path, then ``merged``) keeps every character, in
+    order, per choice, and every finish reason and usage, as ``deltas_from`` reads them."""
+    events = [orjson.dumps(c) for c in chunks] + ([b"[DONE]"] if done else [])
+    one_by_one, done_alone, _ = _read_events(events, join=False)
+    joined, done_joined, _ = _read_events(events, join=True)
+
+    def said(deltas: list[ChatDelta]) -> tuple[object, ...]:
+        text = {i: "".join(d.content for d in deltas if d.index == i) for i in (0, 1)}
+        ends = [(d.index, d.finish_reason) for d in deltas if d.finish_reason]
+        return text, ends, [d.usage for d in deltas if d.usage]
+
+    assert said(joined) == said(one_by_one) == said([d for c in chunks for d in deltas_from(c)])
+    assert done_joined == done_alone == done
+    assert all(d.content or d.finish_reason or d.usage for d in joined)
+    assert len(joined) <= len(one_by_one)
