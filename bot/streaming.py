@@ -352,9 +352,12 @@ class EditScheduler:
             if edits is None:
                 edits = slot.windows[False] = self._lookup_windows(slot, posting=False)
             windows = windows + edits
-        if urgent:
-            return max((w.available_at() for w in windows), default=0.0)
-        return max((w.available_at(self._reserve(w, cosmetic)) for w in windows), default=0.0)
+        at = 0.0  # a loop, not max() over a generator: this runs for every dirty slot per look
+        for window in windows:
+            free = window.available_at(0 if urgent else self._reserve(window, cosmetic))
+            if free > at:
+                at = free
+        return at
 
     def _reserve(self, window: _Window, cosmetic: bool) -> int:
         """What a request that is not urgent leaves unused of ``window``.
