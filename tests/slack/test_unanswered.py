@@ -37,7 +37,7 @@ def service(
 
 
 async def answers_to(store: ConversationStore, key: ThreadKey, message_id: str) -> list[str]:
-    """The statuses of the answer turns to one stored question (failed ones too)."""
+    """The statuses of the answer turns to one stored question (history shows no failed ones)."""
     found = await store.find_by_message("slack", message_id)
     assert found is not None
     window = await store.history(key, token_budget=10**9, max_turns=1000)
