@@ -171,6 +171,9 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
     async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
+        # Questions the last stop left waiting: each platform answers its own once
+        # it has finished the answers that stop cut (``core.interrupted``).
+        unanswered = await core.service.unanswered()
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -183,7 +186,8 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         ]
         # Platform libraries are imported only here, when they are configured.
         if "discord" in platforms:
-            watched.append(await _start_discord(core, running, ops, drains))
+            questions = [q for q in unanswered if q.key.platform == "discord"]
+            watched.append(await _start_discord(core, questions, running, ops, drains))
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
@@ -193,6 +197,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 store=core.store,
                 catalog=core.catalog,
                 interrupted=[s for s in core.interrupted if s.key.platform == "slack"],
+                unanswered=[q for q in unanswered if q.key.platform == "slack"],
             )
             await slack.start()
             running.push_async_callback(slack.stop)
@@ -215,6 +220,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _start_discord(
     core: Core,
+    unanswered: list[StoredTurn],
     running: contextlib.AsyncExitStack[bool | None],
     ops: OpsServer,
     drains: list[Drain],
@@ -229,6 +235,7 @@ async def _start_discord(
         store=core.store,
         catalog=core.catalog,
         interrupted=[s for s in core.interrupted if s.key.platform == "discord"],
+        unanswered=unanswered,
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)

@@ -19,8 +19,16 @@ class Role(StrEnum):
 
 
 class TurnStatus(StrEnum):
-    """Lifecycle of a stored turn; user turns are always ``complete``."""
+    """Lifecycle of a stored turn.
 
+    A question the service accepted is stored ``pending`` until its answer turn
+    is stored (the store then marks it ``complete``), so one a crash or restart
+    left unanswered can be found and answered at the next start. User turns
+    stored only as context (a Slack thread's earlier messages) are ``complete``;
+    a refused question is ``failed``.
+    """
+
+    PENDING = "pending"
     STREAMING = "streaming"
     COMPLETE = "complete"
     INTERRUPTED = "interrupted"

@@ -79,7 +79,9 @@ class ConversationStore(Protocol):
 
     Contract (tests/storage/test_contract.py runs it on every implementation):
     - ``add_turn`` returns the stored turn with its ``id``, or ``None`` when a turn
-      with the same (platform, ``platform_message_id``) is already stored.
+      with the same (platform, ``platform_message_id``) is already stored. Storing
+      a turn whose ``reply_to`` names a ``pending`` question marks that question
+      ``complete``, in the same write: an answer, in any status, answers it.
     - ``history`` returns the newest turns since the last ``reset`` whose summed
       ``tokens`` fit ``token_budget`` (at most ``max_turns``), oldest first; the
       newest turn is always included; failed turns are left out. Turns are
@@ -87,6 +89,10 @@ class ConversationStore(Protocol):
       ``through`` (a user turn id) leaves out everything ordered after that turn.
     - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
       returns them, for recovery at start-up.
+    - ``unanswered_questions`` returns the ``pending`` turns created at or after
+      ``since`` (epoch seconds) and after their thread's last ``reset``, oldest
+      (lowest id) first, each with its thread: the questions a crash or restart
+      left without an answer. It changes nothing.
     - ``take_tokens`` takes one token from every bucket, or from none, and returns
       each bucket's shortfall: the seconds until it holds a token again, 0.0 if
       it holds one now. All zeros: the tokens were taken. A new bucket is full.
@@ -119,6 +125,8 @@ class ConversationStore(Protocol):
     async def reset(self, key: ThreadKey) -> None: ...
 
     async def interrupt_streaming(self) -> list[StoredTurn]: ...
+
+    async def unanswered_questions(self, *, since: float) -> list[StoredTurn]: ...
 
     async def usage_since(
         self,

@@ -6,7 +6,10 @@ writes, so that a crash loses nothing the user wrote and at most one flush
 interval of the model's text:
 
 1. the user turn, before anything is sent anywhere (idempotent per platform
-   message id: a redelivered event stores nothing and gets no second answer);
+   message id: a redelivered event stores nothing and gets no second answer),
+   as ``pending`` until its answer turn is stored: a question the process
+   stopped before answering (queued behind another answer, waiting for a slot)
+   is found and answered at the next start (``unanswered``, ``reask``);
 2. the assistant turn as ``streaming`` when the answer starts, its text flushed
    every ``flush_interval`` seconds;
 3. the assistant turn ``complete``, ``failed`` (upstream error, text kept) or
@@ -25,6 +28,7 @@ import base64
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -39,6 +43,7 @@ from bot.domain import (
     ImagePart,
     Incoming,
     Role,
+    StoredTurn,
     TextPart,
     ThreadKey,
     Turn,
@@ -155,7 +160,8 @@ class ReplyService:
             return ReplyResult(Outcome.FAILED, error=InputError(refusal))
         async with self._in_turn(incoming.key) as wait_for_turn:
             parts = await self._images.parts_for(incoming)
-            stored = await self._store.add_turn(incoming.key, user_turn(incoming, parts))
+            question = user_turn(incoming, parts, status=TurnStatus.PENDING)
+            stored = await self._store.add_turn(incoming.key, question)
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
             async with self._allowance.admitted(incoming) as refused:
@@ -178,13 +184,7 @@ class ReplyService:
             await sink.start()
             await sink.finish(wording.nothing_to_regenerate())
             return ReplyResult(Outcome.FAILED)
-        incoming = Incoming(
-            key=key,
-            message_id=question.platform_message_id or f"turn:{question.id}",
-            author_id=question.author_id,
-            author_name=question.author_name,
-            text=question.text,
-        )
+        incoming = asked(key, question)
         # Answering again costs like asking again: the asker's controls apply.
         async with self._allowance.admitted(incoming) as refused:
             if refused is not None:  # the old answer stays as it was
@@ -194,6 +194,34 @@ class ReplyService:
                 await wait_for_turn()
                 async with self._slots:
                     return await self._measured(incoming, question, sink, started)
+
+    async def unanswered(self) -> list[StoredTurn]:
+        """Questions accepted but never answered: the process stopped while they waited
+        their turn. Those asked within ``reask_within_seconds``, oldest first; run at
+        start, after ``recover``, and give each to ``reask``."""
+        within = self._limits.reask_within_seconds
+        if within <= 0:
+            return []
+        return await self._store.unanswered_questions(since=time.time() - within)
+
+    async def reask(self, question: StoredTurn, sink: ReplySink) -> ReplyResult:
+        """Answer a question ``unanswered`` found, as ``handle`` would have answered it.
+
+        It takes its thread's turn at once (so questions given in order are answered
+        in order). It was admitted when it was asked, so the cost and abuse controls
+        are not checked again. Answered or deleted meanwhile, it gets nothing
+        (``DUPLICATE``).
+        """
+        started = self._clock.monotonic()
+        key, turn = question.key, question.turn
+        assert turn.id is not None
+        async with self._in_turn(key) as wait_for_turn:
+            await wait_for_turn()
+            current = await self._store.get_turn(turn.id)
+            if current is None or current.status is not TurnStatus.PENDING:
+                return ReplyResult(Outcome.DUPLICATE)
+            async with self._slots:
+                return await self._measured(asked(key, current), current, sink, started)
 
     async def usage(self, key: ThreadKey, user_id: str) -> UsageReport:
         """Today's tokens for ``/usage``: the figures the daily quotas are checked against."""
@@ -250,6 +278,9 @@ class ReplyService:
         except ThreadlineError as error:  # e.g. a stored temperature the API refuses
             await sink.start()
             await sink.finish(f"⚠️ {error.user_message}")
+            if question.status is TurnStatus.PENDING and question.id is not None:
+                # Told why there is no answer: the question is settled, not asked again.
+                await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.COMPLETE))
             return ReplyResult(Outcome.FAILED, error=error)
         await sink.start()
         notices = self._notices(incoming.key, context, route)
@@ -483,8 +514,28 @@ def channel_key(key: ThreadKey) -> ThreadKey:
     return ThreadKey(key.platform, key.workspace, key.channel, "")
 
 
-def user_turn(incoming: Incoming, parts: tuple[ContentPart, ...] | None = None) -> Turn:
-    """The stored form of a message; ``parts`` default to its images as ``data:`` URLs."""
+def asked(key: ThreadKey, question: Turn) -> Incoming:
+    """A stored question as the ``Incoming`` it came as, to answer it again (its images
+    are in the stored turn, which the history brings in)."""
+    return Incoming(
+        key=key,
+        message_id=question.platform_message_id or f"turn:{question.id}",
+        author_id=question.author_id,
+        author_name=question.author_name,
+        text=question.text,
+    )
+
+
+def user_turn(
+    incoming: Incoming,
+    parts: tuple[ContentPart, ...] | None = None,
+    *,
+    status: TurnStatus = TurnStatus.COMPLETE,
+) -> Turn:
+    """The stored form of a message; ``parts`` default to its images as ``data:`` URLs.
+
+    ``status``: ``pending`` for a question to answer; ``complete`` for context only.
+    """
     if parts is None:
         parts = tuple(
             ImagePart(data_url(a.mime, a.data))
@@ -498,6 +549,7 @@ def user_turn(incoming: Incoming, parts: tuple[ContentPart, ...] | None = None) 
         author_name=incoming.author_name,
         parts=tuple(parts),
         platform_message_id=incoming.message_id,
+        status=status,
         tokens=estimate_tokens(incoming.text, parts),
     )
 

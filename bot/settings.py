@@ -109,6 +109,9 @@ class ConversationLimits(BaseModel):
     # On SIGTERM/SIGINT, seconds the answers in flight get to finish before they are
     # stopped (and marked interrupted); new messages are not taken meanwhile.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # At start, questions accepted but never answered (the process stopped while they
+    # waited) are answered if asked within this many seconds; older ones are not (0: none).
+    reask_within_seconds: float = Field(default=3600.0, ge=0)
 
 
 class QuotaSettings(BaseModel):

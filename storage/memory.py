@@ -66,7 +66,15 @@ class MemoryStore(ClosesOnExit):
         if message is not None:
             self._by_message[message] = stored.id
         self._point_refs(key.platform, stored.id, stored.reply_message_ids)
+        if stored.reply_to is not None:
+            self._answered(key, stored.reply_to)
         return stored
+
+    def _answered(self, key: ThreadKey, question_id: int) -> None:
+        """Storing an answer answers its question: ``pending`` becomes ``complete``."""
+        found = self._turns.get(question_id)
+        if found is not None and found[0] == key and found[1].status == TurnStatus.PENDING:
+            self._turns[question_id] = (key, replace(found[1], status=TurnStatus.COMPLETE))
 
     async def update_turn(self, turn_id: int, update: TurnUpdate) -> None:
         """Apply the non-``None`` fields of ``update``; a missing turn is left alone."""
@@ -173,6 +181,15 @@ class MemoryStore(ClosesOnExit):
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
+
+    async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
+        return [
+            StoredTurn(key, turn)
+            for turn_id, (key, turn) in sorted(self._turns.items())
+            if turn.status == TurnStatus.PENDING
+            and turn.created_at >= since
+            and turn_id > self._conversations[key].start
+        ]
 
     async def usage_since(
         self,

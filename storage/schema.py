@@ -16,6 +16,10 @@ Version history:
     5  triggers keep ``message_refs`` in step with ``turns.reply_ids``, so recording
        an answer's messages is one statement (one worker-thread trip and one commit)
        instead of a transaction of five.
+    6  questions stored ``pending`` until answered: a trigger marks a question
+       ``complete`` when its answer is stored (same statement, no extra commit),
+       and a partial index finds the unanswered ones at start. Rows stored
+       before v6 are ``complete``: none of them is asked again after the upgrade.
 """
 
 from __future__ import annotations
@@ -131,7 +135,21 @@ _V5 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+_V6 = (
+    # Storing an answer answers its question (whatever becomes of the answer).
+    """
+    CREATE TRIGGER questions_answered AFTER INSERT ON turns
+    WHEN NEW.reply_to IS NOT NULL
+    BEGIN
+        UPDATE turns SET status = 'complete'
+        WHERE id = NEW.reply_to AND conversation_id = NEW.conversation_id AND status = 'pending';
+    END
+    """,
+    # Tiny partial index: start-up finds unanswered questions without a full scan.
+    "CREATE INDEX turns_pending ON turns (id) WHERE status = 'pending'",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 LATEST_VERSION = len(MIGRATIONS)
 
 

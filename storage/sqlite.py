@@ -108,6 +108,7 @@ _CONVERSATION_ID_CACHE = 4096
 _ROLES = {role.value: role for role in Role}
 _STATUSES = {status.value: status for status in TurnStatus}
 _FAILED = TurnStatus.FAILED
+_PENDING = TurnStatus.PENDING
 # Full buckets read the same as missing rows; sweep them out every this many takes.
 PRUNE_BUCKETS_EVERY = 1_000
 
@@ -181,6 +182,8 @@ class SqliteStore(ClosesOnExit):
                 return None
             stored = replace(turn, id=rows[0][0])
             self._append_to_window(conversation_id, stored)
+            if stored.reply_to is not None:  # its question is answered now (trigger, schema v6)
+                self._answered_in_window(conversation_id, stored.reply_to)
             return stored
 
     async def update_turn(self, turn_id: int, update: TurnUpdate) -> None:
@@ -282,6 +285,18 @@ class SqliteStore(ClosesOnExit):
             )
             for row in rows
         ]
+
+    async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
+        """``pending`` questions asked since ``since``, after their thread's reset, oldest first."""
+        async with self._lock:
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.status = 'pending' AND t.created_at >= ? "
+                "AND t.id > c.context_start_turn_id ORDER BY t.id",
+                (since,),
+            )
+        return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
     async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]:
         """One token from every bucket, or none (see ``ConversationStore``); one transaction."""
@@ -554,6 +569,11 @@ class SqliteStore(ClosesOnExit):
         if window is not None:
             window.add(turn)
 
+    def _answered_in_window(self, conversation_id: int, question_id: int) -> None:
+        window = self._windows.get(conversation_id)
+        if window is not None:
+            window.answered(question_id)
+
     def _patch_window(self, conversation_id: int, turn: Turn, status_changed: bool) -> None:
         window = self._windows.get(conversation_id)
         if window is not None and not window.patch(turn, status_changed):
@@ -653,6 +673,20 @@ class _Window:
         else:
             self.turns.insert(index, turn)
         return True
+
+    def answered(self, question_id: int) -> None:
+        """Reflect the trigger that marks an answered ``pending`` question ``complete``.
+
+        A question sorts at its own id; any other turn it may be is looked for by id.
+        """
+        key = (question_id, question_id)
+        if question_id <= self.start or key < self.boundary:
+            return  # not in the window, and ``older`` counts it either way
+        index = bisect.bisect_left(self.turns, key, key=_order)
+        if not (index < len(self.turns) and self.turns[index].id == question_id):
+            index = next((i for i, t in enumerate(self.turns) if t.id == question_id), -1)
+        if index >= 0 and self.turns[index].status is _PENDING:
+            self.turns[index] = replace(self.turns[index], status=TurnStatus.COMPLETE)
 
     def forget(self, turn_id: int, reply_to: int | None, status: str) -> None:
         """Reflect a deleted turn."""

@@ -6,6 +6,9 @@
   completes; past it, the answer is stopped (stopped notice, Regenerate). Exit 0.
 - Slack: SIGKILL mid-answer (a native stream), then start again: the stream is
   ended with the interrupted notice.
+- SIGKILL while a question waits its turn behind another answer: the next start
+  answers it in its thread, once; the start after that does not answer it again
+  (Discord and Slack).
 
 Waits are on fake events (or the database) with timeouts; nothing asserts on time.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bot import wording
-from bot.domain import StoredTurn, TurnStatus
+from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus
 from storage import SqliteStore
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.model import Message
@@ -245,3 +248,137 @@ async def test_a_slack_answer_cut_by_sigkill_is_finished_at_the_next_start(
     assert finished is not None
     assert "tok tok" in finished.body
     assert finished.stream_state != "streaming"
+
+
+# -- questions a kill left waiting -------------------------------------------------------
+
+
+async def stored_question(path: Path, message_id: str, *, platform: str = "discord") -> int:
+    """The question's turn id, once the process has stored it."""
+    stored = await stored_answer(path, message_id, lambda s: True, platform=platform)
+    assert stored.turn.id is not None
+    return stored.turn.id
+
+
+async def answers_in_file(path: Path, key: ThreadKey, question_id: int) -> list[TurnStatus]:
+    """The statuses of every answer turn to one question (the process is stopped)."""
+    async with await SqliteStore.open(path) as store:
+        window = await store.history(key, token_budget=10**9, max_turns=1000)
+    return [
+        t.status for t in window.turns if t.role is Role.ASSISTANT and t.reply_to == question_id
+    ]
+
+
+async def test_a_question_a_sigkill_left_waiting_is_answered_at_the_next_start(
+    upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path
+) -> None:
+    fake, path = discord_fake, tmp_path / "threadline.db"
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # the first answer holds the thread
+    env = discord_env(upstream, fake, tmp_path)
+    process = await start_run(env)
+    try:
+        await connected(fake)
+        first = await fake.dispatch_message(content="a long story, please", mentions_bot=True)
+        thread = await fake.wait_for(lambda: first in fake.world.channels and first, 30)
+        await fake.wait_for(bot_message(fake, lambda m: "tok tok" in m.content), 30)
+        second = await fake.dispatch_message(thread, content="and a second one")
+        question = await stored_question(path, str(second))
+    finally:
+        process.kill()
+        await process.wait()
+    key = ThreadKey("discord", str(fake.guild.id), str(fake.channel().id), str(thread))
+    assert await answers_in_file(path, key, question) == []
+
+    upstream.answer = Answer()
+    restarted = await start_run(env)
+    try:
+        answer = await fake.wait_for(
+            bot_message(
+                fake,
+                lambda m: (
+                    m.content == "You said: and a second one"
+                    and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
+                ),
+            ),
+            30,
+        )
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        code, err = await ended(restarted)
+    assert code == 0, err
+    assert answer.channel_id == thread
+    assert await answers_in_file(path, key, question) == [TurnStatus.COMPLETE]
+
+    # Started again: a new question in the thread is answered, and the one answered
+    # before is not (it would have taken the thread's turn first).
+    again = await start_run(env)
+    try:
+        await connected(fake, identifies=3)
+        await fake.dispatch_message(thread, content="a third")
+        await fake.wait_for(
+            bot_message(
+                fake,
+                lambda m: (
+                    m.content == "You said: a third"
+                    and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
+                ),
+            ),
+            30,
+        )
+    finally:
+        again.send_signal(signal.SIGTERM)
+        code, err = await ended(again)
+    assert code == 0, err
+    said = [m.content for m in fake.messages(thread) if m.author.id == fake.bot.id]
+    assert said[1:] == ["You said: and a second one", "You said: a third"]
+    assert await answers_in_file(path, key, question) == [TurnStatus.COMPLETE]
+
+
+async def test_a_slack_question_a_sigkill_left_waiting_is_answered_at_the_next_start(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    path = tmp_path / "threadline.db"
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # the first answer holds the thread
+    async with SlackFake() as slack:
+        env = base_env(upstream, tmp_path) | {
+            "SLACK_BOT_TOKEN": slack.bot_token,
+            "SLACK_APP_TOKEN": slack.app_token,
+            "SLACK__API_URL": slack.base_url,
+            "STORAGE__FLUSH_INTERVAL": "0.05",
+        }
+        process = await start_run(env)
+        try:
+            await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
+            mention = slack.payloads.app_mention("a long story, please")
+            thread = str(mention["ts"])
+            await slack.send_event(mention)
+            await slack.wait_for(
+                lambda: slack_answer(slack, lambda m: "tok tok" in m.body), 30, "the answer"
+            )
+            second = slack.payloads.message("and a second one", thread_ts=thread)
+            await slack.send_event(second)
+            second_id = f"{SLACK_CHANNEL}:{second['ts']}"
+            question = await stored_question(path, second_id, platform="slack")
+        finally:
+            process.kill()
+            await process.wait()
+
+        upstream.answer = Answer()
+        restarted = await start_run(env)
+        try:
+            await slack.wait_for(
+                lambda: slack_answer(
+                    slack,
+                    lambda m: (
+                        m.body == "You said: and a second one" and m.stream_state != "streaming"
+                    ),
+                ),
+                30,
+                "the answer to the waiting question",
+            )
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            code, err = await ended(restarted)
+    assert code == 0, err
+    key = ThreadKey("slack", slack.workspace.team_id, SLACK_CHANNEL, thread)
+    assert await answers_in_file(path, key, question) == [TurnStatus.COMPLETE]

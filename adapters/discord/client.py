@@ -33,7 +33,7 @@ from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
-from adapters.discord.recovery import finish_interrupted
+from adapters.discord.recovery import answer_unanswered, finish_interrupted
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.domain import StoredTurn
@@ -55,7 +55,8 @@ class DiscordBot(commands.Bot):
     """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
     keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
     leaves them alone. ``interrupted``: answers a crash left half-written
-    (``ReplyService.recover``), finished once connected."""
+    (``ReplyService.recover``), finished once connected; then ``unanswered``:
+    questions it left waiting (``ReplyService.unanswered``), answered."""
 
     def __init__(
         self,
@@ -66,6 +67,7 @@ class DiscordBot(commands.Bot):
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
         interrupted: Sequence[StoredTurn] = (),
+        unanswered: Sequence[StoredTurn] = (),
         **options: Any,
     ) -> None:
         super().__init__(
@@ -83,6 +85,7 @@ class DiscordBot(commands.Bot):
         self._catalog = catalog
         self._budget = budget
         self._interrupted = list(interrupted)
+        self._unanswered = list(unanswered)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
@@ -129,11 +132,18 @@ class DiscordBot(commands.Bot):
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)
-        if self._interrupted:  # REST works from here (after login); the gateway need not
+        if self._interrupted or self._unanswered:  # REST works from here (after login)
             answers, self._interrupted = self._interrupted, []
-            work = finish_interrupted(self, scheduler, self._store, answers)
-            runner.spawn(work, "discord-finish-interrupted")
+            questions, self._unanswered = self._unanswered, []
+            runner.spawn(self._recover(runner, answers, questions), "discord-recovery")
         await self._sync_commands(settings.dev_guild_id)
+
+    async def _recover(
+        self, runner: AnswerRunner, answers: list[StoredTurn], questions: list[StoredTurn]
+    ) -> None:
+        """Finish the answers a crash cut, then answer the questions it left waiting."""
+        await finish_interrupted(self, runner.scheduler, self._store, answers)
+        await answer_unanswered(self, runner, self._service, questions)
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:
         """Global commands can take a while to appear everywhere; a guild's are

@@ -15,25 +15,33 @@ marker and a Stop button that no longer stops anything. So:
 - at start, ``finish_interrupted`` replays each recovered answer's stored text
   into its own messages, through the connection's edit scheduler, ending with
   the interrupted notice; Regenerate goes under the last message. A message
-  that cannot be edited (deleted, no access) is logged and skipped.
+  that cannot be edited (deleted, no access) is logged and skipped;
+- then ``answer_unanswered`` answers the questions the stop left waiting
+  (``ReplyService.unanswered``) where the live answer would have gone, through
+  the ``AnswerRunner`` like any answer (Stop, streaming, Regenerate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from adapters.discord.target import ChannelTarget
-from adapters.discord.views import regenerate_controls
+from adapters.discord.target import ChannelTarget, Postable
+from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
+
+if TYPE_CHECKING:  # answers.py imports this module
+    from adapters.discord.answers import AnswerRunner, Running
+    from bot.service import ReplyResult, ReplyService
 
 log = logging.getLogger(__name__)
 
@@ -244,3 +252,82 @@ async def _finish(
     if shown != turn.reply_message_ids:
         await store.update_turn(turn.id, TurnUpdate(reply_message_ids=shown))
     log.info("finished interrupted answer %s in %s", turn.id, stored.key)
+
+
+async def answer_unanswered(
+    client: discord.Client,
+    runner: AnswerRunner,
+    service: ReplyService,
+    questions: Sequence[StoredTurn],
+) -> None:
+    """Answer each question a stop left waiting, in the order given (oldest first).
+
+    Every place is found first, then every answer begins at once, so each takes
+    its thread's turn in that order. A question whose place cannot be found is
+    logged and left for the next start.
+    """
+    placed: list[tuple[StoredTurn, ChannelTarget]] = []
+    for question in questions:
+        try:
+            channel, reply_to = await _place(client, question)
+        except (discord.HTTPException, ValueError) as error:
+            log.warning("could not find where question %s was asked: %s", question.turn.id, error)
+            continue
+        request = _request_id(question)
+        target = ChannelTarget(channel, controls=stop_controls(request), reply_to=reply_to)
+        placed.append((question, target))
+    begun: list[Running] = [
+        runner.begin(
+            _request_id(question),
+            _requester(question),
+            target,
+            _reask(service, question),
+            key=question.key,
+        )
+        for question, target in placed
+    ]
+    await asyncio.gather(*(runner.complete(running) for running in begun))
+    log.info("answered %d questions left waiting", len(begun))
+
+
+async def _place(
+    client: discord.Client, question: StoredTurn
+) -> tuple[Postable, discord.MessageReference | None]:
+    """Where the live answer would have gone: the question's thread or DM, else in
+    place in its channel (the key's thread then names the message or interaction
+    that started the conversation: not a channel). The answer replies to the
+    question when the question is in that channel."""
+    key, asked_in = question.key, question.turn.platform_message_id or ""
+    where = key.thread
+    if key.thread != key.channel:  # not a DM: is the key's thread a thread?
+        try:
+            await client.fetch_channel(int(key.thread))
+        except discord.NotFound:
+            where = key.channel
+    channel = client.get_partial_messageable(int(where))
+    # A thread opened from the question has the question's id; the question is in its parent.
+    if not asked_in.isdigit() or asked_in == where:
+        return channel, None
+    reference = discord.MessageReference(
+        message_id=int(asked_in), channel_id=int(where), fail_if_not_exists=False
+    )
+    return channel, reference
+
+
+def _request_id(question: StoredTurn) -> str:
+    """The runner's name for the answer (its Stop button's): the question's message id."""
+    return question.turn.platform_message_id or f"turn:{question.turn.id}"
+
+
+def _requester(question: StoredTurn) -> int:
+    author = question.turn.author_id
+    return int(author) if author.isdigit() else 0
+
+
+def _reask(
+    service: ReplyService, question: StoredTurn
+) -> Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]]:
+    def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
+        return service.reask(question, sink)
+
+    return work

@@ -91,9 +91,11 @@ class SlackBot:
         catalog: ModelCatalog,
         clock: Clock | None = None,
         interrupted: Sequence[StoredTurn] = (),
+        unanswered: Sequence[StoredTurn] = (),
     ) -> None:
         self._settings = settings
         self._interrupted = list(interrupted)  # finished once connected (recovery.py)
+        self._unanswered = list(unanswered)  # then answered (ReplyService.unanswered)
         self._service = service
         self._store = store
         self._catalog = catalog
@@ -104,6 +106,7 @@ class SlackBot:
         self._stack: contextlib.AsyncExitStack | None = None
         self._me: BotIdentity | None = None
         self._events: EventHandler | None = None
+        self._replies: Replies | None = None
         self._commands: SlashCommands | None = None
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
@@ -182,9 +185,10 @@ class SlackBot:
         streams = self._wire(client, session, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
-        if self._interrupted:
+        if self._interrupted or self._unanswered:
             answers, self._interrupted = self._interrupted, []
-            self._spawn(finish_interrupted(client, scheduler, answers))
+            questions, self._unanswered = self._unanswered, []
+            self._spawn(self._recover(client, scheduler, answers, questions))
         app = self._bolt_app(client)
         _share_auth_test(app, auth_test)
         if slack.app_token is not None:
@@ -225,6 +229,7 @@ class SlackBot:
             client, scheduler, options, self._clock, enabled=slack.native_streaming
         )
         replies = Replies(client, self._service, streams, AssistantThreads(client), self._store)
+        self._replies = replies
         names = UserNames(client)
         history = ThreadHistory(
             client,
@@ -263,6 +268,22 @@ class SlackBot:
         for name in COMMANDS:
             app.command(name)(self._on_command)
         return app
+
+    async def _recover(
+        self,
+        client: AsyncWebClient,
+        scheduler: EditScheduler,
+        answers: list[StoredTurn],
+        questions: list[StoredTurn],
+    ) -> None:
+        """Finish the answers a crash cut, then answer the questions it left waiting:
+        each in a task of its own, begun in the order asked (so each takes its thread's
+        turn in that order)."""
+        await finish_interrupted(client, scheduler, answers)
+        replies = self._replies
+        assert replies is not None  # _wire made it
+        for question in questions:
+            self._spawn(_reasked(replies, question))
 
     # -- listeners (Bolt passes arguments by parameter name) -------------------------
 
@@ -311,6 +332,11 @@ class SlackBot:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _reasked(replies: Replies, question: StoredTurn) -> None:
+    result = await replies.reask(question)
+    log.info("question %s in %s, asked again: %s", question.turn.id, question.key, result.outcome)
 
 
 async def _logged(work: Coroutine[Any, Any, None]) -> None:

@@ -10,9 +10,9 @@ from adapters.slack.assistant import AssistantThreads
 from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
-from adapters.slack.translate import ReplyPlace
+from adapters.slack.translate import ReplyPlace, place_of
 from bot.allowance import UsageReport
-from bot.domain import Incoming, ThreadKey
+from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore
 from bot.render import render_slack
@@ -46,6 +46,13 @@ class Replies:
         # Its messages are recorded as they appear, for recovery after a crash.
         sink = RecordingSink(self._streams.reply(self.target(place)), self._store, incoming.key)
         return await self._service.handle(incoming, sink)
+
+    async def reask(self, question: StoredTurn) -> ReplyResult:
+        """Answer a question a stop left waiting (``ReplyService.reask``) in its thread,
+        like any answer. It takes its thread's turn before its first ``await``."""
+        place = place_of(question.key, question.turn.author_id)
+        sink = RecordingSink(self._streams.reply(self.target(place)), self._store, question.key)
+        return await self._service.reask(question, sink)
 
     async def usage(self, place: ThreadKey, user_id: str) -> UsageReport:
         """Today's tokens for ``/usage`` (the service's figures, as the quotas see them)."""

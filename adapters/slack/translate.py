@@ -328,6 +328,20 @@ def _int(value: Any) -> int:
         return 0
 
 
+def place_of(key: ThreadKey, recipient_user_id: str) -> ReplyPlace:
+    """Where the answer to a question stored under ``key`` goes, as ``_person_message``
+    placed it: the thread, or the top level of a DM (whose key's thread is the channel)."""
+    thread_ts = None if key.thread == key.channel else key.thread
+    direct = key.channel.startswith("D")
+    return ReplyPlace(
+        key.channel,
+        thread_ts,
+        recipient_user_id,
+        key.workspace,
+        assistant=direct and thread_ts is not None,
+    )
+
+
 def should_answer(message: PersonMessage, *, known_thread: bool) -> bool:
     """DMs always; a mention always; a thread reply only where the bot already talks."""
     return message.direct or message.mentioned or (message.in_thread and known_thread)

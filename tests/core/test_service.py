@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
 from bot import wording
+from bot.allowance import Allowance
 from bot.domain import Attachment, ConversationSettings, Incoming, Role, ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
 from bot.service import Outcome, ReplyService
-from bot.settings import ConversationLimits, UpstreamSettings
+from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
 from tests.services import reply_service
@@ -331,3 +333,72 @@ async def test_a_last_edit_that_never_lands_leaves_the_text_for_recovery(
     # Still streaming, with all its text: the next start finishes the message.
     [recovered] = await store.interrupt_streaming()
     assert recovered.turn.text == "You said: hello there"
+
+
+# -- questions a stop left unanswered (``unanswered``, ``reask``) -----------------------
+
+
+async def turns_of(store: ConversationStore, key: ThreadKey = KEY) -> list[tuple[str, str]]:
+    window = await store.history(key, token_budget=100_000, max_turns=100)
+    return [(t.role.value, t.text) for t in window.turns]
+
+
+async def test_a_question_left_waiting_by_a_stop_is_answered_by_reask(
+    service: ReplyService, store: ConversationStore, upstream: FakeUpstream
+) -> None:
+    upstream.answer = Answer(tokens=5_000, tokens_per_s=50)  # the first answer holds the thread
+    first = asyncio.create_task(service.handle(message("first"), RecordingSink()))
+    second = asyncio.create_task(service.handle(message("second"), RecordingSink()))
+    # Until the first answer streams and the second question waits its turn.
+    while [role for role, _ in await turns_of(store)] != ["user", "assistant", "user"]:
+        await asyncio.sleep(0.01)
+    for task in (first, second):  # the process stops: one answer cut, one question waiting
+        task.cancel()
+    await asyncio.gather(first, second, return_exceptions=True)
+
+    [waiting] = await service.unanswered()
+    assert (waiting.key, waiting.turn.text) == (KEY, "second")
+    upstream.answer = Answer()
+    sink = RecordingSink()
+    result = await service.reask(waiting, sink)
+    assert result.outcome is Outcome.ANSWERED
+    assert sink.text == "You said: second"
+    assert await service.unanswered() == []
+    assert [text for _, text in await turns_of(store)][2:] == ["second", "You said: second"]
+    # Given again (a second start, a second look), it is not answered twice.
+    again = RecordingSink()
+    assert (await service.reask(waiting, again)).outcome is Outcome.DUPLICATE
+    assert again.started_at is None
+    assert len(await turns_of(store)) == 4
+
+
+async def test_refused_and_told_questions_are_not_left_unanswered(
+    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
+) -> None:
+    service = reply_service(
+        store,
+        client,
+        upstream_settings,
+        allowance=Allowance(store, QuotaSettings.off().model_copy(update={"user_per_minute": 1})),
+    )
+    assert (await service.handle(message("one"), RecordingSink())).outcome is Outcome.ANSWERED
+    assert (await service.handle(message("two"), RecordingSink())).outcome is Outcome.REFUSED
+    # No answer turn, but told why (a setting the API refuses): settled.
+    await store.save_settings(KEY, ConversationSettings(temperature=5.0))
+    told = await service.handle(message("three", author_id="u2"), RecordingSink())
+    assert told.outcome is Outcome.FAILED
+    assert await service.unanswered() == []
+
+
+async def test_only_questions_within_the_window_are_asked_again(
+    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
+) -> None:
+    now = time.time()
+    for text, age in (("an hour and a bit ago", 3_700.0), ("a minute ago", 60.0)):
+        await store.add_turn(
+            KEY, Turn(Role.USER, text, status=TurnStatus.PENDING, created_at=now - age)
+        )
+    service = make_service(store, client, upstream_settings)
+    assert [q.turn.text for q in await service.unanswered()] == ["a minute ago"]
+    off = make_service(store, client, upstream_settings, reask_within_seconds=0)
+    assert await off.unanswered() == []

@@ -117,15 +117,22 @@ class Rig:
         )
 
     @contextlib.asynccontextmanager
-    async def bot(self, **discord: Any) -> AsyncIterator[DiscordBot]:
-        """A started bot (logged in, gateway ready, commands synced); closed on exit."""
+    async def bot(self, *, recover: bool = False, **discord: Any) -> AsyncIterator[DiscordBot]:
+        """A started bot (logged in, gateway ready, commands synced); closed on exit.
+
+        ``recover``: start as ``threadline run`` does after a stop, finishing the
+        answers it cut and answering the questions it left waiting."""
         settings = self.settings(**discord)
+        service = self.service(settings)
+        interrupted = await self.store.interrupt_streaming() if recover else []
         bot = DiscordBot(
             settings,
-            service=self.service(settings),
+            service=service,
             store=self.store,
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
+            interrupted=interrupted,
+            unanswered=await service.unanswered() if recover else [],
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):

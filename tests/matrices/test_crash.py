@@ -18,7 +18,8 @@ After every kill, with the process dead:
 
 After every restart, an answer the kill cut is finished on the platform: its
 message keeps the stored text and ends with the interrupted notice, and on
-Discord carries the Regenerate button for that answer.
+Discord carries the Regenerate button for that answer. A question the kill
+left stored but unanswered (its answer had not begun) is answered in full.
 
 The moments come from ``random.Random(SEED)``: a failure names its chain, kill
 number and moment, and reproduces with the same seed. The figures (where the
@@ -254,8 +255,20 @@ class DiscordChain:
             r.at >= since and f"/channels/{thread}/" in r.path for r in self.fake.requests
         ) or bool(self.bot_messages(thread, asked))
 
-    async def finished(self, thread: int, asked: int, stored: Stored, kill: Kill) -> None:
-        """After the restart: the cut answer's messages are finished (or it was never shown)."""
+    async def finished(
+        self, thread: int, asked: int, full: str, stored: Stored, kill: Kill
+    ) -> None:
+        """After the restart: the cut answer's messages are finished (or it was never
+        shown); a question whose answer had not begun is answered."""
+        if stored.question and stored.answer_id is None:
+
+            def answered() -> bool:
+                return any(
+                    m.content == full and _has_regenerate(m)
+                    for m in self.bot_messages(thread, asked)
+                )
+
+            await self.fake.wait_for(answered, 30)
         posted = self.bot_messages(thread, asked)
         if stored.status == "streaming":
             assert stored.reply_ids or not posted, (
@@ -324,7 +337,7 @@ async def discord_chain(
             check_text(kill, stored, figures)
             figures.landed[landed(kill, stored)] += 1
             process = await chain.start()
-            await chain.finished(thread, asked, stored, kill)
+            await chain.finished(thread, asked, f"You said: {prompt}", stored, kill)
         await stopped(process)
     return figures
 
@@ -381,6 +394,15 @@ class SlackChain:
         ) or bool(self.bot_messages(thread_ts))
 
     async def finished(self, thread_ts: str, full: str, stored: Stored, kill: Kill) -> None:
+        if stored.question and stored.answer_id is None:  # the restart answers it
+            await self.fake.wait_for(
+                lambda: any(
+                    m.body == full and m.stream_state != "streaming"
+                    for m in self.bot_messages(thread_ts)
+                ),
+                30,
+                f"{kill.where()}: the waiting question answered",
+            )
         posted = self.bot_messages(thread_ts)
         if stored.status == "streaming":
             assert stored.reply_ids or not posted, (

@@ -74,17 +74,25 @@ async def make_bot(
     store: ConversationStore,
     upstream_settings: UpstreamSettings,
 ) -> AsyncIterator[MakeBot]:
-    """Start SlackBots (Socket Mode unless ``http=True``); all are stopped afterwards."""
+    """Start SlackBots (Socket Mode unless ``http=True``); all are stopped afterwards.
+
+    ``recover``: start as ``threadline run`` does after a stop, finishing the answers
+    it cut and answering the questions it left waiting."""
     bots: list[SlackBot] = []
 
-    async def make(*, http: bool = False, **changes: Any) -> SlackBot:
+    async def make(*, http: bool = False, recover: bool = False, **changes: Any) -> SlackBot:
         settings = Settings(
             _env_file=None,
             upstream=upstream_settings,
             slack=slack_settings(slack_fake, http=http, **changes),
         )
         bot = SlackBot(
-            settings, service=service, store=store, catalog=ModelCatalog(upstream_settings)
+            settings,
+            service=service,
+            store=store,
+            catalog=ModelCatalog(upstream_settings),
+            interrupted=await store.interrupt_streaming() if recover else (),
+            unanswered=await service.unanswered() if recover else (),
         )
         await bot.start()
         bots.append(bot)

@@ -517,6 +517,68 @@ async def test_interrupt_streaming_marks_and_returns_streaming_turns(
     assert await store.interrupt_streaming() == []
 
 
+async def test_storing_an_answer_marks_its_pending_question_complete(
+    store: ConversationStore,
+) -> None:
+    asked = await add(store, KEY, turn("q", status=TurnStatus.PENDING))
+    context = await add(store, KEY, turn("imported"))  # complete: stays so
+    assert [t.status for t in (await window(store)).turns] == [
+        TurnStatus.PENDING,
+        TurnStatus.COMPLETE,
+    ]
+    await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_to=asked.id))
+    assert asked.id is not None
+    assert context.id is not None
+    answered = await store.get_turn(asked.id)
+    assert answered is not None
+    assert answered.status is TurnStatus.COMPLETE
+    # The window read before the answer (SQLite caches it) shows the change too.
+    assert [(t.text, t.status) for t in (await window(store)).turns] == [
+        ("q", TurnStatus.COMPLETE),
+        ("a", TurnStatus.COMPLETE),
+        ("imported", TurnStatus.COMPLETE),
+    ]
+
+
+async def test_an_answer_in_any_status_answers_its_question(store: ConversationStore) -> None:
+    for status in (TurnStatus.STREAMING, TurnStatus.FAILED, TurnStatus.INTERRUPTED):
+        asked = await add(store, KEY, turn(f"q {status}", status=TurnStatus.PENDING))
+        await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_to=asked.id, status=status))
+    assert await store.unanswered_questions(since=0.0) == []
+
+
+async def test_unanswered_questions_are_the_pending_ones_oldest_first(
+    store: ConversationStore,
+) -> None:
+    reset_thread = ThreadKey("discord", "guild-1", "chan-1", "thread-3")
+    answered = await add(store, KEY, turn("answered", status=TurnStatus.PENDING))
+    await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_to=answered.id))
+    waiting = await add(store, KEY, turn("waiting", status=TurnStatus.PENDING, created_at=500.0))
+    await add(store, KEY, turn("context"))  # brought in from the platform: never asked
+    refused = await add(store, KEY, turn("refused", status=TurnStatus.PENDING))
+    assert refused.id is not None
+    await store.update_turn(refused.id, TurnUpdate(status=TurnStatus.FAILED))
+    slack = await add(store, SLACK, turn("on slack", status=TurnStatus.PENDING, created_at=600.0))
+    await add(store, OTHER, turn("too old", status=TurnStatus.PENDING, created_at=499.0))
+    await add(store, reset_thread, turn("before the reset", status=TurnStatus.PENDING))
+    await store.reset(reset_thread)
+
+    unanswered = await store.unanswered_questions(since=500.0)
+    assert [(u.key, u.turn.id, u.turn.text) for u in unanswered] == [
+        (KEY, waiting.id, "waiting"),
+        (SLACK, slack.id, "on slack"),
+    ]
+    assert unanswered[0].turn == waiting  # the whole turn, as stored
+    assert await store.unanswered_questions(since=500.0) == unanswered  # changes nothing
+    assert [u.turn.text for u in await store.unanswered_questions(since=0.0)] == [
+        "waiting",
+        "on slack",
+        "too old",
+    ]
+    await add(store, SLACK, turn("a", role=Role.ASSISTANT, reply_to=slack.id))
+    assert [u.turn.id for u in await store.unanswered_questions(since=500.0)] == [waiting.id]
+
+
 async def test_usage_since_sums_matching_turns(store: ConversationStore) -> None:
     elsewhere = ThreadKey("discord", "guild-2", "chan-9", "t")
     other_channel = ThreadKey("discord", "guild-1", "chan-2", "t")

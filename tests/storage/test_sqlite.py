@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,31 @@ async def test_v1_file_is_upgraded_in_place_and_keeps_its_data(tmp_path: Path) -
         assert new.id > 2
         await store.add_turn(KEY, Turn(role=Role.ASSISTANT, text="late", reply_to=1))
         assert await history(store) == ["old question", "late", "old answer", "new"]
+
+
+async def test_questions_stored_before_v6_are_not_asked_again(tmp_path: Path) -> None:
+    """v5 had no ``pending``: a question it stored without an answer (a crash, or
+    context a Slack thread brought in) reads as answered after the upgrade."""
+    path = tmp_path / "v5.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await migrate(conn, str(path), target=5)
+        await conn.execute(
+            "INSERT INTO conversations (platform, workspace, channel, thread, created_at) "
+            "VALUES ('discord', 'g', 'c', 't', 1.0)"
+        )
+        await conn.execute(
+            "INSERT INTO turns (conversation_id, platform, role, text, platform_message_id, "
+            "status, created_at) VALUES (1, 'discord', 'user', 'no answer', 'm-1', 'complete', ?)",
+            (time.time(),),
+        )
+    async with await SqliteStore.open(path) as store:
+        assert user_version(path) == LATEST_VERSION
+        assert await store.unanswered_questions(since=0.0) == []
+        asked = await store.add_turn(
+            KEY, Turn(role=Role.USER, text="new", status=TurnStatus.PENDING)
+        )
+        assert asked is not None
+        assert [u.turn.text for u in await store.unanswered_questions(since=0.0)] == ["new"]
 
 
 async def test_migrating_an_up_to_date_file_changes_nothing(tmp_path: Path) -> None:
@@ -456,8 +482,8 @@ class _Twin:
             key, token_budget=budget, max_turns=max_turns, through=real_through
         )
         _check_window(expected, budget, max_turns)
-        assert [(t.text, t.tokens) for t in got.turns] == [
-            (t.text, t.tokens) for t in expected.turns
+        assert [(t.text, t.tokens, t.status) for t in got.turns] == [
+            (t.text, t.tokens, t.status) for t in expected.turns
         ]
         assert got.omitted == expected.omitted
 
