@@ -364,6 +364,9 @@ async def _readable_bodies(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
+ASSISTANT_THREAD_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
+
+
 async def _readable(request: web.Request) -> bool:
     try:
         body = (await to_bolt_request(request)).body
@@ -371,7 +374,13 @@ async def _readable(request: web.Request) -> bool:
         return False  # UnicodeDecodeError and JSONDecodeError are ValueErrors
     # Bolt's middleware reads the event, and an assistant thread in it, with ``.get``.
     event = body.get("event", {})
-    return isinstance(event, dict) and isinstance(event.get("assistant_thread", {}), dict)
+    if not isinstance(event, dict) or not isinstance(event.get("assistant_thread", {}), dict):
+        return False
+    if event.get("type") in ASSISTANT_THREAD_EVENTS:
+        # Bolt's assistant utilities take the thread's channel and ts from it, else raise.
+        thread = event.get("assistant_thread", {})
+        return thread.get("channel_id") is not None and thread.get("thread_ts") is not None
+    return True
 
 
 async def _auth_test(client: AsyncWebClient) -> AsyncSlackResponse:

@@ -501,6 +501,8 @@ JUNK = [
     b"[]",  # JSON, not an object
     b'{"type": "event_callback", "event": null}',
     b'{"type": "event_callback", "event": {"user": false}}',  # found by the fuzz above
+    # found by the fuzz too: an assistant thread event without its thread
+    b'{"type":"event_callback","event":{"type":"assistant_thread_started","channel":"C0GENERAL1"}}',
     b"payload=%5B%5D",  # an interaction form whose payload is not an object
 ]
 
