@@ -75,6 +75,9 @@ class UpstreamSettings(BaseModel):
     # How httpx talks HTTP: "aiohttp" (httpx-aiohttp: aiohttp's C parser, several
     # times cheaper per streamed chunk, see bench/e2e.py) or "httpcore" (httpx's own).
     http_transport: Literal["aiohttp", "httpcore"] = "aiohttp"
+    # After the first text, a slow stream is read at most this often (seconds); what
+    # arrives meanwhile waits in the socket and comes as one piece (bot/upstream/client.py).
+    read_interval: float = Field(default=0.5, ge=0, le=2)
     models: dict[str, ModelSpec] = Field(default_factory=_default_models)
 
     @field_validator("base_url")

@@ -13,9 +13,8 @@ Callers that stop reading early should close the stream
 at once either way.
 
 Reading pace: the first text is handed over the moment it arrives; after that
-a slow stream is read at most every ``read_interval`` seconds (0.25 s by
-default), and the text that arrived meanwhile comes as one delta. Nobody sees
-the difference (platforms show edits about once a second), while the process
+a slow stream is read at most every ``UPSTREAM__READ_INTERVAL`` seconds, and
+the text that arrived meanwhile comes as one delta. Nobody sees the difference (platforms show edits about once a second), while the process
 wakes once per interval instead of once per token: at 50 tokens/s each token
 is its own TCP segment, and the wake-up and every step after it cost more than
 the token (bench/e2e.py). During the pause the socket is not read at all
@@ -77,7 +76,6 @@ class UpstreamClient:
         clock: Clock | None = None,
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        read_interval: float = 0.25,
     ) -> None:
         if settings.api_key is None or not settings.api_key.get_secret_value():
             raise ConfigError(wording.missing_api_key())
@@ -87,7 +85,7 @@ class UpstreamClient:
         )
         self._first_token_timeout = settings.timeout_first_token
         self._idle_timeout = settings.timeout_idle
-        self._read_interval = read_interval
+        self._read_interval = settings.read_interval
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.

@@ -257,7 +257,7 @@ async def test_a_cancelled_answer_is_kept_as_interrupted(
 async def test_text_is_flushed_while_it_streams(
     service: ReplyService, store: ConversationStore, upstream: FakeUpstream
 ) -> None:
-    upstream.answer = Answer(tokens=200, tokens_per_s=400)
+    upstream.answer = Answer(tokens=400, tokens_per_s=400)  # a second: reads 0.5 s apart
     task = asyncio.create_task(service.handle(message("stream"), RecordingSink()))
     seen = ""
     while not task.done():
