@@ -77,7 +77,7 @@ async def test_a_long_answer_is_split_into_messages_without_losing_text(
     assert slack_fake.log.calls("chat.startStream") == []
 
 
-STINGY_EDITS = SlackLimits.fast().with_method_limit("chat.update", RateLimit(burst=2, interval=0.5))
+STINGY_EDITS = SlackLimits.fast().with_method_limit("chat.update", RateLimit(burst=2, interval=2.0))
 
 
 @pytest.mark.parametrize("slack_fake_limits", [STINGY_EDITS], ids=["two-edits-then-429"])
@@ -85,7 +85,7 @@ async def test_a_429_from_chat_update_loses_no_text(
     slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
 ) -> None:
     await make_bot(native_streaming=False)
-    upstream.answer = Answer(text=WORDS, tokens_per_s=80)
+    upstream.answer = Answer(text=WORDS, tokens_per_s=20)  # edits 0.5 s apart: the third is refused
     mention = slack_fake.payloads.app_mention("slowly")
     await slack_fake.send_event(mention)
     await wait_shown(slack_fake, GENERAL, mention["ts"], WORDS, timeout=10)
