@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -87,6 +87,9 @@ class ConversationStore(Protocol):
       newest turn is always included; failed turns are left out. Turns are
       ordered by (``reply_to`` or ``id``, ``id``): an answer follows its question.
       ``through`` (a user turn id) leaves out everything ordered after that turn.
+    - ``update_texts`` stores the text so far of several ``streaming`` answers at
+      once (turn id → text); a turn that is missing or no longer ``streaming`` is
+      left alone, so a late flush never overwrites a finished answer.
     - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
       returns them, for recovery at start-up.
     - ``unanswered_questions`` returns the ``pending`` turns created at or after
@@ -101,6 +104,8 @@ class ConversationStore(Protocol):
     async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None: ...
 
     async def update_turn(self, turn_id: int, update: TurnUpdate) -> None: ...
+
+    async def update_texts(self, texts: Mapping[int, str]) -> None: ...
 
     async def get_turn(self, turn_id: int) -> Turn | None: ...
 

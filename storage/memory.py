@@ -27,7 +27,7 @@ from bot.domain import (
 from bot.lifetime import ClosesOnExit
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["MemoryStore"]
 
@@ -98,6 +98,12 @@ class MemoryStore(ClosesOnExit):
             updated_at=time.time(),
         )
         self._turns[turn_id] = (key, updated)
+
+    async def update_texts(self, texts: Mapping[int, str]) -> None:
+        for turn_id, text in texts.items():
+            found = self._turns.get(turn_id)
+            if found is not None and found[1].status is TurnStatus.STREAMING:
+                await self.update_turn(turn_id, TurnUpdate(text=text))
 
     async def get_turn(self, turn_id: int) -> Turn | None:
         found = self._turns.get(turn_id)

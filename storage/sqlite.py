@@ -60,7 +60,7 @@ from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
     from pathlib import Path
 
     from bot.domain import ContentPart
@@ -202,6 +202,23 @@ class SqliteStore(ClosesOnExit):
             if rows:
                 conversation_id, *columns = rows[0]
                 self._patch_window(conversation_id, _turn_from(columns), update.status is not None)
+
+    async def update_texts(self, texts: Mapping[int, str]) -> None:
+        """Every streaming answer's text so far, in one statement (the service's flush):
+        one worker-thread trip and one commit a second for all answers, not one each."""
+        if not texts:
+            return
+        ids = list(texts)
+        cases = " ".join("WHEN ? THEN ?" for _ in ids)
+        sql = (
+            f"UPDATE turns SET text = CASE id {cases} END, updated_at = ? "
+            f"WHERE id IN ({', '.join('?' for _ in ids)}) AND status = 'streaming' "
+            f"RETURNING conversation_id, {_TURN_COLUMNS}"
+        )
+        params = [value for turn_id in ids for value in (turn_id, texts[turn_id])]
+        async with self._writing():
+            for conversation_id, *columns in await self._fetch(sql, (*params, time.time(), *ids)):
+                self._patch_window(conversation_id, _turn_from(columns), status_changed=False)
 
     async def edit_message(self, platform: str, message_id: str, text: str, tokens: int) -> bool:
         """A platform message was edited: store its new text and size. True if found."""

@@ -656,3 +656,24 @@ async def test_several_buckets_are_taken_from_together_or_not_at_all(
 
 async def test_no_buckets_is_no_limit(store: ConversationStore) -> None:
     assert await store.take_tokens([], now=0.0) == ()
+
+
+async def test_update_texts_stores_every_streaming_answer_and_no_finished_one(
+    store: ConversationStore,
+) -> None:
+    first = await add(store, KEY, turn("", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    second = await add(store, OTHER, turn("", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    done = await add(store, KEY, turn("the whole answer", role=Role.ASSISTANT))
+    assert first.id is not None
+    assert second.id is not None
+    assert done.id is not None
+    await store.history(KEY, token_budget=10_000, max_turns=10)  # a cached window must follow too
+
+    await store.update_texts({first.id: "so far", second.id: "and here", done.id: "a late flush"})
+    await store.update_texts({})
+
+    texts = [(await store.get_turn(t)) for t in (first.id, second.id, done.id)]
+    assert [t.text if t else None for t in texts] == ["so far", "and here", "the whole answer"]
+    window = await store.history(KEY, token_budget=10_000, max_turns=10)
+    assert [t.text for t in window.turns] == ["so far", "the whole answer"]
+    await store.update_texts({999: "missing"})  # no such turn: nothing happens
