@@ -74,6 +74,15 @@ def bot_message(
     return found
 
 
+def finished_answer(fake: FakeDiscord, text: str) -> Callable[[], Message | None]:
+    """The bot's message showing ``text`` with Regenerate under it: an answer that ended."""
+    return bot_message(fake, lambda m: m.content == text and has_regenerate(m))
+
+
+def has_regenerate(message: Message) -> bool:
+    return any((b.custom_id or "").startswith(REGENERATE) for b in message.buttons)
+
+
 async def stored_answer(
     path: Path,
     message_id: int | str,
@@ -127,7 +136,7 @@ async def test_an_answer_cut_by_sigkill_is_finished_at_the_next_start(
                 (m := discord_fake.message(answer.id)).content.endswith(
                     wording.interrupted_notice()
                 )
-                and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
+                and has_regenerate(m)
                 and m
             ),
             30,
@@ -292,16 +301,7 @@ async def test_a_question_a_sigkill_left_waiting_is_answered_at_the_next_start(
     upstream.answer = Answer()
     restarted = await start_run(env)
     try:
-        answer = await fake.wait_for(
-            bot_message(
-                fake,
-                lambda m: (
-                    m.content == "You said: and a second one"
-                    and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
-                ),
-            ),
-            30,
-        )
+        answer = await fake.wait_for(finished_answer(fake, "You said: and a second one"), 30)
     finally:
         restarted.send_signal(signal.SIGTERM)
         code, err = await ended(restarted)
@@ -315,16 +315,7 @@ async def test_a_question_a_sigkill_left_waiting_is_answered_at_the_next_start(
     try:
         await connected(fake, identifies=3)
         await fake.dispatch_message(thread, content="a third")
-        await fake.wait_for(
-            bot_message(
-                fake,
-                lambda m: (
-                    m.content == "You said: a third"
-                    and any((b.custom_id or "").startswith(REGENERATE) for b in m.buttons)
-                ),
-            ),
-            30,
-        )
+        await fake.wait_for(finished_answer(fake, "You said: a third"), 30)
     finally:
         again.send_signal(signal.SIGTERM)
         code, err = await ended(again)
