@@ -209,17 +209,22 @@ def slack_answer(slack: SlackFake, check: Callable[[MessageView], bool]) -> Mess
     return next((m for m in replies if check(m)), None)
 
 
+def slack_env(upstream: FakeUpstream, tmp_path: Path, slack: SlackFake) -> dict[str, str]:
+    """``threadline run`` on the Slack fake (Socket Mode), flushing answers every 50 ms."""
+    return base_env(upstream, tmp_path) | {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_APP_TOKEN": slack.app_token,
+        "SLACK__API_URL": slack.base_url,
+        "STORAGE__FLUSH_INTERVAL": "0.05",
+    }
+
+
 async def test_a_slack_answer_cut_by_sigkill_is_finished_at_the_next_start(
     upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # still streaming when killed
     async with SlackFake() as slack:
-        env = base_env(upstream, tmp_path) | {
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_APP_TOKEN": slack.app_token,
-            "SLACK__API_URL": slack.base_url,
-            "STORAGE__FLUSH_INTERVAL": "0.05",
-        }
+        env = slack_env(upstream, tmp_path, slack)
         process = await start_run(env)
         try:
             await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
@@ -331,12 +336,7 @@ async def test_a_slack_question_a_sigkill_left_waiting_is_answered_at_the_next_s
     path = tmp_path / "threadline.db"
     upstream.answer = Answer(tokens=5_000, tokens_per_s=20)  # the first answer holds the thread
     async with SlackFake() as slack:
-        env = base_env(upstream, tmp_path) | {
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_APP_TOKEN": slack.app_token,
-            "SLACK__API_URL": slack.base_url,
-            "STORAGE__FLUSH_INTERVAL": "0.05",
-        }
+        env = slack_env(upstream, tmp_path, slack)
         process = await start_run(env)
         try:
             await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
