@@ -1,4 +1,9 @@
-# threadline: `docker run --env-file .env -v threadline:/data -p 8080:8080 threadline`
+# threadline in a container. Build and run (docs/operations.md#docker):
+#
+#   docker build -t threadline .
+#   docker run -d --name threadline --env-file .env -v threadline-data:/data -p 8080:8080 threadline
+#
+# or `docker compose -f deploy/compose.yaml up -d`, which reads .env the same way.
 #
 # The install steps (a wheel built with --no-deps, then installed with its
 # dependencies into a clean Python) are the ones tests/test_packaging.py runs in
@@ -26,14 +31,15 @@ RUN python -m pip install /wheels/*.whl \
     && useradd --create-home --uid 10001 threadline \
     && mkdir /data && chown threadline /data
 
-USER threadline
+USER 10001
 WORKDIR /data
 # The SQLite database (WAL files and image store beside it) outlives the container.
 VOLUME ["/data"]
-# GET /healthz and GET /metrics (bot/health.py).
-EXPOSE 8080
-# The slim image has no curl: Python's urllib fails (exit 1) on a refused
-# connection or a 503 from /healthz.
+# 8080: GET /healthz and GET /metrics (OPS__PORT, bot/health.py).
+# 3000: Slack's HTTP mode, POST /slack/events (SLACK__HTTP_PORT; Socket Mode needs no port).
+EXPOSE 8080 3000
+# bot/probe.py: asks /healthz; with OPS__PORT=off it checks the database and the
+# upstream from outside the process instead (platform connections then go unchecked).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('OPS__PORT', '8080'), timeout=3)"
+    CMD ["python", "-m", "bot.probe"]
 CMD ["threadline", "run"]

@@ -405,6 +405,29 @@ def slack_file_unavailable(name: str) -> str:
     )
 
 
+# The container health probe (python -m bot.probe)
+
+
+def probe_no_endpoint(url: str, reason: str) -> str:
+    return (
+        f"unhealthy: no answer from {url} ({reason}). Is `threadline run` running, "
+        "and is OPS__PORT the port it serves on?"
+    )
+
+
+def probe_platforms_unseen() -> str:
+    return (
+        "not checked: OPS__PORT is off, so the running process cannot be asked; "
+        "set OPS__PORT to have its platform connections checked too"
+    )
+
+
+def probe_no_database(path: str) -> str:
+    return (
+        f"error: there is no database at {path} (has `threadline run` started? check STORAGE__PATH)"
+    )
+
+
 # Images in and out
 
 

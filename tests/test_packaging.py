@@ -4,9 +4,11 @@ virtual environment, run ``threadline``; and the image's HEALTHCHECK against /he
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -19,6 +21,7 @@ from bot import wording
 from bot.health import OpsServer
 from bot.metrics import Metrics
 from bot.settings import OpsSettings
+from storage.sqlite import SqliteStore
 from tests.fakes.upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,25 +115,29 @@ def test_the_images_install_steps_work_from_the_built_wheel(tmp_path: Path) -> N
     assert str(tmp_path / "venv") in where
 
 
-async def healthcheck(port: int) -> int:
-    """Run the Dockerfile's HEALTHCHECK command as Docker would (``/bin/sh -c``)."""
-    command = dockerfile_instruction("HEALTHCHECK").split(" CMD ", 1)[1]
+async def healthcheck(cwd: Path, **env: str) -> tuple[int, str]:
+    """Run the Dockerfile's HEALTHCHECK command as Docker would: its exec form, in
+    the image's WORKDIR (here ``cwd``, with no .env), with only the image's settings."""
+    command = json.loads(dockerfile_instruction("HEALTHCHECK").split(" CMD ", 1)[1])
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    process = await asyncio.create_subprocess_shell(
-        command,
-        env=clean_env(PATH=path, OPS__PORT=str(port)),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=cwd,
+        env=clean_env(PATH=path, **env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    return await asyncio.wait_for(process.wait(), 30)
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    return process.returncode or 0, output.decode()
 
 
 async def no_database_trouble() -> None:
     return None
 
 
-async def test_the_images_healthcheck_follows_healthz(upstream: FakeUpstream) -> None:
-    assert "EXPOSE 8080" in DOCKERFILE
+async def test_the_images_healthcheck_follows_healthz(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
     link = {"up": True}
     settings = OpsSettings(host="127.0.0.1", port=0, upstream_cache_seconds=0)
     async with OpsServer(
@@ -142,7 +149,40 @@ async def test_the_images_healthcheck_follows_healthz(upstream: FakeUpstream) ->
         ops.watch("discord", connected=lambda: link["up"], rate_limited=lambda: 0)
         assert ops.address is not None
         port = ops.address[1]
-        assert await healthcheck(port) == 0
-        link["up"] = False  # /healthz answers 503
-        assert await healthcheck(port) != 0
-    assert await healthcheck(port) != 0  # nothing listening
+        assert await healthcheck(tmp_path, OPS__PORT=str(port)) == (
+            0,
+            '{"database": "ok", "upstream": "ok", "platforms": {"discord": "connected"}}\n',
+        )
+        link["up"] = False  # /healthz answers 503, and the probe shows which part is down
+        code, output = await healthcheck(tmp_path, OPS__PORT=str(port))
+        assert (code, '"discord": "disconnected"' in output) == (1, True)
+    code, output = await healthcheck(tmp_path, OPS__PORT=str(port))  # nothing listening
+    assert (code, output.startswith("unhealthy: no answer from http://127.0.0.1:")) == (1, True)
+
+
+async def test_the_images_healthcheck_works_with_the_endpoint_off(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """OPS__PORT=off: the database and the upstream are checked from outside the process."""
+    database = tmp_path / "threadline.db"
+    async with await SqliteStore.open(database):
+        pass
+    off = {"OPS__PORT": "off", "STORAGE__PATH": str(database), "OPENAI_BASE_URL": upstream.base_url}
+    code, output = await healthcheck(tmp_path, **off)
+    assert code == 0, output
+    report = json.loads(output)
+    assert report == {
+        "database": "ok",
+        "upstream": "ok",
+        "platforms": wording.probe_platforms_unseen(),
+    }
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}/v1"
+    code, output = await healthcheck(tmp_path, **(off | {"OPENAI_BASE_URL": closed}))
+    assert (code, json.loads(output)["upstream"].startswith("unreachable")) == (1, True)
+    missing = tmp_path / "elsewhere.db"
+    code, output = await healthcheck(tmp_path, **(off | {"STORAGE__PATH": str(missing)}))
+    assert code == 1
+    assert json.loads(output)["database"] == wording.probe_no_database(str(missing))
+    assert not missing.exists()  # the probe created nothing
