@@ -3,6 +3,8 @@ facts a newcomer copies (commands, variables, names) are the code's own."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,68 @@ def test_every_setting_and_its_documented_name_is_in_the_reference() -> None:
         assert f"`{variable}`" in text
     for flat in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DISCORD_TOKEN", "SLACK_BOT_TOKEN"):
         assert f"`{flat}` or `" in text
+
+
+def read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def code_blocks(text: str) -> list[str]:
+    return re.findall(r"^```sh\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def test_the_readme_fits_a_page_and_opens_with_the_two_commands() -> None:
+    readme = read("README.md")
+    assert len(readme.splitlines()) < 150
+    install, test = code_blocks(readme)[:2]
+    assert install == (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install . && threadline run\n"
+    )
+    assert test == (
+        "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[dev]' && pytest\n"
+    )
+    assert test in read(".ci/run")  # CI runs the second, word for word
+    before = readme[: readme.index("```sh")]
+    assert len(before.splitlines()) <= 8  # a title and a few lines, then the commands
+    assert ">=3.11" in readme
+    assert '>=3.11"' in read("pyproject.toml")
+
+
+DOCUMENTS = [
+    "README.md",
+    "bench/README.md",
+    *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")),
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_every_relative_link_points_at_a_file(document: str) -> None:
+    text = read(document)
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    relative = [link for link in links if "://" not in link]
+    folder = (ROOT / document).parent
+    missing = [link for link in relative if not (folder / link).exists()]
+    assert missing == []
+
+
+def slack_manifest_commands() -> list[tuple[str, str]]:
+    manifest = json.loads(read("adapters/slack/manifest.json"))
+    return [
+        (" ".join(filter(None, [c["command"], c.get("usage_hint")])), c["description"])
+        for c in manifest["features"]["slash_commands"]
+    ]
+
+
+def test_the_slack_guide_describes_the_commands_as_the_manifest_does() -> None:
+    guide = read("docs/slack.md")
+    section = guide[guide.index("## Slash commands") :]
+    rows = re.findall(r"^\| `(/[^`]*)` \| ([^|]*?) \|", section, re.MULTILINE)
+    assert rows == slack_manifest_commands()
+
+
+def test_the_platform_guides_say_what_newcomers_look_for() -> None:
+    discord = read("docs/discord.md")
+    assert "Developer Portal → your app → General Information → Application ID" in discord
+    assert "/invite @threadline" in read("docs/slack.md")
+    manifest = json.loads(read("adapters/slack/manifest.json"))
+    assert manifest["features"]["bot_user"]["display_name"] == "threadline"

@@ -19,7 +19,7 @@ async def _serve(args: argparse.Namespace) -> None:
     async with SlackFake(
         host=args.host, port=args.port, limits=limits, events_url=args.events_url
     ) as fake:
-        print(f"SLACK_API_URL={fake.base_url}")
+        print(f"SLACK__API_URL={fake.base_url}")
         print(f"SLACK_BOT_TOKEN={fake.bot_token}")
         print(f"SLACK_APP_TOKEN={fake.app_token}")
         print(f"SLACK_SIGNING_SECRET={fake.signing_secret}")
