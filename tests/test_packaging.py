@@ -113,6 +113,18 @@ def test_the_images_install_steps_work_from_the_built_wheel(tmp_path: Path) -> N
     # The installed package is the wheel's, not this checkout's.
     where = run(python, "-c", "import bot; print(bot.__file__)", cwd=home, env=clean_env())
     assert str(tmp_path / "venv") in where
+    # The HEALTHCHECK's probe is in the wheel: with no database yet it says so, exit 1.
+    probe = subprocess.run(
+        [str(python), "-m", "bot.probe"],
+        cwd=home,
+        env=clean_env(OPS__PORT="off", OPENAI_BASE_URL="http://127.0.0.1:9/v1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.returncode == 1, probe.stderr
+    assert wording.probe_no_database("threadline.db") in probe.stdout
+    assert not (home / "threadline.db").exists()
 
 
 async def healthcheck(cwd: Path, **env: str) -> tuple[int, str]:
