@@ -3,13 +3,17 @@ facts a newcomer copies (commands, variables, names) are the code's own."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bot import settings_doc
+from bot.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REGENERATE = "python -m bot.settings_doc > docs/settings.md"
@@ -106,3 +110,39 @@ def test_the_platform_guides_say_what_newcomers_look_for() -> None:
     assert "/invite @threadline" in read("docs/slack.md")
     manifest = json.loads(read("adapters/slack/manifest.json"))
     assert manifest["features"]["bot_user"]["display_name"] == "threadline"
+
+
+async def printed_env(module: str, lines: int) -> str:
+    """What ``python -m <module> --port 0`` prints before it serves (then it is stopped)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, "--port", "0", cwd=ROOT, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    try:
+        return "".join(
+            [(await asyncio.wait_for(process.stdout.readline(), 30)).decode() for _ in range(lines)]
+        )
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_the_fakes_print_an_env_file_threadline_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's no-account recipe: the fakes' output, as it is, configures threadline."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    upstream = await printed_env("tests.fakes.upstream", 2)
+    slack = await printed_env("tests.fakes.slack", 5)
+    env_file = tmp_path / "fake.env"
+    env_file.write_text(upstream + slack, encoding="utf-8")
+    printed = dict(
+        line.split("=", 1) for line in (upstream + slack).splitlines() if not line.startswith("#")
+    )
+    settings = load_settings(env_file=str(env_file))
+    assert settings.upstream.base_url == printed["OPENAI_BASE_URL"]
+    assert settings.upstream.api_key == SecretStr(printed["OPENAI_API_KEY"])
+    assert settings.slack.api_url == printed["SLACK__API_URL"]
+    assert settings.slack.bot_token == SecretStr(printed["SLACK_BOT_TOKEN"])
+    assert settings.slack.app_token == SecretStr(printed["SLACK_APP_TOKEN"])
