@@ -99,6 +99,63 @@ def missing_api_key() -> str:
     )
 
 
+# Settings (start-up)
+
+
+def settings_not_valid(problems: list[str]) -> str:
+    """Start-up refused: each problem names its variable and says what it takes."""
+    return "The configuration is not valid: " + "; ".join(problems) + "."
+
+
+def setting_problem(name: str, where: str, rule: str) -> str:
+    inside = f" (at {where})" if where else ""
+    return f"{name}{inside} {rule}"
+
+
+def setting_rule(kind: str, ctx: dict[str, object], message: str) -> str:
+    """What a value must be, from pydantic's error type (``greater_than_equal`` …)."""
+
+    def num(key: str) -> str:
+        value = ctx.get(key)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    rules = {
+        "greater_than_equal": f"must be at least {num('ge')}",
+        "greater_than": f"must be more than {num('gt')}",
+        "less_than_equal": f"must be at most {num('le')}",
+        "less_than": f"must be less than {num('lt')}",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "bool_parsing": "must be true or false",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "string_too_short": "must not be empty",
+        "dict_type": "must be a JSON object",
+        "list_type": "must be a JSON list",
+        "missing": "is required",
+    }
+    return rules.get(kind, message.removeprefix("Value error, "))
+
+
+def setting_not_json(name: str, *, is_list: bool) -> str:
+    example = "[123, 456]" if is_list else '{"my-model": {"vision": true, "context_tokens": 8192}}'
+    return f"{name} must be written as JSON, for example {name}={example}"
+
+
+def unknown_setting(name: str, suggestion: str | None, section: str) -> str:
+    if suggestion:
+        return f"{name} is not a setting (did you mean {suggestion}?)"
+    return f"{name} is not a setting of {section}__ (the settings table in the README lists them)"
+
+
+def single_underscore_setting(name: str, nested: str) -> str:
+    return f"{name} is not read: nested settings take two underscores, {nested}"
+
+
+def settings_unreadable() -> str:
+    return "a setting could not be read; check the values written as JSON"
+
+
 def empty_prompt() -> str:
     return "There is nothing to answer: write a question after the mention."
 
