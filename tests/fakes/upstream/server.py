@@ -26,6 +26,9 @@ from aiohttp import web
 
 from tests.fakes.upstream import seeds
 
+# Seconds a held stream waits for the others (``FakeUpstream.hold_streams``).
+HOLD_TIMEOUT = 10.0
+
 FaultKind = Literal[
     "error",  # the documented {"success": false, ...} body with the code's status
     "openai_error",  # OpenAI's {"error": {"message", "type", "code"}} body
@@ -114,6 +117,7 @@ class FakeUpstream:
         self.missing_files: set[str] = set()  # /cdn/ paths answered 404
         self._runner: web.AppRunner | None = None
         self._stream_done = asyncio.Condition()
+        self._barrier: asyncio.Barrier | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -152,6 +156,13 @@ class FakeUpstream:
         await self.stop()
 
     # -- control -----------------------------------------------------------------
+
+    def hold_streams(self, parties: int) -> None:
+        """Hold every stream before its first token until ``parties`` streams are open at
+        once: overlap by construction, not by timing. A stream still waiting after
+        ``HOLD_TIMEOUT`` gives up (the barrier breaks), so a test that never gets
+        ``parties`` streams fails on its assertions instead of hanging."""
+        self._barrier = asyncio.Barrier(parties)
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Serve ``fault`` to the next ``times`` requests."""
@@ -244,6 +255,7 @@ class FakeUpstream:
         in_flight = self.stats.streams_started - self.stats.streams_completed
         in_flight -= self.stats.client_disconnects
         self.stats.max_concurrent_streams = max(self.stats.max_concurrent_streams, in_flight)
+        await self._hold()
         try:
             await _write_stream(
                 response, _chunks_for(payload, answer, self._local), answer, fault, request, timing
@@ -258,6 +270,15 @@ class FakeUpstream:
         self.stats.streams_completed += 1
         await self._notify()
         return response
+
+    async def _hold(self) -> None:
+        if self._barrier is None:
+            return
+        try:
+            async with asyncio.timeout(HOLD_TIMEOUT):
+                await self._barrier.wait()
+        except (TimeoutError, asyncio.BrokenBarrierError):
+            await self._barrier.abort()
 
     async def _notify(self) -> None:
         async with self._stream_done:
