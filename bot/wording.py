@@ -53,7 +53,9 @@ _UPSTREAM_BY_CODE = {
 def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> str:
     """The chat-visible sentence for a failed upstream call."""
     sentence = _UPSTREAM_BY_CODE.get(code)
-    if sentence is None:
+    if code == "no_chat_completions":  # detail: the URL tried
+        sentence = no_chat_completions(detail)
+    elif sentence is None:
         if kind == "UpstreamBadRequest":
             sentence = f"The model service refused the request ({code}): {detail}"
         else:
@@ -61,6 +63,15 @@ def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> s
     if trace_id:
         sentence += f" (trace id: {trace_id})"
     return sentence
+
+
+def no_chat_completions(url: str) -> str:
+    """A 404 for the endpoint itself: the base URL is wrong, trying again will not help."""
+    return (
+        f"The model service has no chat completions at {url} (HTTP 404). An operator needs to "
+        "check OPENAI_BASE_URL: it should end before /chat/completions, usually in /v1 "
+        "(https://api.openai.com/v1)."
+    )
 
 
 def platform_busy(retry_after: float) -> str:

@@ -127,13 +127,16 @@ class FakeUpstream:
 
     async def start(self) -> FakeUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/{prefix:.*}chat/completions", self._completions)
+        app.router.add_post(f"{self.prefix}/chat/completions", self._completions)
         app.router.add_post("/_fake/fail", self._control_fail)
         app.router.add_post("/_fake/answer", self._control_answer)
         app.router.add_get("/_fake/stats", self._control_stats)
         app.router.add_get("/_fake/requests", self._control_requests)
         # The files a gpt-4o-image answer links to, served here (filesystem.site's shape).
         app.router.add_get("/cdn/{path:.*}", self._serve_file)
+        # Any other path is a 404 as OpenAI answers it (a base URL without /v1, or one
+        # already ending in /chat/completions).
+        app.router.add_post("/{path:.*}", self._no_such_path)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.1
         )
@@ -189,6 +192,13 @@ class FakeUpstream:
 
     async def _control_requests(self, request: web.Request) -> web.Response:
         return web.json_response(self.requests)
+
+    async def _no_such_path(self, request: web.Request) -> web.Response:
+        self.stats.requests += 1
+        self.paths.append(request.path)
+        message = f"Invalid URL (POST {request.path})"
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        return web.json_response(body, status=404)
 
     async def _serve_file(self, request: web.Request) -> web.Response:
         if request.match_info["path"] in self.missing_files:
