@@ -249,6 +249,20 @@ class SlackSettings(BaseModel):
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
     max_text_file_bytes: Bytes = 32 * 1024
 
+    @field_validator("bot_token")
+    @classmethod
+    def _not_the_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith("xapp-"):
+            raise ValueError(wording.slack_bot_token_is_app_token())
+        return value
+
+    @field_validator("app_token")
+    @classmethod
+    def _not_a_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(("xoxb-", "xoxp-")):
+            raise ValueError(wording.slack_app_token_is_bot_token())
+        return value
+
     @field_validator("api_url")
     @classmethod
     def _keep_trailing_slash(cls, value: str) -> str:

@@ -163,6 +163,46 @@ def single_underscore_setting(name: str, nested: str) -> str:
     return f"{name} is not read: nested settings take two underscores, {nested}"
 
 
+def slack_bot_token_is_app_token() -> str:
+    return (
+        "holds the app-level token (xapp-…), which belongs in SLACK_APP_TOKEN; the bot token "
+        "starts with xoxb- (OAuth & Permissions in the app's settings)"
+    )
+
+
+def slack_app_token_is_bot_token() -> str:
+    return (
+        "holds a bot or user token (xoxb-…), which belongs in SLACK_BOT_TOKEN; the app-level "
+        "token starts with xapp- (Basic Information → App-Level Tokens)"
+    )
+
+
+def env_file_missing(path: str) -> str:
+    return f"The settings file {path} does not exist; check the --env-file path."
+
+
+def database_not_writable(path: str, reason: str) -> str:
+    return (
+        f"threadline cannot write its database {path} ({reason}); give it write access "
+        "to the file and its folder, or point STORAGE__PATH elsewhere."
+    )
+
+
+def database_folder_missing(path: str, folder: str) -> str:
+    return (
+        f"The folder {folder} for the database {path} does not exist; create it or "
+        "point STORAGE__PATH elsewhere."
+    )
+
+
+def unknown_thread(name: str) -> str:
+    return f"No thread {name!r} is stored; `threadline threads` lists the stored ones."
+
+
+def no_threads_stored() -> str:
+    return "No conversations are stored yet."
+
+
 def settings_unreadable() -> str:
     return "a setting could not be read; check the values written as JSON"
 
@@ -518,6 +558,37 @@ def fetch_refused_address(host: str) -> str:
 
 def fetch_failed(reason: str) -> str:
     return f"The image could not be downloaded ({reason}); try again or share it another way."
+
+
+# The terminal chat (threadline chat)
+
+
+def chat_banner(thread: str, model: str | None) -> str:
+    using = f" with {model}" if model else ""
+    return f"threadline chat: thread {thread!r}{using}. /help lists the commands; /exit (or Ctrl-D) leaves."
+
+
+def chat_speaker(role: str) -> str:
+    return "you" if role == "user" else "threadline" if role == "assistant" else role
+
+
+def chat_help() -> str:
+    return (
+        "Commands:\n"
+        "  /help   this list\n"
+        "  /exit   leave (Ctrl-D too)\n"
+        "Ctrl-C while an answer streams stops it; Ctrl-C at the prompt leaves.\n"
+        "The thread is kept: `threadline chat --thread NAME` resumes it, "
+        "`threadline history --thread NAME` prints it."
+    )
+
+
+def chat_unknown(command: str) -> str:
+    return f"{command} is not a chat command; /help lists them."
+
+
+def chat_answer_stopped() -> str:
+    return "(Answer stopped. Ctrl-C again leaves.)"
 
 
 def image_saved(path: str) -> str:
