@@ -14,13 +14,12 @@ import argparse
 import asyncio
 import contextlib
 import importlib.metadata
-import json
 import logging
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -29,7 +28,8 @@ from adapters.console import ConsoleSink, chat_loop, console_incoming, console_k
 from bot import logs, wording
 from bot.allowance import Allowance
 from bot.check import check
-from bot.domain import Attachment, ConversationSettings, StoredTurn, ThreadKey
+from bot.cli_threads import cmd_history, cmd_threads
+from bot.domain import Attachment, ConversationSettings, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
 from bot.files import sniff_image
@@ -40,7 +40,7 @@ from bot.models import ModelCatalog
 from bot.service import Outcome, ReplyService
 from bot.settings import QuotaSettings, Settings, load_settings
 from bot.upstream import UpstreamClient
-from storage import ImageStore, SqliteStore, listing
+from storage import ImageStore, SqliteStore
 from storage.probe import database_problem
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
@@ -130,41 +130,6 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             recent=[(t.role.value, t.text) for t in window.turns],
             image_dir=settings.images.output_dir,
         )
-    return EXIT_OK
-
-
-async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
-    key = console_key(args.thread) if ":" not in args.thread else _parse_key(args.thread)
-    turns = await listing.turns(settings.storage.path, key)
-    if turns is None:
-        raise InputError(wording.unknown_thread(args.thread))
-    if args.json:
-        rows = [asdict(t) | {"usage": asdict(t.usage) if t.usage else None} for t in turns]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    for turn in turns:
-        status = "" if turn.status == "complete" else f" [{turn.status}]"
-        trace = f" (trace id: {turn.trace_id})" if turn.trace_id else ""
-        print(f"{turn.author or turn.role}{status}{trace}: {turn.text}\n")
-    return EXIT_OK
-
-
-async def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
-    found = await listing.threads(settings.storage.path)
-    if args.json:
-        rows = [
-            {"thread": _thread_name(t.key), "turns": t.turns, "model": t.model}
-            | {"last_at": t.last_at}
-            for t in found
-        ]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not found:
-        print(wording.no_threads_stored(), file=sys.stderr)
-    for thread in found:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(thread.last_at or 0))
-        model = f"  {thread.model}" if thread.model else ""
-        print(f"{_thread_name(thread.key)}  {thread.turns} turns  {when}{model}")
     return EXIT_OK
 
 
@@ -287,18 +252,6 @@ def _configured_platforms(settings: Settings) -> list[str]:
     if settings.slack.bot_token is not None:
         platforms.append("slack")
     return platforms
-
-
-def _thread_name(key: ThreadKey) -> str:
-    """What ``history --thread`` takes: the bare name for a terminal thread."""
-    return key.thread if key == console_key(key.thread) else str(key)
-
-
-def _parse_key(text: str) -> ThreadKey:
-    """``platform:workspace/channel/thread``, as ``ThreadKey.__str__`` prints it."""
-    platform, _, rest = text.partition(":")
-    workspace, channel, thread = [*rest.split("/"), "", "", ""][:3]
-    return ThreadKey(platform, workspace, channel, thread)
 
 
 def _read_image(path: Path) -> Attachment:

@@ -6,6 +6,7 @@ misspelled field of a known section (``UPSTREAM__TYPO``), a misspelled section
 (``UPSTRAEM__TIMEOUT_IDLE``) and the single-underscore form of a nested name
 (``UPSTREAM_TEMPERATURE``), each with the closest name that exists (difflib).
 Names of other programs (``PATH``, ``SLACK_WEBHOOK_URL``) are left alone.
+``StandardNamesSource`` reads the flat names (``STANDARD_NAMES``) into their sections.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, get_args, get_origin
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot import wording
 
@@ -171,3 +173,25 @@ def _json_kind(annotation: Any) -> type | None:
         return list if origin is list else dict
     kinds = [_json_kind(arg) for arg in get_args(annotation)]
     return next((kind for kind in kinds if kind is not None), None)
+
+
+class StandardNamesSource(PydanticBaseSettingsSource):
+    """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self._source = source
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        env_vars = getattr(self._source, "env_vars", {})
+        for name, (section, key) in STANDARD_NAMES.items():
+            value = env_vars.get(name)
+            if value:
+                found.setdefault(section, {})[key] = value
+        return found

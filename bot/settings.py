@@ -4,7 +4,10 @@ Nested sections are set as ``SECTION__FIELD`` (``UPSTREAM__TIMEOUT_CONNECT=5``).
 The platforms' and the API's standard variable names are honoured as they are
 documented: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (the API docs' ``.env``),
 ``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN``, ``SLACK_SIGNING_SECRET``
-(Bolt's names). Both forms work from the environment and from ``.env``.
+(Bolt's names), and ``DISCORD_API_BASE_URL``, ``DISCORD_GATEWAY_URL``,
+``SLACK_API_BASE_URL`` for the platforms' endpoints. Both forms work from the
+environment and from ``.env``. Every field has a range; ``load_settings`` turns
+a wrong name or value into one sentence naming the variable (bot/setting_names.py).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pydantic_settings.exceptions import SettingsError
 from bot import wording
 from bot.errors import ConfigError
 from bot.setting_names import (
-    STANDARD_NAMES,
+    StandardNamesSource,
     describe_validation_error,
     environment,
     name_problems,
@@ -332,28 +335,6 @@ class OpsSettings(BaseModel):
         if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
             return None
         return value
-
-
-class StandardNamesSource(PydanticBaseSettingsSource):
-    """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
-
-    def __init__(
-        self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource
-    ) -> None:
-        super().__init__(settings_cls)
-        self._source = source
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ builds the whole dict
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        env_vars = getattr(self._source, "env_vars", {})
-        for name, (section, key) in STANDARD_NAMES.items():
-            value = env_vars.get(name)
-            if value:
-                found.setdefault(section, {})[key] = value
-        return found
 
 
 class Settings(BaseSettings):
