@@ -21,8 +21,8 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
-from pydantic_settings.exceptions import SettingsError
 
 from bot import wording
 from bot.errors import ConfigError

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 import pytest
 
 from bench.e2e import QUOTAS_OFF
 from bot.errors import ConfigError
-from bot.settings import load_settings
+from bot.setting_names import name_problems
+from bot.settings import Settings, load_settings
 
 SEED_ENV_FILE = (
     # The API docs' .env (../shared/seeds), verbatim: quotes and a trailing comment.
@@ -30,8 +35,6 @@ def docker_env_file(text: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     for name in list(os.environ):
         if "__" in name or name.startswith(("OPENAI_", "DISCORD_", "SLACK_")):
             monkeypatch.delenv(name)
@@ -172,6 +175,21 @@ def test_the_names_the_tests_and_benchmarks_set_are_all_read(
     settings = load_settings(env_file=None)
     assert settings.quota.max_in_flight == 0
     assert settings.ops.port is None
+
+
+def test_every_nested_name_the_tests_and_benchmarks_write_is_a_setting() -> None:
+    """A name in an env dict of a test or benchmark that start-up would refuse breaks them."""
+    on_purpose = {Path(__file__).name, "test_cli_habits.py"}  # these spell bad names
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.glob("tests/**/*.py"), *root.glob("bench/*.py")]
+    written = {
+        name: "1"
+        for path in sources
+        if path.name not in on_purpose
+        for name in re.findall(r'"([A-Z]+__[A-Z_]+)"', path.read_text())
+    }
+    assert "LIMITS__MAX_CONCURRENT_REPLIES" in written  # bench/e2e.py's, among others
+    assert name_problems(Settings, written) == []
 
 
 def test_the_issue_endpoint_names_are_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
