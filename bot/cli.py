@@ -319,7 +319,8 @@ COMMANDS = {
     "history": cmd_history,
     "check": cmd_check,
 }
-# Commands that only read or probe: a bad setting is still reported, as a check line.
+# The terminal's own commands tell a failure in one sentence: no log line repeats it
+# unless LOGGING__LEVEL asks for logs (``run`` logs as configured).
 TERMINAL = {"chat", "ask", "threads", "history", "check"}
 
 
