@@ -52,8 +52,8 @@ from tests.fakes.upstream import API_KEY, Answer, FakeUpstream  # noqa: E402
 
 TURNS = 3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# The cost controls (issue: quotas); 0 turns each one off. Unknown nested keys are
-# ignored by the settings (extra="ignore"), so these are harmless where they do not exist.
+# The cost controls (issue: quotas); 0 turns each one off. A misspelled QUOTA__* name
+# stops threadline's start-up (bot/setting_names.py; tests/test_settings.py reads these).
 QUOTAS_OFF = {
     f"QUOTA__{name}": "0"
     for name in (
@@ -420,7 +420,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a setting for threadline's environment (STREAMING__..., STORAGE__...); repeatable",
+        help="a setting for threadline's environment (UPSTREAM__..., STORAGE__...); repeatable",
     )
     args = parser.parse_args()
     settings = dict(item.split("=", 1) for item in args.set)

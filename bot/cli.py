@@ -1,7 +1,11 @@
-"""``threadline run | chat | ask | history | check`` — the only place that wires things.
+"""``threadline run | chat | ask | threads | history | check`` — the only place that wires things.
 
-Exit status: 0 success, 2 bad input or configuration, 3 an upstream error (its
-sentence, with the trace id, on stderr).
+Exit status: 0 success, 2 bad input or configuration (a bad setting, a missing
+--env-file, an unreadable --image, an unknown --thread), 3 an upstream error
+(its sentence, with the trace id, on stderr). A failed command prints one
+sentence on stderr and nothing else: the terminal commands log only what
+LOGGING__LEVEL asks for when it is set, warnings and errors otherwise are the
+sentence itself.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import importlib.metadata
+import logging
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -22,19 +27,24 @@ from pydantic import SecretStr
 from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
 from bot import logs, wording
 from bot.allowance import Allowance
-from bot.domain import Attachment, StoredTurn, ThreadKey
+from bot.check import check
+from bot.cli_threads import cmd_history, cmd_threads
+from bot.domain import Attachment, ConversationSettings, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
+from bot.files import sniff_image
 from bot.health import OpsServer
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog
 from bot.service import Outcome, ReplyService
 from bot.settings import QuotaSettings, Settings, load_settings
-from bot.upstream import ChatRequest, UpstreamClient
+from bot.upstream import UpstreamClient
 from storage import ImageStore, SqliteStore
+from storage.probe import database_problem
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
+RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
 
 
 @dataclass
@@ -106,63 +116,27 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    key = console_key(args.thread)
     async with open_core(settings) as core:
+        chosen = await core.store.settings(key)
+        if args.model:  # the thread keeps the model it was started with
+            chosen = ConversationSettings(args.model, chosen.system_prompt, chosen.temperature)
+            await core.store.save_settings(key, chosen)
+        window = await core.store.history(key, token_budget=10**9, max_turns=RESUME_TURNS)
         await chat_loop(
-            core.service, args.thread, model=args.model, image_dir=settings.images.output_dir
+            core.service,
+            args.thread,
+            model=chosen.model or core.catalog.default_model,
+            recent=[(t.role.value, t.text) for t in window.turns],
+            image_dir=settings.images.output_dir,
         )
-    return EXIT_OK
-
-
-async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
-    async with await SqliteStore.open(settings.storage.path) as store:
-        window = await store.history(
-            console_key(args.thread) if ":" not in args.thread else _parse_key(args.thread),
-            token_budget=10**9,
-            max_turns=10**6,
-        )
-    if args.json:
-        rows = [
-            {
-                "id": t.id,
-                "role": t.role.value,
-                "author": t.author_name,
-                "status": t.status.value,
-                "model": t.model,
-                "text": t.text,
-                "usage": asdict(t.usage) if t.usage else None,
-                "trace_id": t.trace_id,
-                "created_at": t.created_at,
-            }
-            for t in window.turns
-        ]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    if not window.turns:
-        print(f"No turns stored for thread {args.thread!r}.", file=sys.stderr)
-    for turn in window.turns:
-        status = "" if turn.status.value == "complete" else f" [{turn.status.value}]"
-        who = turn.author_name or turn.role.value
-        print(f"{who}{status}: {turn.text}\n")
     return EXIT_OK
 
 
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    print(f"configuration: ok (upstream {settings.upstream.base_url})")
-    async with await SqliteStore.open(settings.storage.path):
-        print(f"database: ok ({settings.storage.path})")
-    platforms = _configured_platforms(settings)
-    print(f"platforms: {', '.join(platforms) if platforms else 'none configured'}")
-    request = ChatRequest(
-        model=args.model or settings.upstream.default_model,
-        messages=({"role": "user", "content": "Reply with the word ok."},),
-        max_tokens=5,
+    return await check(
+        settings, model=args.model, database=database_problem, out=sys.stdout, err=sys.stderr
     )
-    started = time.perf_counter()
-    async with UpstreamClient(settings.upstream) as client:
-        result = await client.complete(request)
-    elapsed = (time.perf_counter() - started) * 1000
-    print(f"upstream: ok ({result.model or request.model} answered in {elapsed:.0f} ms)")
-    return EXIT_OK
 
 
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -280,13 +254,6 @@ def _configured_platforms(settings: Settings) -> list[str]:
     return platforms
 
 
-def _parse_key(text: str) -> ThreadKey:
-    """``platform:workspace/channel/thread``, as ``ThreadKey.__str__`` prints it."""
-    platform, _, rest = text.partition(":")
-    workspace, channel, thread = [*rest.split("/"), "", "", ""][:3]
-    return ThreadKey(platform, workspace, channel, thread)
-
-
 def _read_image(path: Path) -> Attachment:
     mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
     mime |= {".webp": "image/webp", ".gif": "image/gif"}
@@ -294,22 +261,34 @@ def _read_image(path: Path) -> Attachment:
     if kind is None:
         raise InputError(wording.unsupported_image(path.name))
     try:
-        return Attachment(path.name, kind, path.read_bytes(), None)
+        data = path.read_bytes()
     except OSError as error:
         raise InputError(wording.unreadable_file(path.name, error.strerror or "")) from None
+    real = sniff_image(data)  # the bytes decide, not the name: bad input is exit 2
+    if real is None:
+        raise InputError(wording.unsupported_image(path.name))
+    return Attachment(path.name, real, data, None)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="threadline", description="An LLM in your Discord and Slack threads."
     )
-    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="connect every configured platform and answer")
-    chat = commands.add_parser("chat", help="talk to the model from this terminal")
+    parser.add_argument("--version", action="version", version=f"threadline {_version()}")
+    parser.add_argument("--env-file", help="settings file (default: .env, if it exists)")
+    # The same option after the command; SUPPRESS keeps one given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", default=argparse.SUPPRESS, help="settings file")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=summary, description=summary)
+
+    command("run", "Connect every platform whose credentials are set and answer there.")
+    chat = command("chat", "Talk to the model from this terminal (/help lists the commands).")
     chat.add_argument("--thread", default="default", help="resume or start this thread")
-    chat.add_argument("--model")
-    ask = commands.add_parser("ask", help="one answer, streamed to stdout")
+    chat.add_argument("--model", help="the model for this thread (it keeps it)")
+    ask = command("ask", "Ask one question; the answer streams to stdout.")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--thread", help="continue this thread (default: a new one)")
     ask.add_argument("--model")
@@ -320,11 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer with the image model (UPSTREAM__IMAGE_MODEL); made images are saved",
     )
-    history = commands.add_parser("history", help="print a thread as stored")
-    history.add_argument("--thread", required=True)
+    threads = command("threads", "List the stored conversations, the most recent first.")
+    threads.add_argument("--json", action="store_true")
+    history = command("history", "Print one stored conversation, failed answers included.")
+    history.add_argument("--thread", required=True, help="a name from `threadline threads`")
     history.add_argument("--json", action="store_true")
-    check = commands.add_parser("check", help="validate settings and reach the upstream")
-    check.add_argument("--model")
+    check_ = command(
+        "check", "Check the settings, the database, the platform tokens and the upstream."
+    )
+    check_.add_argument("--model")
     return parser
 
 
@@ -332,29 +315,50 @@ COMMANDS = {
     "run": cmd_run,
     "chat": cmd_chat,
     "ask": cmd_ask,
+    "threads": cmd_threads,
     "history": cmd_history,
     "check": cmd_check,
 }
+# The terminal's own commands tell a failure in one sentence: no log line repeats it
+# unless LOGGING__LEVEL asks for logs (``run`` logs as configured).
+TERMINAL = {"chat", "ask", "threads", "history", "check"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(env_file=args.env_file)
+        settings = load_settings(env_file=_env_file(args.env_file))
         secrets = [s.get_secret_value() for s in _secrets(settings)]
         logs.configure(settings.logging, secrets)
+        if args.command in TERMINAL and "level" not in settings.logging.model_fields_set:
+            logging.getLogger().setLevel(logging.CRITICAL)  # the sentence says it all
         return asyncio.run(COMMANDS[args.command](settings, args))
     except UpstreamError as error:
         print(error.user_message, file=sys.stderr)
         return EXIT_UPSTREAM
-    except (ConfigError, InputError) as error:
-        print(error.user_message, file=sys.stderr)
-        return EXIT_INPUT
-    except ThreadlineError as error:
+    except ThreadlineError as error:  # ConfigError, InputError and the rest
+        if args.command == "check" and isinstance(error, ConfigError):
+            print("configuration: not ok")
         print(error.user_message, file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
+
+
+def _env_file(named: str | None) -> str:
+    """``.env`` when it exists; a file named with --env-file must exist."""
+    if named is None:
+        return ".env"
+    if not Path(named).is_file():
+        raise ConfigError(wording.env_file_missing(named))
+    return named
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("threadline")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout (python -m bot)
+        return "0+unknown"
 
 
 def _secrets(settings: Settings) -> list[SecretStr]:

@@ -4,33 +4,44 @@ Nested sections are set as ``SECTION__FIELD`` (``UPSTREAM__TIMEOUT_CONNECT=5``).
 The platforms' and the API's standard variable names are honoured as they are
 documented: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (the API docs' ``.env``),
 ``DISCORD_TOKEN``, ``SLACK_BOT_TOKEN``, ``SLACK_APP_TOKEN``, ``SLACK_SIGNING_SECRET``
-(Bolt's names). Both forms work from the environment and from ``.env``.
+(Bolt's names), and ``DISCORD_API_BASE_URL``, ``DISCORD_GATEWAY_URL``,
+``SLACK_API_BASE_URL`` for the platforms' endpoints. Both forms work from the
+environment and from ``.env``. Every field has a range; ``load_settings`` turns
+a wrong name or value into one sentence naming the variable (bot/setting_names.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
+from bot import wording
 from bot.errors import ConfigError
+from bot.setting_names import (
+    StandardNamesSource,
+    describe_validation_error,
+    environment,
+    name_problems,
+    unparsed_json,
+    unquote,
+)
 
-# Standard flat variable -> (section, field). Lower case: sources fold case.
-STANDARD_NAMES: dict[str, tuple[str, str]] = {
-    "openai_api_key": ("upstream", "api_key"),
-    "openai_base_url": ("upstream", "base_url"),
-    "discord_token": ("discord", "token"),
-    "slack_bot_token": ("slack", "bot_token"),
-    "slack_app_token": ("slack", "app_token"),
-    "slack_signing_secret": ("slack", "signing_secret"),
-}
+# Values that cannot mean a quote, a space or a comment (URLs, keys, tokens): Docker's
+# --env-file passes `OPENAI_API_KEY="sk-xxx"` with its quotes, so they are taken off here.
+Url = Annotated[str, BeforeValidator(unquote)]
+Secret = Annotated[SecretStr, BeforeValidator(unquote)]
+Seconds = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+Bytes = Annotated[int, Field(ge=1)]
 
 
 class ModelSpec(BaseModel):
@@ -42,7 +53,7 @@ class ModelSpec(BaseModel):
     file_input: bool = False
     # The model cannot answer without an input image (an "edit only" image model).
     image_input_required: bool = False
-    context_tokens: int = 8_192
+    context_tokens: Count = 8_192
 
 
 def _default_models() -> dict[str, ModelSpec]:
@@ -60,18 +71,19 @@ def _default_models() -> dict[str, ModelSpec]:
 
 
 class UpstreamSettings(BaseModel):
-    base_url: str = "https://api.openai.com/v1"
-    api_key: SecretStr | None = None
-    default_model: str = "gpt-4o-mini"
-    vision_model: str = "gpt-4o"
-    image_model: str = "gpt-4o-image"
-    max_tokens: int | None = None
+    base_url: Url = "https://api.openai.com/v1"
+    api_key: Secret | None = None
+    default_model: str = Field(default="gpt-4o-mini", min_length=1)
+    vision_model: str = Field(default="gpt-4o", min_length=1)
+    image_model: str = Field(default="gpt-4o-image", min_length=1)
+    max_tokens: Count | None = None
     temperature: float | None = None
-    timeout_connect: float = 10.0
-    timeout_first_token: float = 60.0
-    timeout_idle: float = 60.0
-    retry_attempts: int = 3
-    retry_max_seconds: float = 30.0
+    timeout_connect: Seconds = 10.0
+    timeout_first_token: Seconds = 60.0
+    timeout_idle: Seconds = 60.0
+    # Tries in all (1: no retry).
+    retry_attempts: int = Field(default=3, ge=1, le=20)
+    retry_max_seconds: float = Field(default=30.0, ge=0)
     # How httpx talks HTTP: "aiohttp" (httpx-aiohttp: aiohttp's C parser, several
     # times cheaper per streamed chunk, see bench/e2e.py) or "httpcore" (httpx's own).
     http_transport: Literal["aiohttp", "httpcore"] = "aiohttp"
@@ -97,8 +109,8 @@ class UpstreamSettings(BaseModel):
 
 class StorageSettings(BaseModel):
     path: Path = Path("threadline.db")
-    busy_timeout_ms: int = 5_000
-    flush_interval: float = 1.0
+    busy_timeout_ms: int = Field(default=5_000, ge=0)
+    flush_interval: Seconds = 1.0
 
 
 class ConversationLimits(BaseModel):
@@ -106,9 +118,10 @@ class ConversationLimits(BaseModel):
         "You are threadline, a helpful assistant in a team chat. Today is {date}. "
         "Answer concisely and use Markdown."
     )
-    context_tokens: int = 16_000
-    max_history_turns: int = 200
-    max_concurrent_replies: int = 32
+    context_tokens: Count = 16_000
+    max_history_turns: Count = 200
+    # 0 would make every answer wait forever.
+    max_concurrent_replies: Count = 32
     # On SIGTERM/SIGINT, seconds the answers in flight get to finish before they are
     # stopped (and marked interrupted); new messages are not taken meanwhile.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
@@ -159,9 +172,9 @@ class DiscordSettings(BaseModel):
     role; places pass when both the guild and the channel lists allow them.
     """
 
-    token: SecretStr | None = None
+    token: Secret | None = None
     answer_in_thread: bool = True
-    dev_guild_id: int | None = None
+    dev_guild_id: int | None = Field(default=None, gt=0)
     # Servers threadline answers in (empty: every server it is in).
     allowed_guild_ids: list[int] = Field(default_factory=list)
     # Servers threadline never answers in.
@@ -183,13 +196,15 @@ class DiscordSettings(BaseModel):
     # Largest image read: Discord's default upload cap (10 MiB) is what most users can
     # send, and as a base64 data: URL (x4/3, 13.3 MiB) it stays under OpenAI's 20 MB
     # per-image limit (https://platform.openai.com/docs/guides/images-vision).
-    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_bytes: Bytes = 10 * 1024 * 1024
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
-    max_text_file_bytes: int = 32 * 1024
+    max_text_file_bytes: Bytes = 32 * 1024
     # REST base, e.g. http://127.0.0.1:8082/api/v10 (None: discord.py's https://discord.com/api/v10).
-    api_base: str | None = None
+    # Also read as DISCORD_API_BASE_URL.
+    api_base: Url | None = None
     # Gateway websocket URL, e.g. ws://127.0.0.1:8082/gateway (None: Discord's own).
-    gateway_url: str | None = None
+    # Also read as DISCORD_GATEWAY_URL.
+    gateway_url: Url | None = None
 
     @field_validator("api_base")
     @classmethod
@@ -207,33 +222,49 @@ class DiscordSettings(BaseModel):
 
 
 class SlackSettings(BaseModel):
-    bot_token: SecretStr | None = None
-    app_token: SecretStr | None = None
-    signing_secret: SecretStr | None = None
+    bot_token: Secret | None = None
+    app_token: Secret | None = None
+    signing_secret: Secret | None = None
     native_streaming: bool = True
-    http_port: int = 3000
+    # 0 picks a free port (tests).
+    http_port: int = Field(default=3000, ge=0, le=65_535)
     # Web API base URL, trailing slash kept (slack_sdk joins method names onto it).
-    api_url: str = "https://slack.com/api/"
+    # Also read as SLACK_API_BASE_URL.
+    api_url: Url = "https://slack.com/api/"
     # Interface the HTTP-mode server (POST /slack/events) listens on.
-    http_host: str = "0.0.0.0"
+    http_host: str = Field(default="0.0.0.0", min_length=1)
     # Seconds between chat.appendStream calls of one answer: tokens are coalesced.
-    stream_append_interval: float = 1.0
+    stream_append_interval: float = Field(default=1.0, ge=0)
     # chat.appendStream is Tier 4 (100+/min per app per workspace), shared by all answers.
-    stream_appends_per_minute: int = 100
+    stream_appends_per_minute: Count = 100
     # Slack ends a stream ~5 min after it starts: continue in a new message before that.
-    stream_rollover_seconds: float = 270.0
+    stream_rollover_seconds: Seconds = 270.0
     # Markdown characters per streamed message (markdown_text takes 12,000).
-    stream_max_chars: int = 12_000
+    stream_max_chars: int = Field(default=12_000, ge=100, le=12_000)
     # Earlier thread messages read on a first mention (non-Marketplace cap: 15 per call).
-    history_import_messages: int = 15
+    history_import_messages: int = Field(default=15, ge=0)
     # Seconds between conversations.replies calls (non-Marketplace apps: ~1 per minute).
-    history_import_interval: float = 60.0
+    history_import_interval: float = Field(default=60.0, ge=0)
     # Recent event_ids remembered to drop Slack's retried deliveries.
-    recent_events: int = 2_048
+    recent_events: Count = 2_048
     # Largest image read: as base64 (x4/3) 10 MiB stays under OpenAI's 20 MB per-image limit.
-    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_bytes: Bytes = 10 * 1024 * 1024
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
-    max_text_file_bytes: int = 32 * 1024
+    max_text_file_bytes: Bytes = 32 * 1024
+
+    @field_validator("bot_token")
+    @classmethod
+    def _not_the_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith("xapp-"):
+            raise ValueError(wording.slack_bot_token_is_app_token())
+        return value
+
+    @field_validator("app_token")
+    @classmethod
+    def _not_a_bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(("xoxb-", "xoxp-")):
+            raise ValueError(wording.slack_app_token_is_bot_token())
+        return value
 
     @field_validator("api_url")
     @classmethod
@@ -248,43 +279,54 @@ class ImageSettings(BaseModel):
 
     # Largest image read or downloaded; as base64 (x4/3) 10 MiB stays under OpenAI's
     # 20 MB per-image limit (https://platform.openai.com/docs/guides/images-vision).
-    max_image_bytes: int = 10 * 1024 * 1024
+    max_image_bytes: Bytes = 10 * 1024 * 1024
     # Most images one message may carry.
-    max_images_per_message: int = 4
+    max_images_per_message: int = Field(default=4, ge=0)
     # The newest images of a thread sent with each answer ("make the hat red").
-    context_images: int = 4
+    context_images: int = Field(default=4, ge=0)
     # Send an image as its platform URL (not a data: URL) when the URL needs no
     # credentials and stays valid at least ``url_min_lifetime`` more seconds.
     send_urls: bool = True
-    url_min_lifetime: float = 3_600.0
+    url_min_lifetime: float = Field(default=3_600.0, ge=0)
     # Seconds for one whole download (connect, headers and body).
-    fetch_timeout: float = 20.0
+    fetch_timeout: Seconds = 20.0
     # Fetch links to private, loopback, link-local and reserved addresses (tests only).
     allow_private_addresses: bool = False
     # Image bytes live in content-addressed files here (default: ``<database>.images``).
     store_dir: Path | None = None
     # Total size of that folder; the least recently used images are evicted past it.
-    store_max_bytes: int = 512 * 1024 * 1024
+    store_max_bytes: Bytes = 512 * 1024 * 1024
     # Where ``threadline ask`` and ``chat`` save the images a model makes.
     output_dir: Path = Path("threadline-images")
 
 
 class LoggingSettings(BaseModel):
-    level: str = "INFO"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     format: Literal["plain", "json"] = "plain"
     log_message_content: bool = False
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        """``LOGGING__LEVEL=debug`` is as good as ``DEBUG``."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 class OpsSettings(BaseModel):
     """The operations endpoint of ``threadline run``: ``GET /healthz`` and ``GET /metrics``."""
 
     # Port to serve on (None: no endpoint); 0 picks a free one (tests).
-    port: int | None = 8080
-    host: str = "0.0.0.0"
+    port: int | None = Field(default=8080, ge=0, le=65_535)
+    host: str = Field(default="0.0.0.0", min_length=1)
     # Seconds a TCP connect to the upstream may take before /healthz calls it unreachable.
-    upstream_timeout: float = 2.0
+    upstream_timeout: Seconds = 2.0
     # Seconds an upstream reachability result is reused (a probe per scrape is wasteful).
-    upstream_cache_seconds: float = 5.0
+    upstream_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("port", mode="before")
     @classmethod
@@ -293,28 +335,6 @@ class OpsSettings(BaseModel):
         if isinstance(value, str) and value.strip().lower() in {"", "none", "off"}:
             return None
         return value
-
-
-class StandardNamesSource(PydanticBaseSettingsSource):
-    """Reads the documented flat names (``OPENAI_API_KEY`` …) into their sections."""
-
-    def __init__(
-        self, settings_cls: type[BaseSettings], source: PydanticBaseSettingsSource
-    ) -> None:
-        super().__init__(settings_cls)
-        self._source = source
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ builds the whole dict
-
-    def __call__(self) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        env_vars = getattr(self._source, "env_vars", {})
-        for name, (section, key) in STANDARD_NAMES.items():
-            value = env_vars.get(name)
-            if value:
-                found.setdefault(section, {})[key] = value
-        return found
 
 
 class Settings(BaseSettings):
@@ -356,18 +376,15 @@ class Settings(BaseSettings):
 
 
 def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
-    """Build settings, turning pydantic's report into one sentence per problem."""
+    """Build settings; every wrong name or value stops start-up with a sentence naming it."""
+    names = environment(env_file)
+    problems = name_problems(Settings, names)
     try:
-        return Settings(_env_file=env_file, **overrides)
+        settings = Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        path = "__".join(str(part) for part in error["loc"]).upper()
-        standard = {f"{s}__{f}".upper(): n.upper() for n, (s, f) in STANDARD_NAMES.items()}
-        name = standard.get(path, path)
-        problems.append(f"{name}: {error['msg']}")
-    return "The configuration is not valid. " + "; ".join(problems) + "."
+        problems += describe_validation_error(exc, names)
+    except SettingsError:  # a JSON-valued setting that is not JSON
+        problems += unparsed_json(Settings, names) or [wording.settings_unreadable()]
+    if problems:
+        raise ConfigError(wording.settings_not_valid(problems))
+    return settings

@@ -22,7 +22,8 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from bot.settings import STANDARD_NAMES, ModelSpec, Settings
+from bot.setting_names import STANDARD_NAMES
+from bot.settings import ModelSpec, Settings
 
 __all__ = ["DESCRIPTIONS", "MODEL_SPEC_DESCRIPTIONS", "render", "undocumented", "variables"]
 

@@ -53,7 +53,9 @@ _UPSTREAM_BY_CODE = {
 def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> str:
     """The chat-visible sentence for a failed upstream call."""
     sentence = _UPSTREAM_BY_CODE.get(code)
-    if sentence is None:
+    if code == "no_chat_completions":  # detail: the URL tried
+        sentence = no_chat_completions(detail)
+    elif sentence is None:
         if kind == "UpstreamBadRequest":
             sentence = f"The model service refused the request ({code}): {detail}"
         else:
@@ -61,6 +63,15 @@ def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> s
     if trace_id:
         sentence += f" (trace id: {trace_id})"
     return sentence
+
+
+def no_chat_completions(url: str) -> str:
+    """A 404 for the endpoint itself: the base URL is wrong, trying again will not help."""
+    return (
+        f"The model service has no chat completions at {url} (HTTP 404). An operator needs to "
+        "check OPENAI_BASE_URL: it should end before /chat/completions, usually in /v1 "
+        "(https://api.openai.com/v1)."
+    )
 
 
 def platform_busy(retry_after: float) -> str:
@@ -97,6 +108,103 @@ def missing_api_key() -> str:
         "OPENAI_API_KEY is not set. Put it in the environment or in a .env file "
         "(OPENAI_API_KEY=sk-...), and OPENAI_BASE_URL if you use a compatible server."
     )
+
+
+# Settings (start-up)
+
+
+def settings_not_valid(problems: list[str]) -> str:
+    """Start-up refused: each problem names its variable and says what it takes."""
+    return "The configuration is not valid: " + "; ".join(problems) + "."
+
+
+def setting_problem(name: str, where: str, rule: str) -> str:
+    inside = f" (at {where})" if where else ""
+    return f"{name}{inside} {rule}"
+
+
+def setting_rule(kind: str, ctx: dict[str, object], message: str) -> str:
+    """What a value must be, from pydantic's error type (``greater_than_equal`` …)."""
+
+    def num(key: str) -> str:
+        value = ctx.get(key)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    rules = {
+        "greater_than_equal": f"must be at least {num('ge')}",
+        "greater_than": f"must be more than {num('gt')}",
+        "less_than_equal": f"must be at most {num('le')}",
+        "less_than": f"must be less than {num('lt')}",
+        "int_parsing": "must be a whole number",
+        "int_from_float": "must be a whole number",
+        "float_parsing": "must be a number",
+        "bool_parsing": "must be true or false",
+        "literal_error": f"must be one of {ctx.get('expected')}",
+        "string_too_short": "must not be empty",
+        "dict_type": "must be a JSON object",
+        "list_type": "must be a JSON list",
+        "missing": "is required",
+    }
+    return rules.get(kind, message.removeprefix("Value error, "))
+
+
+def setting_not_json(name: str, *, is_list: bool) -> str:
+    example = "[123, 456]" if is_list else '{"my-model": {"vision": true, "context_tokens": 8192}}'
+    return f"{name} must be written as JSON, for example {name}={example}"
+
+
+def unknown_setting(name: str, suggestion: str | None, section: str) -> str:
+    if suggestion:
+        return f"{name} is not a setting (did you mean {suggestion}?)"
+    return f"{name} is not a setting of {section}__ (the settings table in the README lists them)"
+
+
+def single_underscore_setting(name: str, nested: str) -> str:
+    return f"{name} is not read: nested settings take two underscores, {nested}"
+
+
+def slack_bot_token_is_app_token() -> str:
+    return (
+        "holds the app-level token (xapp-…), which belongs in SLACK_APP_TOKEN; the bot token "
+        "starts with xoxb- (OAuth & Permissions in the app's settings)"
+    )
+
+
+def slack_app_token_is_bot_token() -> str:
+    return (
+        "holds a bot or user token (xoxb-…), which belongs in SLACK_BOT_TOKEN; the app-level "
+        "token starts with xapp- (Basic Information → App-Level Tokens)"
+    )
+
+
+def env_file_missing(path: str) -> str:
+    return f"The settings file {path} does not exist; check the --env-file path."
+
+
+def database_not_writable(path: str, reason: str) -> str:
+    return (
+        f"threadline cannot write its database {path} ({reason}); give it write access "
+        "to the file and its folder, or point STORAGE__PATH elsewhere."
+    )
+
+
+def database_folder_missing(path: str, folder: str) -> str:
+    return (
+        f"The folder {folder} for the database {path} does not exist; create it or "
+        "point STORAGE__PATH elsewhere."
+    )
+
+
+def unknown_thread(name: str) -> str:
+    return f"No thread {name!r} is stored; `threadline threads` lists the stored ones."
+
+
+def no_threads_stored() -> str:
+    return "No conversations are stored yet."
+
+
+def settings_unreadable() -> str:
+    return "a setting could not be read; check the values written as JSON"
 
 
 def empty_prompt() -> str:
@@ -473,6 +581,37 @@ def fetch_refused_address(host: str) -> str:
 
 def fetch_failed(reason: str) -> str:
     return f"The image could not be downloaded ({reason}); try again or share it another way."
+
+
+# The terminal chat (threadline chat)
+
+
+def chat_banner(thread: str, model: str | None) -> str:
+    using = f" with {model}" if model else ""
+    return f"threadline chat: thread {thread!r}{using}. /help lists the commands; /exit (or Ctrl-D) leaves."
+
+
+def chat_speaker(role: str) -> str:
+    return "you" if role == "user" else "threadline" if role == "assistant" else role
+
+
+def chat_help() -> str:
+    return (
+        "Commands:\n"
+        "  /help   this list\n"
+        "  /exit   leave (Ctrl-D too)\n"
+        "Ctrl-C while an answer streams stops it; Ctrl-C at the prompt leaves.\n"
+        "The thread is kept: `threadline chat --thread NAME` resumes it, "
+        "`threadline history --thread NAME` prints it."
+    )
+
+
+def chat_unknown(command: str) -> str:
+    return f"{command} is not a chat command; /help lists them."
+
+
+def chat_answer_stopped() -> str:
+    return "(Answer stopped. Ctrl-C again leaves.)"
 
 
 def image_saved(path: str) -> str:

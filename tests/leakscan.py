@@ -45,6 +45,7 @@ SECRETS: dict[str, str] = {
     "a wrong SLACK_BOT_TOKEN (tests/slack/test_http_mode.py)": "xoxb-not-the-right-one",
     "a wrong bot token (tests/slack/test_files.py)": "xoxb-not-the-bot-token",
     "a wrong DISCORD_TOKEN (tests/test_run.py)": "not-the-token",
+    "a wrong SLACK_BOT_TOKEN (tests/test_cli_habits.py)": "xoxb-9-9-wrong",
 }
 MIN_LENGTH = 8
 

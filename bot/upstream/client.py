@@ -138,7 +138,9 @@ class UpstreamClient:
         except httpx.TransportError as exc:
             raise error_from_transport(exc) from None
         if response.status_code >= 400:
-            raise error_from_body(response.status_code, response.content, response.headers)
+            raise error_from_body(
+                response.status_code, response.content, response.headers, str(response.url)
+            )
         return result_from(loads(response.content))
 
     # -- streamed ----------------------------------------------------------------
@@ -205,7 +207,8 @@ class UpstreamClient:
 async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterator[ChatDelta]:
     """Decode one response into deltas, checking status, type and the ending."""
     if response.status_code >= 400:
-        raise error_from_body(response.status_code, await response.aread(), response.headers)
+        body = await response.aread()
+        raise error_from_body(response.status_code, body, response.headers, str(response.url))
     content_type = response.headers.get("content-type", "").partition(";")[0].strip()
     if content_type == "application/json":
         # Some compatible servers ignore "stream": true and answer in one piece.

@@ -26,9 +26,17 @@ from bot.errors import (
 )
 
 
-def error_from_body(status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
-    """The typed error for an HTTP error response."""
+def error_from_body(
+    status: int, body: bytes, headers: httpx.Headers, url: str = ""
+) -> UpstreamError:
+    """The typed error for an HTTP error response to a request for ``url``."""
     code, detail, trace_id = _describe(status, body, headers)
+    if status == 404 and "model" not in code:
+        # Not an unknown model (OpenAI: 404 model_not_found) but no such endpoint: the
+        # base URL lacks /v1, or already ends in /chat/completions.
+        return UpstreamBadRequest(
+            _without_credentials(url), status=status, code=NO_CHAT_COMPLETIONS, trace_id=trace_id
+        )
     common: dict[str, Any] = {"status": status, "code": code, "trace_id": trace_id}
     if status in (401, 403):
         return UpstreamAuthError(detail, **common)
@@ -37,6 +45,18 @@ def error_from_body(status: int, body: bytes, headers: httpx.Headers) -> Upstrea
     if status >= 500:
         return UpstreamServerError(detail, **common)
     return UpstreamBadRequest(detail, **common)
+
+
+NO_CHAT_COMPLETIONS = "no_chat_completions"
+
+
+def _without_credentials(url: str) -> str:
+    """The URL as it may be shown: no user, password or query (a key could hide there)."""
+    if not url:
+        return "…/chat/completions"
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
 
 
 def error_from_event(payload: dict[str, Any]) -> UpstreamError:
@@ -117,6 +137,7 @@ def _code_for_status(status: int) -> str:
 
 
 __all__ = [
+    "NO_CHAT_COMPLETIONS",
     "UpstreamProtocolError",
     "error_from_body",
     "error_from_event",

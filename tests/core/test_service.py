@@ -140,7 +140,10 @@ async def test_two_messages_in_one_thread_are_answered_in_order(
 
 
 async def test_ten_threads_stream_at_once(service: ReplyService, upstream: FakeUpstream) -> None:
-    upstream.answer = Answer(tokens=30, tokens_per_s=300)
+    # Every stream waits in the fake until all ten are open: if the service held any
+    # back, the barrier would break and fewer than ten would be seen at once.
+    upstream.hold_streams(10)
+    upstream.answer = Answer(tokens=1)
     threads = [ThreadKey("discord", "g1", f"c{i}", f"t{i}") for i in range(10)]
     results = await asyncio.gather(
         *(service.handle(message(f"q{i}", key=k), RecordingSink()) for i, k in enumerate(threads))

@@ -469,6 +469,28 @@ async def test_any_base_url_posts_to_chat_completions(prefix: str, trailing_slas
     assert fake.paths == [f"{prefix}/chat/completions"]
 
 
+@pytest.mark.parametrize("wrong", ["", "/chat/completions"])
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_wrong_base_url_says_which_url_had_no_chat_completions(
+    wrong: str, streamed: bool
+) -> None:
+    """``OPENAI_BASE_URL`` without ``/v1``, or ending in ``/chat/completions``: a 404 that
+    names the URL tried and the setting, instead of "Please try again"."""
+    async with FakeUpstream(prefix="/v1") as fake:
+        base = f"http://127.0.0.1:{fake.port}" + ("/v1" + wrong if wrong else "")
+        settings = UpstreamSettings(base_url=base, api_key=SecretStr(API_KEY))
+        request = ChatRequest(model="gpt-4", messages=HELLO)
+        async with UpstreamClient(settings, clock=FakeClock()) as client:
+            with pytest.raises(UpstreamBadRequest) as caught:
+                await (collect(client, request) if streamed else client.complete(request))
+    assert fake.stats.requests == 1  # not retried: trying again cannot help
+    sentence = caught.value.user_message
+    assert f"no chat completions at {base}/chat/completions" in sentence
+    assert "check OPENAI_BASE_URL" in sentence
+    assert "it should end before /chat/completions" in sentence
+    assert "try again" not in sentence.lower()
+
+
 async def test_the_key_never_shows_in_reprs_errors_or_logs(
     upstream: FakeUpstream,
     upstream_settings: UpstreamSettings,

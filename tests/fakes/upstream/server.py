@@ -26,6 +26,9 @@ from aiohttp import web
 
 from tests.fakes.upstream import seeds
 
+# Seconds a held stream waits for the others (``FakeUpstream.hold_streams``).
+HOLD_TIMEOUT = 10.0
+
 FaultKind = Literal[
     "error",  # the documented {"success": false, ...} body with the code's status
     "openai_error",  # OpenAI's {"error": {"message", "type", "code"}} body
@@ -114,6 +117,7 @@ class FakeUpstream:
         self.missing_files: set[str] = set()  # /cdn/ paths answered 404
         self._runner: web.AppRunner | None = None
         self._stream_done = asyncio.Condition()
+        self._barrier: asyncio.Barrier | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -123,13 +127,16 @@ class FakeUpstream:
 
     async def start(self) -> FakeUpstream:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/{prefix:.*}chat/completions", self._completions)
+        app.router.add_post(f"{self.prefix}/chat/completions", self._completions)
         app.router.add_post("/_fake/fail", self._control_fail)
         app.router.add_post("/_fake/answer", self._control_answer)
         app.router.add_get("/_fake/stats", self._control_stats)
         app.router.add_get("/_fake/requests", self._control_requests)
         # The files a gpt-4o-image answer links to, served here (filesystem.site's shape).
         app.router.add_get("/cdn/{path:.*}", self._serve_file)
+        # Any other path is a 404 as OpenAI answers it (a base URL without /v1, or one
+        # already ending in /chat/completions).
+        app.router.add_post("/{path:.*}", self._no_such_path)
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.1
         )
@@ -152,6 +159,13 @@ class FakeUpstream:
         await self.stop()
 
     # -- control -----------------------------------------------------------------
+
+    def hold_streams(self, parties: int) -> None:
+        """Hold every stream before its first token until ``parties`` streams are open at
+        once: overlap by construction, not by timing. A stream still waiting after
+        ``HOLD_TIMEOUT`` gives up (the barrier breaks), so a test that never gets
+        ``parties`` streams fails on its assertions instead of hanging."""
+        self._barrier = asyncio.Barrier(parties)
 
     def fail_next(self, fault: Fault, times: int = 1) -> None:
         """Serve ``fault`` to the next ``times`` requests."""
@@ -178,6 +192,13 @@ class FakeUpstream:
 
     async def _control_requests(self, request: web.Request) -> web.Response:
         return web.json_response(self.requests)
+
+    async def _no_such_path(self, request: web.Request) -> web.Response:
+        self.stats.requests += 1
+        self.paths.append(request.path)
+        message = f"Invalid URL (POST {request.path})"
+        body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+        return web.json_response(body, status=404)
 
     async def _serve_file(self, request: web.Request) -> web.Response:
         if request.match_info["path"] in self.missing_files:
@@ -244,6 +265,7 @@ class FakeUpstream:
         in_flight = self.stats.streams_started - self.stats.streams_completed
         in_flight -= self.stats.client_disconnects
         self.stats.max_concurrent_streams = max(self.stats.max_concurrent_streams, in_flight)
+        await self._hold()
         try:
             await _write_stream(
                 response, _chunks_for(payload, answer, self._local), answer, fault, request, timing
@@ -258,6 +280,15 @@ class FakeUpstream:
         self.stats.streams_completed += 1
         await self._notify()
         return response
+
+    async def _hold(self) -> None:
+        if self._barrier is None:
+            return
+        try:
+            async with asyncio.timeout(HOLD_TIMEOUT):
+                await self._barrier.wait()
+        except (TimeoutError, asyncio.BrokenBarrierError):
+            await self._barrier.abort()
 
     async def _notify(self) -> None:
         async with self._stream_done:
