@@ -79,11 +79,6 @@ def docker_env_file(text: str) -> dict[str, str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="passes once the settings strip surrounding quotes (issue 21 point 1, "
-    "the settings change made in parallel); then remove this mark",
-)
 def test_the_readmes_env_file_works_through_docker_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
