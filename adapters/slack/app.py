@@ -47,6 +47,7 @@ from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
 from adapters.slack.gate import events_web_app
 from adapters.slack.history import ThreadHistory
+from adapters.slack.mentions import inert
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -314,7 +315,8 @@ class SlackBot:
             return
 
         async def reply(text: str, public: bool) -> None:
-            await respond(text=text, response_type="in_channel" if public else "ephemeral")
+            shown = "in_channel" if public else "ephemeral"
+            await respond(text=inert(text), response_type=shown)
 
         self._spawn(self._commands.run(command, reply))
 

@@ -26,6 +26,7 @@ from typing import Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.failures import translated
+from adapters.slack.mentions import inert
 from adapters.slack.native import ENDED_CODES
 from adapters.slack.target import SLACK_LIMITS
 from bot import wording
@@ -131,7 +132,7 @@ async def _finish(client: AsyncWebClient, scheduler: EditScheduler, stored: Stor
         return  # nothing was posted (or not recorded): nothing to finish
     channel, _, ts = stored.turn.reply_message_ids[-1].rpartition(":")
     channel = channel or stored.key.channel
-    notice = wording.interrupted_notice()
+    notice = inert(wording.interrupted_notice())
     try:
         with translated(channel):
             await scheduler.spend(
@@ -145,7 +146,7 @@ async def _finish(client: AsyncWebClient, scheduler: EditScheduler, stored: Stor
         if error.code not in ENDED_CODES:
             raise
     # Not streaming (posted and edited, or ended by Slack): write the text again.
-    text = render_slack(f"{_last_part(stored.turn.text, stored)}\n\n{notice}")
+    text = inert(render_slack(f"{_last_part(stored.turn.text, stored)}\n\n{notice}"))
     with translated(channel, workspace_wide=True):
         await scheduler.spend(
             channel, lambda: client.chat_update(channel=channel, ts=ts, text=text)
