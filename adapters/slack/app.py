@@ -47,7 +47,6 @@ from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
 from adapters.slack.gate import events_web_app
 from adapters.slack.history import ThreadHistory
-from adapters.slack.mentions import inert
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -315,8 +314,7 @@ class SlackBot:
             return
 
         async def reply(text: str, public: bool) -> None:
-            shown = "in_channel" if public else "ephemeral"
-            await respond(text=inert(text), response_type=shown)
+            await respond(text=text, response_type="in_channel" if public else "ephemeral")
 
         self._spawn(self._commands.run(command, reply))
 

@@ -21,6 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from adapters.slack.mentions import mrkdwn
 from adapters.slack.names import UserNames
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
@@ -34,7 +35,6 @@ from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
-from bot.render import render_slack
 from bot.service import channel_key
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "parse_prompt"]
@@ -106,7 +106,7 @@ class SlashCommands:
             return
         thread = command.thread_ts
         if thread is None:  # post the question, and answer in its thread
-            quote = wording.slack_asked(command.user_id, render_slack(prompt), model)
+            quote = wording.slack_asked(command.user_id, mrkdwn(prompt), model)
             anchor = ReplyPlace(command.channel_id, None, command.user_id, command.team_id)
             thread = (await self._replies.target(anchor).post(quote)).id
         place = ReplyPlace(command.channel_id, thread, command.user_id, command.team_id)

@@ -6,8 +6,11 @@ mrkdwn made by ``bot.render.render_slack`` has them escaped already (``&lt;``), 
 ``markdown_text`` (native streams) is sent as the model wrote it. ``inert`` puts a
 zero-width space after the ``<`` (or ``&lt;``, should an entity ever be decoded)
 and after the ``@`` of a bare ``@here``/``@channel``/``@everyone``: readable,
-inert, as ``bot.render.render_discord`` does for Discord. It runs on every text
-bound for Slack; it is idempotent, so text that passed it before may pass again.
+inert, as ``bot.render.render_discord`` does for Discord. Every text from the
+model or a person goes to Slack through it: as markdown (native streams) or as
+``mrkdwn`` (post + update, notices, the quote of a slash command). threadline's
+own sentences keep the mentions they mean (``<@U…> asked: …``). It is
+idempotent, so text that passed it before may pass again.
 
 A stream sends text in pieces, and a trigger split between two of them
 (``<`` | ``!channel>``) is inert in neither: ``MentionGuard`` holds back a piece's
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MentionGuard", "inert"]
+from bot.render import render_slack
+
+__all__ = ["MentionGuard", "inert", "mrkdwn"]
 
 _ZWSP = "\u200b"
 _PING = re.compile(r"(?<=<)(?=[!@])|(?<=&lt;)(?=[!@])|(?<=@)(?=here|channel|everyone)", re.I)
@@ -32,6 +37,11 @@ _CONTEXT = len("&lt;")  # the longest lookbehind in ``_PING``
 def inert(text: str) -> str:
     """``text`` with no mention Slack would resolve (a zero-width space breaks each)."""
     return _inert_from(text, 0)
+
+
+def mrkdwn(markdown: str) -> str:
+    """Markdown from the model or a person as Slack mrkdwn that pings nobody."""
+    return inert(render_slack(markdown))
 
 
 class MentionGuard:

@@ -39,13 +39,12 @@ from enum import Enum
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.failures import REFUSED_CODES, translated
-from adapters.slack.mentions import MentionGuard, inert
+from adapters.slack.mentions import MentionGuard, inert, mrkdwn
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
-from bot.render import render_slack
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
 from bot.streaming import EditScheduler, StreamedReply
 
@@ -162,7 +161,7 @@ class FallbackReply:
     def __init__(self, target: SlackTarget, scheduler: EditScheduler) -> None:
         self._channel = target.place.channel
         self._target = target
-        self._reply = StreamedReply(target, scheduler, render_slack)
+        self._reply = StreamedReply(target, scheduler, mrkdwn)
 
     async def start(self) -> None:
         await self._reply.start()
@@ -455,7 +454,7 @@ class NativeReply:
         """Continue this answer with chat.postMessage + chat.update."""
         if self._message is not None:
             await self._roll_over(self._message, attempts=1)
-        fallback = StreamedReply(self._target, self._streams.scheduler, render_slack)
+        fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
         await fallback.start()
         text = self._reopen + text + self._take_pending(last=True)
         self._reopen = ""

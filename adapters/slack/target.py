@@ -1,7 +1,6 @@
 """``ReplyTarget`` for one Slack thread: chat.postMessage / chat.update / chat.delete.
 
-Text sent here is mrkdwn (``bot.render.render_slack`` made it), its mentions made
-inert (``mentions.inert``) whoever made it. Limits:
+Text sent here is mrkdwn (``bot.render.render_slack`` made it). Limits:
 
 - 4,000 characters per message: ``text`` is truncated at 40,000, but Slack asks
   for 4,000 and answers ``msg_too_long`` near there in practice
@@ -20,7 +19,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.failures import translated
-from adapters.slack.mentions import inert
 from adapters.slack.translate import ReplyPlace
 from bot.ports import MessageRef, PlatformLimits
 
@@ -51,7 +49,7 @@ class SlackTarget:
     async def post(self, text: str) -> MessageRef:
         with translated(self.bucket):
             response = await self._client.chat_postMessage(
-                channel=self.place.channel, thread_ts=self.place.thread_ts, text=inert(text)
+                channel=self.place.channel, thread_ts=self.place.thread_ts, text=text
             )
         ref = MessageRef(self.place.channel, str(response["ts"]))
         self.posted.append(ref)
@@ -59,7 +57,7 @@ class SlackTarget:
 
     async def edit(self, ref: MessageRef, text: str) -> None:
         with translated(self.bucket, workspace_wide=True):
-            await self._client.chat_update(channel=ref.channel, ts=ref.id, text=inert(text))
+            await self._client.chat_update(channel=ref.channel, ts=ref.id, text=text)
 
     async def delete(self, ref: MessageRef) -> None:
         with translated(self.bucket, workspace_wide=True):
