@@ -41,7 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
-from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
@@ -301,22 +301,21 @@ class SlackBot:
         if event is not None:
             self._spawn(self._events.handle(event))
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         assert self._commands is not None
         command = slash_command(body)
         # Sent again, a command would quote its question in the channel again before
-        # the store could tell it is a duplicate: its trigger_id tells it at the door.
+        # the store could tell it is a duplicate: its trigger_id tells it at the door
+        # (and, after a restart, the stored question: SlashCommands._asked_before).
         if command.trigger_id and not self._recent.first_time(
             command_message_id(command.trigger_id)
         ):
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
-
-        async def reply(text: str, public: bool) -> None:
-            await respond(text=text, response_type="in_channel" if public else "ephemeral")
-
-        self._spawn(self._commands.run(command, reply))
+        self._spawn(self._commands.run(command, command_reply(client, command, respond)))
 
     # -- background work ---------------------------------------------------------------
 
