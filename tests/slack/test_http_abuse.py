@@ -8,6 +8,7 @@ than 100 KB of log, none of their text, and are each refused with 401.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -52,33 +53,40 @@ def forged_headers(round_: int, body: bytes) -> dict[str, str]:
     return {"X-Slack-Request-Timestamp": f"{now}abc", "X-Slack-Signature": "v0=" + "0" * 64}
 
 
-@pytest.fixture
-async def running(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
+@contextlib.asynccontextmanager
+async def threadline_run(
+    upstream: FakeUpstream, slack: SlackFake, tmp_path: Path, **extra: str
+) -> AsyncIterator[tuple[int, Path]]:
     """``threadline run`` in Slack HTTP mode on a free port; its log goes to a file."""
     log_path = tmp_path / "threadline.log"
-    async with SlackFake() as slack:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONPATH": str(ROOT),
-            "OPENAI_API_KEY": API_KEY,
-            "OPENAI_BASE_URL": upstream.base_url,
-            "STORAGE__PATH": str(tmp_path / "threadline.db"),
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": slack.signing_secret,
-            "SLACK__API_URL": slack.base_url,
-            "SLACK__HTTP_HOST": "127.0.0.1",
-            "SLACK__HTTP_PORT": "0",
-        }
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", env=env, cwd=ROOT, stderr=log
-            )
-            try:
-                port = await _serving_port(log_path, process)
-                yield port, log_path
-            finally:
-                process.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(process.wait(), 30)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_BASE_URL": upstream.base_url,
+        "STORAGE__PATH": str(tmp_path / "threadline.db"),
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK__API_URL": slack.base_url,
+        "SLACK__HTTP_HOST": "127.0.0.1",
+        "SLACK__HTTP_PORT": "0",
+        "OPS__PORT": "off",
+    } | extra
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=ROOT, stderr=log
+        )
+        try:
+            yield await _serving_port(log_path, process), log_path
+        finally:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), 30)
+
+
+@pytest.fixture
+async def running(upstream: FakeUpstream, tmp_path: Path) -> AsyncIterator[tuple[int, Path]]:
+    async with SlackFake() as slack, threadline_run(upstream, slack, tmp_path) as running:
+        yield running
 
 
 def log_text(path: Path) -> str:
@@ -116,3 +124,27 @@ async def test_200_unsigned_megabyte_requests_add_little_log(
     assert added < 100_000
     assert "swordfish" not in log
     assert "Traceback" not in log
+
+
+async def test_message_text_stays_out_of_a_debug_log(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """LOGGING__LEVEL=DEBUG: the Slack SDK logs every request and response body at
+    DEBUG; without LOGGING__LOG_MESSAGE_CONTENT no question or answer reaches the log."""
+    async with (
+        SlackFake() as slack,
+        threadline_run(upstream, slack, tmp_path, LOGGING__LEVEL="DEBUG") as (port, log_path),
+    ):
+        url = f"http://127.0.0.1:{port}/slack/events"
+        mention = slack.payloads.app_mention(SECRET_WORDS)
+        await slack.wait_for_ack(await slack.send_event(mention, "http", url=url))
+        await slack.wait_for(
+            lambda: any(
+                SECRET_WORDS in m.body for m in slack.messages("C0GENERAL1", mention["ts"])
+            ),
+            30,
+            "the answer",
+        )
+    log = log_text(log_path)
+    assert "DEBUG" in log  # the level took
+    assert "swordfish" not in log
