@@ -45,7 +45,7 @@ from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
-from adapters.slack.gate import events_web_app
+from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
@@ -199,8 +199,7 @@ class SlackBot:
         else:
             assert slack.signing_secret is not None  # start() checked
             secret = slack.signing_secret.get_secret_value()
-            web_app = events_web_app(app, EVENTS_PATH, secret, self._clock)
-            runner = web.AppRunner(web_app, access_log=None)
+            runner = events_runner(app, EVENTS_PATH, secret, self._clock)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, slack.http_host, slack.http_port)

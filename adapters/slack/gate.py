@@ -24,14 +24,16 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.ports import Clock
 
-__all__ = ["FRESH_SECONDS", "MAX_BODY_BYTES", "REPORT_EVERY", "Refusals", "events_web_app"]
+__all__ = ["FRESH_SECONDS", "MAX_BODY_BYTES", "REPORT_EVERY", "Refusals", "events_runner"]
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +79,16 @@ class Refusals:
         self._counts.clear()
 
 
-def events_web_app(bolt: AsyncApp, path: str, secret: str, clock: Clock) -> web.Application:
-    """The aiohttp application serving ``path``: the door, then Bolt's dispatch."""
-    _quiet_bolt_verification()
+def events_runner(bolt: AsyncApp, path: str, secret: str, clock: Clock) -> web.AppRunner:
+    """The aiohttp server for ``path``: the door, then Bolt's dispatch. No access log;
+    a request aiohttp cannot parse counts as a refusal instead of a logged traceback."""
     refusals = Refusals(clock)
+    app = _events_app(bolt, path, secret, refusals)
+    return web.AppRunner(app, access_log=None, logger=_ServerLog(refusals))
+
+
+def _events_app(bolt: AsyncApp, path: str, secret: str, refusals: Refusals) -> web.Application:
+    _quiet_bolt_verification()
 
     @web.middleware
     async def signed(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -124,6 +132,23 @@ async def _unsigned(request: web.Request, secret: bytes) -> str | None:
     if not hmac.compare_digest(expected, signature):
         return "with a wrong signature"
     return None
+
+
+class _ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log. aiohttp logs a request it cannot parse as HTTP (a bad
+    header, a line over 8 KiB) at ERROR with a traceback: anyone could send those by
+    the thousand. They are counted with the refusals; anything else is logged."""
+
+    def __init__(self, refusals: Refusals) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"))
+        self._refusals = refusals
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if isinstance(error, HttpProcessingError):
+            self._refusals.refused("unreadable as HTTP")
+            return
+        super().log(level, msg, *args, **kwargs)
 
 
 class _DropAll(logging.Filter):

@@ -148,3 +148,28 @@ async def test_message_text_stays_out_of_a_debug_log(
     log = log_text(log_path)
     assert "DEBUG" in log  # the level took
     assert "swordfish" not in log
+
+
+MALFORMED = (
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: many\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 20_000 + b"\r\n\r\n",
+    b"POST /slack/events HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",  # no Host
+    b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+)
+
+
+async def test_200_requests_that_are_not_http_add_little_log(running: tuple[int, Path]) -> None:
+    """aiohttp logs each request it cannot parse at ERROR with a traceback (~800 bytes)."""
+    port, log_path = running
+    before = log_path.stat().st_size
+    for round_ in range(200):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(MALFORMED[round_ % len(MALFORMED)])
+        await writer.drain()
+        assert (await reader.read(12)).startswith(b"HTTP/1.")  # an answer (400), not a hang
+        writer.close()
+        await writer.wait_closed()
+    added = log_path.stat().st_size - before
+    print(f"200 requests that are not HTTP added {added} bytes of log")
+    assert added < 100_000
+    assert "Traceback" not in log_text(log_path)
