@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import SlackBot
-from adapters.slack.gate import MAX_BODY_BYTES
+from adapters.slack.gate import MAX_BODY_BYTES, REPORT_EVERY, Refusals
 from bot.domain import ThreadKey
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -19,6 +19,7 @@ from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import Settings, SlackSettings, UpstreamSettings
 from storage import MemoryStore
+from tests.fakes.clock import FakeClock
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import encode_http_body, sign
 from tests.fakes.upstream import FakeUpstream
@@ -165,3 +166,18 @@ async def test_refused_requests_are_logged_once_a_minute_without_their_content(
     lines = [r.getMessage() for r in caplog.records if r.name.startswith(("slack", "adapters"))]
     assert len([line for line in lines if "refused" in line]) == 1
     assert not any("secret plan" in line for line in lines)
+
+
+async def test_refusals_between_two_reports_are_summed_in_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.slack.gate")
+    clock = FakeClock()
+    refusals = Refusals(clock)
+    for reason in ("with a wrong signature", "with a stale timestamp", "with a wrong signature"):
+        refusals.refused(reason)
+        await clock.sleep(REPORT_EVERY / 2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # the first at once; the third a minute after it, with the second
+    assert lines[1].startswith("refused 2 unauthenticated Slack request(s)")
+    assert "1 with a stale timestamp, 1 with a wrong signature" in lines[1]
