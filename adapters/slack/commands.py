@@ -29,6 +29,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -75,8 +76,7 @@ def command_reply(
     """Where ``command``'s answers go: its ``response_url``, else the Web API."""
 
     async def reply(text: str, public: bool) -> None:
-        if respond.response_url:  # None, or "" in a hand-made request
-            await respond(text=text, response_type="in_channel" if public else "ephemeral")
+        if respond.response_url and await _responded(respond, text, public):
             return
         channel, thread = command.channel_id, command.thread_ts
         with translated(channel):
@@ -88,6 +88,26 @@ def command_reply(
                 )
 
     return reply
+
+
+async def _responded(respond: AsyncRespond, text: str, public: bool) -> bool:
+    """Post through the ``response_url``; False when it did not take the answer.
+
+    A response_url takes 5 answers within 30 minutes
+    (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses).
+    """
+    try:
+        response = await respond(text=text, response_type="in_channel" if public else "ephemeral")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.info("a command's response_url failed (%s); answering through the Web API", error)
+        return False
+    if response.status_code != 200:
+        log.info(
+            "a command's response_url answered %d; answering through the Web API",
+            response.status_code,
+        )
+        return False
+    return True
 
 
 class SlashCommands:

@@ -255,3 +255,16 @@ async def test_a_command_replayed_after_a_restart_is_not_asked_twice(
     await restarted.idle()
     assert len(quotes(slack_fake)) == 1  # one "asked:" quote
     assert upstream.stats.requests == 1
+
+
+async def test_a_command_whose_response_url_fails_is_answered_through_the_web_api(
+    slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_bot(http=True)
+    payload = slack_fake.payloads.slash_command("/usage")
+    payload["response_url"] = f"{slack_fake.workspace.origin}/_fake/expired-response-url"
+    assert await post_signed_command(slack_fake, events_url(bot), payload) == 200
+    await bot.idle()
+    [private] = [e["text"] for e in slack_fake.workspace.ephemerals if e["user"] == ALICE]
+    assert "Tokens used today" in private
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
