@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from bot.settings import LoggingSettings
 
 REDACTED = "[redacted]"
+CONTENT_AT_DEBUG = ("slack_sdk", "slack_bolt")
 
 
 class RedactSecrets(logging.Filter):
@@ -71,3 +72,8 @@ def configure(settings: LoggingSettings, secrets: Iterable[str] = ()) -> None:
     # httpx logs every request at INFO; that is DEBUG detail for an operator.
     for chatty in ("httpx", "httpcore", "aiosqlite"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    if not settings.log_message_content:
+        # The Slack SDK and Bolt log whole request and response bodies (message text)
+        # at DEBUG: kept out unless the operator asked for message content.
+        for carrier in CONTENT_AT_DEBUG:
+            logging.getLogger(carrier).setLevel(max(logging.INFO, root.level))

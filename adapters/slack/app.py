@@ -24,12 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -42,10 +41,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
-from adapters.slack.commands import COMMANDS, SlashCommands
+from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
+from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
@@ -75,7 +75,6 @@ __all__ = ["EVENTS_PATH", "SlackBot"]
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
 
 
@@ -198,9 +197,9 @@ class SlackBot:
             stack.push_async_callback(handler.close_async)
             log.info("connected to Slack in Socket Mode as %s", me.user_id)
         else:
-            web_app = app.web_app(path=EVENTS_PATH)
-            web_app.middlewares.append(_readable_bodies)
-            runner = web.AppRunner(web_app, access_log=None)
+            assert slack.signing_secret is not None  # start() checked
+            secret = slack.signing_secret.get_secret_value()
+            runner = events_runner(app, EVENTS_PATH, secret, self._clock)
             await runner.setup()
             stack.push_async_callback(runner.cleanup)
             site = web.TCPSite(runner, slack.http_host, slack.http_port)
@@ -301,22 +300,21 @@ class SlackBot:
         if event is not None:
             self._spawn(self._events.handle(event))
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _on_command(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         assert self._commands is not None
         command = slash_command(body)
         # Sent again, a command would quote its question in the channel again before
-        # the store could tell it is a duplicate: its trigger_id tells it at the door.
+        # the store could tell it is a duplicate: its trigger_id tells it at the door
+        # (and, after a restart, the stored question: SlashCommands._asked_before).
         if command.trigger_id and not self._recent.first_time(
             command_message_id(command.trigger_id)
         ):
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
-
-        async def reply(text: str, public: bool) -> None:
-            await respond(text=text, response_type="in_channel" if public else "ephemeral")
-
-        self._spawn(self._commands.run(command, reply))
+        self._spawn(self._commands.run(command, command_reply(client, command, respond)))
 
     # -- background work ---------------------------------------------------------------
 
@@ -347,40 +345,6 @@ async def _logged(work: Coroutine[Any, Any, None]) -> None:
         log.warning("slack work failed: %s", error.user_message)
     except Exception:
         log.exception("slack work failed")
-
-
-@web.middleware
-async def _readable_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer 400 to a request Bolt cannot read.
-
-    Bolt parses the body and looks into it (ids, types, the event) before it checks
-    the signature, and raises on what it does not expect: a body that is not UTF-8,
-    not a JSON object or a form, a field of another type. Unchecked, that is a 500
-    and an error in the log for anyone who posts junk to the public endpoint.
-    """
-    if request.method == "POST" and not await _readable(request):
-        log.info("refused a request to %s: its body is not a Slack payload", request.path)
-        return web.Response(status=400, text="the body is not a Slack payload")
-    return await handler(request)
-
-
-ASSISTANT_THREAD_EVENTS = ("assistant_thread_started", "assistant_thread_context_changed")
-
-
-async def _readable(request: web.Request) -> bool:
-    try:
-        body = (await to_bolt_request(request)).body
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError):
-        return False  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-    # Bolt's middleware reads the event, and an assistant thread in it, with ``.get``.
-    event = body.get("event", {})
-    if not isinstance(event, dict) or not isinstance(event.get("assistant_thread", {}), dict):
-        return False
-    if event.get("type") in ASSISTANT_THREAD_EVENTS:
-        # Bolt's assistant utilities take the thread's channel and ts from it, else raise.
-        thread = event.get("assistant_thread", {})
-        return thread.get("channel_id") is not None and thread.get("thread_ts") is not None
-    return True
 
 
 async def _auth_test(client: AsyncWebClient) -> AsyncSlackResponse:

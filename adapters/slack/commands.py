@@ -12,15 +12,29 @@ Slack wants a slash command acknowledged within 3 seconds
 the app acknowledges first and runs these afterwards. Slash commands do not
 carry a thread, so ``/ask`` posts the question in the channel and answers in
 its thread, where the conversation then continues without a mention.
-Settings answers are shown to the channel; look-ups only to the person.
+Settings answers are shown to the channel; look-ups only to the person. They go
+through the command's ``response_url``; a command without one (Slack always sends
+it, a hand-made request may not) is answered with chat.postEphemeral, or
+chat.postMessage when the channel should see it.
+
+A command is done once: its ``trigger_id`` is the question's message id, and a
+command whose question is stored already (a replay, after a restart too) is
+dropped before its question is quoted in the channel again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+import aiohttp
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.failures import translated
+from adapters.slack.mentions import mrkdwn
 from adapters.slack.names import UserNames
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
@@ -34,10 +48,11 @@ from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
-from bot.render import render_slack
 from bot.service import channel_key
 
-__all__ = ["COMMANDS", "CommandReply", "SlashCommands", "parse_prompt"]
+__all__ = ["COMMANDS", "CommandReply", "SlashCommands", "command_reply", "parse_prompt"]
+
+log = logging.getLogger(__name__)
 
 # (text, shown to the whole channel?) -> posted through the command's response_url
 CommandReply = Callable[[str, bool], Awaitable[None]]
@@ -53,6 +68,46 @@ def parse_prompt(text: str) -> tuple[str, str | None]:
     if match is None:
         return text.strip(), None
     return (text[: match.start()] + " " + text[match.end() :]).strip(), match.group(1)
+
+
+def command_reply(
+    client: AsyncWebClient, command: SlashCommand, respond: AsyncRespond
+) -> CommandReply:
+    """Where ``command``'s answers go: its ``response_url``, else the Web API."""
+
+    async def reply(text: str, public: bool) -> None:
+        if respond.response_url and await _responded(respond, text, public):
+            return
+        channel, thread = command.channel_id, command.thread_ts
+        with translated(channel):
+            if public:
+                await client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+            else:
+                await client.chat_postEphemeral(
+                    channel=channel, user=command.user_id, thread_ts=thread, text=text
+                )
+
+    return reply
+
+
+async def _responded(respond: AsyncRespond, text: str, public: bool) -> bool:
+    """Post through the ``response_url``; False when it did not take the answer.
+
+    A response_url takes 5 answers within 30 minutes
+    (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses).
+    """
+    try:
+        response = await respond(text=text, response_type="in_channel" if public else "ephemeral")
+    except (aiohttp.ClientError, TimeoutError) as error:
+        log.info("a command's response_url failed (%s); answering through the Web API", error)
+        return False
+    if response.status_code != 200:
+        log.info(
+            "a command's response_url answered %d; answering through the Web API",
+            response.status_code,
+        )
+        return False
+    return True
 
 
 class SlashCommands:
@@ -104,9 +159,11 @@ class SlashCommands:
         if not prompt:
             await reply(wording.slack_empty_prompt(command.name), False)
             return
+        if await self._asked_before(command):
+            return
         thread = command.thread_ts
         if thread is None:  # post the question, and answer in its thread
-            quote = wording.slack_asked(command.user_id, render_slack(prompt), model)
+            quote = wording.slack_asked(command.user_id, mrkdwn(prompt), model)
             anchor = ReplyPlace(command.channel_id, None, command.user_id, command.team_id)
             thread = (await self._replies.target(anchor).post(quote)).id
         place = ReplyPlace(command.channel_id, thread, command.user_id, command.team_id)
@@ -119,6 +176,15 @@ class SlashCommands:
             model=model,
         )
         await self._replies.answer(incoming, place)
+
+    async def _asked_before(self, command: SlashCommand) -> bool:
+        """The command's question is stored: it was answered (or is being answered)."""
+        if not command.trigger_id:
+            return False
+        found = await self._store.find_by_message(PLATFORM, command_message_id(command.trigger_id))
+        if found is not None:
+            log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
+        return found is not None
 
     # -- settings ------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ to it, chat.stopStream ends it (https://docs.slack.dev/reference/methods/chat.st
 and siblings). What shapes this module:
 
 - Text is markdown (``markdown_text``): it is sent as the model wrote it, never
-  mrkdwn-rendered; ``markdown_text`` takes 12,000 characters.
+  mrkdwn-rendered, except that no mention in it can ping (``mentions.inert``, held
+  back at a piece's end by ``MentionGuard``); ``markdown_text`` takes 12,000 characters.
 - startStream needs a ``thread_ts``, and in channels ``recipient_user_id`` and
   ``recipient_team_id``. A top-level DM answer therefore uses the fallback.
 - Rate tiers: appendStream is Tier 4 (100+/min per app per workspace, shared by
@@ -38,12 +39,12 @@ from enum import Enum
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.failures import REFUSED_CODES, translated
+from adapters.slack.mentions import MentionGuard, inert, mrkdwn
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
-from bot.render import render_slack
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
 from bot.streaming import EditScheduler, StreamedReply
 
@@ -160,7 +161,7 @@ class FallbackReply:
     def __init__(self, target: SlackTarget, scheduler: EditScheduler) -> None:
         self._channel = target.place.channel
         self._target = target
-        self._reply = StreamedReply(target, scheduler, render_slack)
+        self._reply = StreamedReply(target, scheduler, mrkdwn)
 
     async def start(self) -> None:
         await self._reply.start()
@@ -211,6 +212,7 @@ class NativeReply:
         self._place = target.place
         self._max_chars = streams.options.max_chars
         self._pending: list[str] = []
+        self._guard = MentionGuard()  # the pending text, made inert as it is taken
         self._work = asyncio.Event()
         self._finishing = asyncio.Event()
         self._footer = ""
@@ -274,7 +276,7 @@ class NativeReply:
         while self._fallback is None:
             await self._next_batch()
             last = self._finishing.is_set()
-            text = self._take_pending()
+            text = self._take_pending(last=last)
             if last:
                 text += self._footer_block(text)
                 if not self._shown_words and not text.strip():
@@ -294,18 +296,20 @@ class NativeReply:
         if wait > 0:
             await self._clock.wait(self._finishing, wait)
 
-    def _take_pending(self) -> str:
-        text = "".join(self._pending)
+    def _take_pending(self, *, last: bool) -> str:
+        """The text appended since the last call, mentions made inert; unless ``last``,
+        an end that could still become a mention waits for the next call."""
+        text = self._guard.feed("".join(self._pending))
         self._pending.clear()
-        return text
+        return text + self._guard.flush() if last else text
 
     def _footer_block(self, text: str) -> str:
         if not self._footer:
             return ""
         self._footer_shown = True
         if self._shown_words or text.strip():
-            return f"\n\n{self._footer}"
-        return self._footer
+            return f"\n\n{inert(self._footer)}"
+        return inert(self._footer)
 
     async def _deliver(self, text: str, *, last: bool) -> None:
         """Show ``text``: appended, in a new message, or through the fallback."""
@@ -386,7 +390,7 @@ class NativeReply:
                 thread_ts=place.thread_ts or "",
                 recipient_user_id=place.recipient_user_id,
                 recipient_team_id=place.team_id,
-                markdown_text=text or None,
+                markdown_text=inert(text) or None,
             )
         now = self._clock.monotonic()
         self._message = _Message(str(response["ts"]), now, text)
@@ -398,7 +402,7 @@ class NativeReply:
         await self._streams.pacer.take(first_words=not self._shown_words)
         with translated(self._place.channel):
             await self._client.chat_appendStream(
-                channel=self._place.channel, ts=message.ts, markdown_text=piece
+                channel=self._place.channel, ts=message.ts, markdown_text=inert(piece)
             )
         message.text += piece
         self._note_words(piece, self._clock.monotonic())
@@ -407,7 +411,7 @@ class NativeReply:
         await self._streams.stops.take()
         with translated(self._place.channel):
             await self._client.chat_stopStream(
-                channel=self._place.channel, ts=message.ts, markdown_text=piece or None
+                channel=self._place.channel, ts=message.ts, markdown_text=inert(piece) or None
             )
         message.text += piece
         self._message = None
@@ -450,9 +454,9 @@ class NativeReply:
         """Continue this answer with chat.postMessage + chat.update."""
         if self._message is not None:
             await self._roll_over(self._message, attempts=1)
-        fallback = StreamedReply(self._target, self._streams.scheduler, render_slack)
+        fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
         await fallback.start()
-        text = self._reopen + text + self._take_pending()
+        text = self._reopen + text + self._take_pending(last=True)
         self._reopen = ""
         self._fallback = fallback
         if text:

@@ -26,13 +26,13 @@ from typing import Protocol
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.failures import translated
+from adapters.slack.mentions import inert, mrkdwn
 from adapters.slack.native import ENDED_CODES
 from adapters.slack.target import SLACK_LIMITS
 from bot import wording
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
 from bot.ports import ConversationStore, ReplySink
-from bot.render import render_slack
 from bot.streaming import EditScheduler
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ async def _finish(client: AsyncWebClient, scheduler: EditScheduler, stored: Stor
             await scheduler.spend(
                 channel,
                 lambda: client.chat_stopStream(
-                    channel=channel, ts=ts, markdown_text=f"\n\n{notice}"
+                    channel=channel, ts=ts, markdown_text=inert(f"\n\n{notice}")
                 ),
             )
         return
@@ -145,7 +145,7 @@ async def _finish(client: AsyncWebClient, scheduler: EditScheduler, stored: Stor
         if error.code not in ENDED_CODES:
             raise
     # Not streaming (posted and edited, or ended by Slack): write the text again.
-    text = render_slack(f"{_last_part(stored.turn.text, stored)}\n\n{notice}")
+    text = mrkdwn(f"{_last_part(stored.turn.text, stored)}\n\n{notice}")
     with translated(channel, workspace_wide=True):
         await scheduler.spend(
             channel, lambda: client.chat_update(channel=channel, ts=ts, text=text)

@@ -7,6 +7,7 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
@@ -15,7 +16,6 @@ from bot.allowance import UsageReport
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore
-from bot.render import render_slack
 from bot.service import ReplyResult, ReplyService
 
 __all__ = ["Replies"]
@@ -61,6 +61,6 @@ class Replies:
     async def notice(self, place: ReplyPlace, markdown: str) -> None:
         """A short message in the thread that is not an answer (never raises)."""
         try:
-            await self.target(place).post(render_slack(markdown))
+            await self.target(place).post(mrkdwn(markdown))
         except ThreadlineError as error:
             log.warning("could not post a notice in %s: %s", place.channel, error.user_message)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import aiohttp
 import pytest
 
 from bot import wording
@@ -11,8 +15,18 @@ from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.settings import UpstreamSettings
 from tests.fakes.slack import SlackFake
+from tests.fakes.slack.events import encode_http_body, sign
 from tests.fakes.upstream import Answer, FakeUpstream
-from tests.slack.conftest import ALICE, DM, GENERAL, TEAM, MakeBot, bot_messages, wait_shown
+from tests.slack.conftest import (
+    ALICE,
+    DM,
+    GENERAL,
+    TEAM,
+    MakeBot,
+    bot_messages,
+    events_url,
+    wait_shown,
+)
 
 
 def responses(fake: SlackFake) -> list[tuple[str, str]]:
@@ -186,3 +200,71 @@ async def test_usage_counts_today_s_tokens(
         mine, channel=total, workspace=total, user_quota=0, workspace_quota=0, renews_in=0.0
     )
     assert responses(slack_fake) == [("ephemeral", wording.usage_report(report, "workspace"))]
+
+
+def quotes(fake: SlackFake) -> list[Any]:
+    """The bot's messages at the top of the channel: the questions of /ask."""
+    return [m for m in bot_messages(fake, GENERAL) if m.thread_ts is None]
+
+
+async def post_signed_command(fake: SlackFake, url: str, payload: dict[str, str]) -> int:
+    """POST a slash command as Slack signs it; the HTTP status of the acknowledgement."""
+    body, content_type = encode_http_body("slash_commands", payload)
+    headers = {"Content-Type": content_type, **sign(body, fake.signing_secret)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=body, headers=headers) as r,
+    ):
+        return r.status
+
+
+async def test_a_command_without_a_response_url_is_answered_through_the_web_api(
+    slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_bot(http=True)
+    url = events_url(bot)
+    for name, text in (("/usage", ""), ("/model", "gpt-4"), ("/model", "no-such-model")):
+        payload = slack_fake.payloads.slash_command(name, text)
+        del payload["response_url"]
+        assert await post_signed_command(slack_fake, url, payload) == 200
+    await bot.idle()
+    private = [e["text"] for e in slack_fake.workspace.ephemerals if e["user"] == ALICE]
+    assert len(private) == 2
+    assert "Tokens used today" in private[0]
+    assert "no-such-model" in private[1]
+    [public] = bot_messages(slack_fake, GENERAL)
+    assert public.text == wording.slack_model_set(ALICE, "gpt-4")
+    assert slack_fake.workspace.responses == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
+
+
+async def test_a_command_replayed_after_a_restart_is_not_asked_twice(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
+) -> None:
+    first = await make_bot(http=True)
+    payload = slack_fake.payloads.slash_command("/ask", "what is a monad?")
+    assert await post_signed_command(slack_fake, events_url(first), payload) == 200
+    await slack_fake.wait_for(lambda: quotes(slack_fake), what="the question")
+    [question] = quotes(slack_fake)
+    await wait_shown(slack_fake, GENERAL, question.ts, question.text + "You said: what is a monad?")
+    await first.idle()
+    await first.stop()
+
+    restarted = await make_bot(http=True)  # the same store; its memory of deliveries is new
+    assert await post_signed_command(slack_fake, events_url(restarted), payload) == 200
+    await restarted.idle()
+    assert len(quotes(slack_fake)) == 1  # one "asked:" quote
+    assert upstream.stats.requests == 1
+
+
+async def test_a_command_whose_response_url_fails_is_answered_through_the_web_api(
+    slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_bot(http=True)
+    payload = slack_fake.payloads.slash_command("/usage")
+    payload["response_url"] = f"{slack_fake.workspace.origin}/_fake/expired-response-url"
+    assert await post_signed_command(slack_fake, events_url(bot), payload) == 200
+    await bot.idle()
+    [private] = [e["text"] for e in slack_fake.workspace.ephemerals if e["user"] == ALICE]
+    assert "Tokens used today" in private
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import AsyncIterator
+
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
 from adapters.slack import SlackBot
+from adapters.slack.gate import MAX_BODY_BYTES, REPORT_EVERY, Refusals
 from bot.domain import ThreadKey
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -14,6 +19,7 @@ from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import Settings, SlackSettings, UpstreamSettings
 from storage import MemoryStore
+from tests.fakes.clock import FakeClock
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import encode_http_body, sign
 from tests.fakes.upstream import FakeUpstream
@@ -105,3 +111,73 @@ async def test_a_refused_bot_token_stops_start_up(
     with pytest.raises(ConfigError, match="invalid_auth"):
         await bot.start()
     assert slack_fake.socket.connections_opened == 0
+
+
+@pytest.mark.parametrize("timestamp", ["soon", "1e9", "-1", "١٧٠٠٠٠٠٠٠٠", ""])
+async def test_a_timestamp_that_is_not_a_number_is_refused_with_401(
+    slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture, timestamp: str
+) -> None:
+    bot = await make_bot(http=True)
+    body, content_type = encode_http_body(
+        "events_api", slack_fake.payloads.event_callback(slack_fake.payloads.app_mention("hi"))
+    )
+    headers = sign(body, slack_fake.signing_secret) | {"X-Slack-Request-Timestamp": timestamp}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            events_url(bot), data=body, headers=headers | {"Content-Type": content_type}
+        ) as response,
+    ):
+        assert response.status == 401
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_body_over_the_cap_is_refused_before_it_is_read(
+    slack_fake: SlackFake, make_bot: MakeBot
+) -> None:
+    bot = await make_bot(http=True)
+    body = b'{"type": "event_callback", "text": "' + b"x" * MAX_BODY_BYTES + b'"}'
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: capped while read
+        for start in range(0, len(body), 65_536):
+            yield body[start : start + 65_536]
+
+    async with aiohttp.ClientSession() as session:
+        for data in (io.BytesIO(body), chunked()):
+            headers = sign(body, slack_fake.signing_secret) | {"Content-Type": "application/json"}
+            async with session.post(events_url(bot), data=data, headers=headers) as response:
+                assert response.status == 413
+
+
+async def test_refused_requests_are_logged_once_a_minute_without_their_content(
+    slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bot = await make_bot(http=True)
+    async with aiohttp.ClientSession() as session:
+        for how in ("invalid", "stale", "missing") * 5:
+            body, _ = encode_http_body(
+                "events_api",
+                slack_fake.payloads.event_callback(slack_fake.payloads.app_mention("secret plan")),
+            )
+            headers = sign(body, slack_fake.signing_secret, how)
+            async with session.post(events_url(bot), data=body, headers=headers) as response:
+                assert response.status == 401
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith(("slack", "adapters"))]
+    assert len([line for line in lines if "refused" in line]) == 1
+    assert not any("secret plan" in line for line in lines)
+
+
+async def test_refusals_between_two_reports_are_summed_in_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.slack.gate")
+    clock = FakeClock()
+    refusals = Refusals(clock)
+    for reason in ("with a wrong signature", "with a stale timestamp", "with a wrong signature"):
+        refusals.refused(reason)
+        await clock.sleep(REPORT_EVERY / 2)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # the first at once; the third a minute after it, with the second
+    assert lines[1].startswith("refused 2 unauthenticated Slack request(s)")
+    assert "1 with a stale timestamp, 1 with a wrong signature" in lines[1]

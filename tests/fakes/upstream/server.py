@@ -64,6 +64,7 @@ class Answer:
 
     text: str | None = None
     tokens: int = 0
+    pieces: tuple[str, ...] = ()  # the content deltas exactly, when set (overrides text)
     tokens_per_s: float = 0.0  # 0 = as fast as the socket takes them
     first_token_delay: float = 0.0
     finish_in_delta: bool = True  # the seed's quirk; False = OpenAI's choice-level field
@@ -382,6 +383,8 @@ def _has_image(payload: dict[str, Any]) -> bool:
 def _generated_tokens(payload: dict[str, Any], answer: Answer) -> list[str]:
     if answer.tokens:
         return ["tok "] * answer.tokens
+    if answer.pieces:
+        return list(answer.pieces)
     text = answer.text if answer.text is not None else f"You said: {_last_user_text(payload)}"
     words = text.split(" ")
     return [words[0], *(" " + word for word in words[1:])]
