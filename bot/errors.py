@@ -20,6 +20,8 @@ Errors are translated at the boundary where they arise (httpx errors in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot import wording
 
 
@@ -66,7 +68,17 @@ class UpstreamError(ThreadlineError):
         self.code = code
         self.trace_id = trace_id
         self.retryable = self.retryable_by_default if retryable is None else retryable
-        super().__init__(wording.upstream_error(type(self).__name__, code, detail, trace_id))
+        super().__init__(wording.upstream_error(type(self).__name__, code, trace_id))
+
+    def redact(self, redact: Callable[[str], str]) -> UpstreamError:
+        """This error with ``redact`` applied to everything the server said (detail,
+        code, trace id), and its sentence made again from what is left."""
+        self.detail = redact(self.detail)
+        self.code = redact(self.code)
+        self.trace_id = redact(self.trace_id) if self.trace_id else self.trace_id
+        self.user_message = wording.upstream_error(type(self).__name__, self.code, self.trace_id)
+        self.args = (self.user_message,)
+        return self
 
     def __str__(self) -> str:
         where = f"HTTP {self.status} " if self.status else ""

@@ -47,20 +47,42 @@ _UPSTREAM_BY_CODE = {
         "The model service stopped in the middle of the answer. "
         "What arrived is shown above; ask again to get the rest."
     ),
+    "connection_closed": (
+        "The model service closed the connection before answering. Please try again; "
+        "if it keeps happening, an operator needs to check OPENAI_BASE_URL."
+    ),
 }
 
 
-def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> str:
-    """The chat-visible sentence for a failed upstream call."""
-    sentence = _UPSTREAM_BY_CODE.get(code)
+def upstream_error(kind: str, code: str, trace_id: str | None) -> str:
+    """The chat-visible sentence for a failed upstream call: ours, with the code and trace id.
+
+    The server's own message is never shown (it may quote the API key, masked or not);
+    it goes to the log. A code or trace id that is not a short plain token is not
+    shown either: they come from the server too.
+    """
+    shown = _plain_token(code) or "unknown_error"
+    sentence = _UPSTREAM_BY_CODE.get(shown)
     if sentence is None:
         if kind == "UpstreamBadRequest":
-            sentence = f"The model service refused the request ({code}): {detail}"
+            sentence = (
+                f"The model service refused the request ({shown}). Please try again; if it "
+                "keeps happening, an operator can find the service's reason in the log."
+            )
         else:
-            sentence = f"The model service failed ({code}): {detail}. Please try again."
-    if trace_id:
-        sentence += f" (trace id: {trace_id})"
+            sentence = f"The model service failed ({shown}). Please try again."
+    trace = _plain_token(trace_id or "")
+    if trace:
+        sentence += f" (trace id: {trace})"
     return sentence
+
+
+def _plain_token(value: str) -> str:
+    """``value`` if it looks like an error code or trace id (letters, digits, ``_.:-``,
+    at most 64 characters), else ""."""
+    if 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "_.:-") for c in value):
+        return value
+    return ""
 
 
 def platform_busy(retry_after: float) -> str:
