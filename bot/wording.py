@@ -346,6 +346,14 @@ def discord_attachment_refused(name: str, problem: str, image_limit: int, text_l
     )
 
 
+def attachment_host_refused(name: str, platform: str) -> str:
+    return (
+        f"threadline did not read {name}: its link does not lead to {platform}'s own file "
+        f"hosts, and threadline downloads attachments only from there. Attach the file "
+        f"to your message in {platform} and ask again."
+    )
+
+
 def discord_attachment_unavailable(name: str) -> str:
     return f"Discord did not let threadline download {name}; please attach it again."
 
