@@ -98,6 +98,23 @@ def context_trimmed(used: int) -> str:
     return f"⚠️ Only the last {used} {noun} of this thread were used; older ones did not fit."
 
 
+def question_cut(kept_bytes: int) -> str:
+    return (
+        f"⚠️ Your message and its files were too long for this thread's context budget "
+        f"(LIMITS__CONTEXT_TOKENS): only the first {_kib(kept_bytes)} were sent to the model. "
+        "Send a smaller file or the part that matters."
+    )
+
+
+def question_cut_marker() -> str:
+    """Ends a question cut to fit, so the model knows it is not reading all of it."""
+    return "[The rest of this message was cut: it did not fit the context budget.]"
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} bytes"
+
+
 def interrupted_notice() -> str:
     return "⚠️ This answer was interrupted before it finished. Ask again to continue."
 
