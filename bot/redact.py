@@ -8,8 +8,12 @@ line is hidden in a thread too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 REDACTED = "[redacted]"
 # Shorter values would match ordinary words; no real key or token is this short.
@@ -41,5 +45,32 @@ class Redactor:
                 text = text.replace(secret, REDACTED)
         return text
 
+    def deep(self, value: Any) -> Any:
+        """``value`` with every string inside it (dicts, lists, tuples) redacted: a
+        request's JSON body, as a platform client is about to send it."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {key: self.deep(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.deep(item) for item in value)
+        return value
+
     def __repr__(self) -> str:
         return f"Redactor({len(self._secrets)} secrets)"
+
+
+def configured_secrets(settings: Settings) -> list[SecretStr]:
+    """Every secret threadline is configured with: the API key and the platform tokens."""
+    candidates = [
+        settings.upstream.api_key,
+        settings.discord.token,
+        settings.slack.bot_token,
+        settings.slack.app_token,
+        settings.slack.signing_secret,
+    ]
+    return [s for s in candidates if s is not None]
+
+
+def redactor_for(settings: Settings) -> Redactor:
+    return Redactor(configured_secrets(settings))

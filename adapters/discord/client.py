@@ -35,12 +35,14 @@ from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.recovery import answer_unanswered, finish_interrupted
+from adapters.discord.redaction import redact_every_request
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
+from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
 from bot.streaming import DISCORD_BUDGET, BudgetPlan, EditScheduler
@@ -104,6 +106,7 @@ class DiscordBot(commands.Bot):
         # The budget exists before the first request, so discord.py's own count too.
         self._scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
         count_every_request(self.http, self._scheduler)
+        redact_every_request(self.http, redactor_for(self._threadline))
         try:
             await super().login(token)
         except discord.LoginFailure:

@@ -51,6 +51,7 @@ from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import finish_interrupted
+from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     BotIdentity,
@@ -67,6 +68,7 @@ from bot.fetch import Downloader
 from bot.files import FileLimits
 from bot.models import ModelCatalog
 from bot.ports import Clock, ConversationStore, SystemClock
+from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
 from bot.streaming import SLACK_BUDGET, EditScheduler
@@ -179,6 +181,7 @@ class SlackBot:
         client = AsyncWebClient(
             token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
         )
+        redact_every_call(client, redactor_for(self._settings))
         auth_test = await _auth_test(client)
         self._me = me = _identity(auth_test)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))

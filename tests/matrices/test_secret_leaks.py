@@ -20,7 +20,7 @@ from tests.fakes.slack.fixtures import (  # noqa: F401 - fixtures used by name
     slack_fake_fixture,
     slack_fake_limits_fixture,
 )
-from tests.fakes.upstream import API_KEY, FakeUpstream, Fault
+from tests.fakes.upstream import API_KEY, Answer, FakeUpstream, Fault
 from tests.matrices.rigs import (  # noqa: F401 - fixtures used by name
     MakeSlackBot,
     drig_fixture,
@@ -100,3 +100,37 @@ async def test_slack_never_shows_or_logs_the_echoed_key(
     log = logged(caplog)
     assert "Incorrect API key provided: [redacted]" in log
     assert API_KEY not in log
+
+
+# -- a secret in what the model says -------------------------------------------------
+
+
+async def test_discord_posts_no_configured_secret_whoever_wrote_it(
+    drig: Rig, upstream: FakeUpstream
+) -> None:
+    """A model that repeats the API key or the bot token: the thread shows [redacted]."""
+    upstream.answer = Answer(text=f"key {API_KEY} and token {drig.fake.token}.")
+    async with drig.bot():
+        asked = await drig.fake.dispatch_message(content=PROMPT, mentions_bot=True)
+        [answer] = await drig.answered(await drig.thread_of(asked))
+    assert answer.content.startswith("key [redacted] and token [redacted].")
+
+
+async def test_slack_posts_no_configured_secret_whoever_wrote_it(
+    slack_fake: SlackFake,
+    slack_bot: tuple[MakeSlackBot, ConversationStore],
+    upstream: FakeUpstream,
+) -> None:
+    make, _store = slack_bot
+    bot = await make()
+    upstream.answer = Answer(text=f"key {API_KEY} and token {slack_fake.bot_token}.")
+    mention = slack_fake.payloads.app_mention(PROMPT)
+    await slack_fake.send_event(mention)
+    await slack_fake.wait_for(
+        lambda: "and token" in shown(slack_fake, GENERAL, mention["ts"]), what="the answer"
+    )
+    await bot.idle()
+    text = shown(slack_fake, GENERAL, mention["ts"])
+    assert API_KEY not in text
+    assert slack_fake.bot_token not in text
+    assert text.startswith("key [redacted] and token [redacted].")
