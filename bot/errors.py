@@ -9,7 +9,7 @@
     │   ├── UpstreamBadRequest      400 token_mismatched / api_not_implemented / other 4xx
     │   ├── UpstreamRateLimited     429 too_many_requests (.retry_after)
     │   ├── UpstreamServerError     5xx api_error
-    │   ├── UpstreamUnavailable     refused connection, connect or first-token timeout
+    │   ├── UpstreamUnavailable     refused or closed connection, connect or first-token timeout
     │   ├── UpstreamProtocolError   a body or chunk that is not the documented JSON
     │   └── UpstreamTruncated       the stream stopped before [DONE] or a finish reason
     └── PlatformRateLimited         a platform 429 (.retry_after, .bucket, .is_global)

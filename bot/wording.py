@@ -64,7 +64,12 @@ def upstream_error(kind: str, code: str, trace_id: str | None) -> str:
     shown = _plain_token(code) or "unknown_error"
     sentence = _UPSTREAM_BY_CODE.get(shown)
     if sentence is None:
-        if kind == "UpstreamBadRequest":
+        if kind == "UpstreamAuthError":  # OpenAI's invalid_api_key, a proxy's own code
+            sentence = (
+                f"The model service rejected threadline's API key ({shown}). "
+                "An operator needs to check OPENAI_API_KEY."
+            )
+        elif kind == "UpstreamBadRequest":
             sentence = (
                 f"The model service refused the request ({shown}). Please try again; if it "
                 "keeps happening, an operator can find the service's reason in the log."
