@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot import wording
 from bot.domain import ContentPart, FilePart, HistoryWindow, ImagePart, Role, TextPart, Turn
 from bot.upstream.types import WireMessage
 
@@ -50,10 +51,18 @@ class Context:
     # The prompt's size as ``estimate_tokens`` counts it: the usage recorded for
     # an answer whose stream reports none (the daily quotas need a figure).
     estimated_tokens: int = 0
+    # The question alone did not fit the budget: bytes of its text that were sent
+    # (the rest was cut, and the user is told), else None.
+    question_cut_to: int | None = None
 
 
-def build_messages(window: HistoryWindow, *, template: str, today: dt.date) -> Context:
-    turns = window.turns
+def build_messages(
+    window: HistoryWindow, *, template: str, today: dt.date, budget: int | None = None
+) -> Context:
+    """The messages for one answer. ``budget``: the tokens the turns may take; the
+    store keeps the newest turn whatever its size, so a question (with its inlined
+    files) larger than the budget is cut here, and ``question_cut_to`` says so."""
+    turns, cut_to = fit_question(window.turns, budget)
     several = len({t.author_id for t in turns if t.role is Role.USER}) > 1
     system = system_prompt(template, today=today, several_people=several)
     messages: list[WireMessage] = [{"role": "system", "content": system}]
@@ -62,7 +71,26 @@ def build_messages(window: HistoryWindow, *, template: str, today: dt.date) -> C
         messages.append(_wire(turn, named=several))
         has_images = has_images or any(isinstance(p, ImagePart | FilePart) for p in turn.parts)
     estimated = estimate_tokens(system) + sum(turn.tokens for turn in turns)
-    return Context(tuple(messages), len(turns), window.omitted, has_images, estimated)
+    return Context(tuple(messages), len(turns), window.omitted, has_images, estimated, cut_to)
+
+
+def fit_question(
+    turns: tuple[Turn, ...], budget: int | None
+) -> tuple[tuple[Turn, ...], int | None]:
+    """The turns with the last one, a user's question over ``budget``, cut to fit (its
+    images kept), and how many bytes of its text were kept; else as they were."""
+    if budget is None or not turns or turns[-1].role is not Role.USER:
+        return turns, None
+    question = turns[-1]
+    if estimate_tokens(question.text, question.parts) <= budget:
+        return turns, None
+    marker = "\n\n" + wording.question_cut_marker()
+    images = sum(1 for part in question.parts if not isinstance(part, TextPart))
+    room = (budget - MESSAGE_OVERHEAD_TOKENS - images * IMAGE_TOKENS) * 4 - len(marker.encode())
+    kept = question.text.encode()[: max(room, 0)].decode(errors="ignore")
+    text = kept + marker
+    cut = replace(question, text=text, tokens=estimate_tokens(text, question.parts))
+    return (*turns[:-1], cut), len(kept.encode())
 
 
 def _wire(turn: Turn, *, named: bool) -> WireMessage:

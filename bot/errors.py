@@ -9,7 +9,7 @@
     │   ├── UpstreamBadRequest      400 token_mismatched / api_not_implemented / other 4xx
     │   ├── UpstreamRateLimited     429 too_many_requests (.retry_after)
     │   ├── UpstreamServerError     5xx api_error
-    │   ├── UpstreamUnavailable     refused connection, connect or first-token timeout
+    │   ├── UpstreamUnavailable     refused or closed connection, connect or first-token timeout
     │   ├── UpstreamProtocolError   a body or chunk that is not the documented JSON
     │   └── UpstreamTruncated       the stream stopped before [DONE] or a finish reason
     └── PlatformRateLimited         a platform 429 (.retry_after, .bucket, .is_global)
@@ -19,6 +19,8 @@ Errors are translated at the boundary where they arise (httpx errors in
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from bot import wording
 
@@ -66,7 +68,21 @@ class UpstreamError(ThreadlineError):
         self.code = code
         self.trace_id = trace_id
         self.retryable = self.retryable_by_default if retryable is None else retryable
-        super().__init__(wording.upstream_error(type(self).__name__, code, detail, trace_id))
+        super().__init__(self._sentence())
+
+    def redact(self, redact: Callable[[str], str]) -> UpstreamError:
+        """This error with ``redact`` applied to everything the server said (detail,
+        code, trace id), and its sentence made again from what is left."""
+        self.detail = redact(self.detail)
+        self.code = redact(self.code)
+        self.trace_id = redact(self.trace_id) if self.trace_id else self.trace_id
+        self.user_message = self._sentence()
+        self.args = (self.user_message,)
+        return self
+
+    def _sentence(self) -> str:
+        url = self.detail if self.code == "no_chat_completions" else ""
+        return wording.upstream_error(type(self).__name__, self.code, self.trace_id, url=url)
 
     def __str__(self) -> str:
         where = f"HTTP {self.status} " if self.status else ""

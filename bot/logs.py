@@ -12,27 +12,40 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from bot.redact import REDACTED, Redactor
 from bot.settings import LoggingSettings
 
-REDACTED = "[redacted]"
 CONTENT_AT_DEBUG = ("slack_sdk", "slack_bolt")
+
+__all__ = ["REDACTED", "RedactSecrets", "Redactor", "configure"]
 
 
 class RedactSecrets(logging.Filter):
-    def __init__(self, secrets: Iterable[str]) -> None:
+    """Hides every configured secret in a record: its message and its traceback."""
+
+    def __init__(self, secrets: Iterable[str] | Redactor) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if len(s) >= 6]
+        self._redact = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
+        if not self._redact:
             return True
         message = record.getMessage()
-        redacted = message
-        for secret in self._secrets:
-            redacted = redacted.replace(secret, REDACTED)
+        redacted = self._redact(message)
         if redacted != message:
             record.msg, record.args = redacted, None
+        # A traceback repeats the exception's text (an upstream error's detail): the
+        # formatters use ``exc_text`` when it is set, so it is formatted here, redacted.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
 
 
 class DropVoiceWarnings(logging.Filter):
@@ -53,8 +66,10 @@ class JsonFormatter(logging.Formatter):
         for name in ("code", "status", "trace_id", "thread"):
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["error"] = record.exc_text
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -372,7 +372,10 @@ class ReplyService:
             raise InputError(wording.image_model_needs_image(route.model))
         turns = await self._images.for_wire(turns, spec)
         context = build_messages(
-            HistoryWindow(turns, window.omitted), template=template, today=self._today()
+            HistoryWindow(turns, window.omitted),
+            template=template,
+            today=self._today(),
+            budget=max(budget, 1),
         )
         temperature = settings.temperature
         if temperature is None:
@@ -451,6 +454,8 @@ class ReplyService:
         notices = []
         if route.switched_because:
             notices.append(wording.model_switched(route.model, route.switched_because))
+        if context.question_cut_to is not None:
+            notices.append(wording.question_cut(context.question_cut_to))
         if context.omitted and key not in self._trim_told:
             self._trim_told.add(key)
             notices.append(wording.context_trimmed(context.used_turns))

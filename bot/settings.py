@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -97,6 +98,13 @@ class UpstreamSettings(BaseModel):
     def _strip_trailing_slash(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        # httpx/aiohttp refuse a URL's user:password@ next to the Bearer header (a
+        # traceback at the first question), and the URL is shown in `check` and logs.
+        if "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "must not carry a user name or password (user:password@); put the key in "
+                "OPENAI_API_KEY and give the URL without credentials"
+            )
         return value.rstrip("/")
 
     @field_validator("temperature")

@@ -47,21 +47,41 @@ _UPSTREAM_BY_CODE = {
         "The model service stopped in the middle of the answer. "
         "What arrived is shown above; ask again to get the rest."
     ),
+    "connection_closed": (
+        "The model service closed the connection before answering. Please try again; "
+        "if it keeps happening, an operator needs to check OPENAI_BASE_URL."
+    ),
 }
 
 
-def upstream_error(kind: str, code: str, detail: str, trace_id: str | None) -> str:
-    """The chat-visible sentence for a failed upstream call."""
-    sentence = _UPSTREAM_BY_CODE.get(code)
-    if code == "no_chat_completions":  # detail: the URL tried
-        sentence = no_chat_completions(detail)
+def upstream_error(kind: str, code: str, trace_id: str | None, *, url: str = "") -> str:
+    """The chat-visible sentence for a failed upstream call: ours, with the code and trace id.
+
+    The server's own message is never shown (it may quote the API key, masked or
+    not); it goes to the log. ``url`` is the endpoint tried (our own setting, without
+    credentials), shown only when the endpoint itself is missing. A code or trace id that is not a short plain token is not
+    shown either: they come from the server too.
+    """
+    shown = _plain_token(code) or "unknown_error"
+    sentence = _UPSTREAM_BY_CODE.get(shown)
+    if shown == "no_chat_completions":  # url: the one tried, our own setting without credentials
+        sentence = no_chat_completions(url)
     elif sentence is None:
-        if kind == "UpstreamBadRequest":
-            sentence = f"The model service refused the request ({code}): {detail}"
+        if kind == "UpstreamAuthError":  # OpenAI's invalid_api_key, a proxy's own code
+            sentence = (
+                f"The model service rejected threadline's API key ({shown}). "
+                "An operator needs to check OPENAI_API_KEY."
+            )
+        elif kind == "UpstreamBadRequest":
+            sentence = (
+                f"The model service refused the request ({shown}). Please try again; if it "
+                "keeps happening, an operator can find the service's reason in the log."
+            )
         else:
-            sentence = f"The model service failed ({code}): {detail}. Please try again."
-    if trace_id:
-        sentence += f" (trace id: {trace_id})"
+            sentence = f"The model service failed ({shown}). Please try again."
+    trace = _plain_token(trace_id or "")
+    if trace:
+        sentence += f" (trace id: {trace})"
     return sentence
 
 
@@ -72,6 +92,14 @@ def no_chat_completions(url: str) -> str:
         "check OPENAI_BASE_URL: it should end before /chat/completions, usually in /v1 "
         "(https://api.openai.com/v1)."
     )
+
+
+def _plain_token(value: str) -> str:
+    """``value`` if it looks like an error code or trace id (letters, digits, ``_.:-``,
+    at most 64 characters), else ""."""
+    if 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c in "_.:-") for c in value):
+        return value
+    return ""
 
 
 def platform_busy(retry_after: float) -> str:
@@ -85,6 +113,23 @@ def temperature_out_of_range(value: float) -> str:
 def context_trimmed(used: int) -> str:
     noun = "message" if used == 1 else "messages"
     return f"⚠️ Only the last {used} {noun} of this thread were used; older ones did not fit."
+
+
+def question_cut(kept_bytes: int) -> str:
+    return (
+        f"⚠️ Your message and its files were too long for this thread's context budget "
+        f"(LIMITS__CONTEXT_TOKENS): only the first {_kib(kept_bytes)} were sent to the model. "
+        "Send a smaller file or the part that matters."
+    )
+
+
+def question_cut_marker() -> str:
+    """Ends a question cut to fit, so the model knows it is not reading all of it."""
+    return "[The rest of this message was cut: it did not fit the context budget.]"
+
+
+def _kib(size: int) -> str:
+    return f"{size / 1024:.0f} KB" if size >= 1024 else f"{size} bytes"
 
 
 def interrupted_notice() -> str:
@@ -429,6 +474,14 @@ def discord_attachment_refused(name: str, problem: str, image_limit: int, text_l
         f"threadline cannot read {name} ({_ATTACHMENT_PROBLEMS[problem]}): it reads PNG, JPEG, "
         f"WebP and GIF images up to {_discord_size(image_limit)} and text files such as code, logs, "
         f"CSV and Markdown up to {_discord_size(text_limit)}."
+    )
+
+
+def attachment_host_refused(name: str, platform: str) -> str:
+    return (
+        f"threadline did not read {name}: its link does not lead to {platform}'s own file "
+        f"hosts, and threadline downloads attachments only from there. Attach the file "
+        f"to your message in {platform} and ask again."
     )
 
 

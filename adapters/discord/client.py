@@ -32,14 +32,17 @@ from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
+from adapters.discord.files import discord_downloader
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.recovery import answer_unanswered, finish_interrupted
+from adapters.discord.redaction import redact_every_request
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
+from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
 from bot.streaming import DISCORD_BUDGET, BudgetPlan, EditScheduler
@@ -103,6 +106,7 @@ class DiscordBot(commands.Bot):
         # The budget exists before the first request, so discord.py's own count too.
         self._scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
         count_every_request(self.http, self._scheduler)
+        redact_every_request(self.http, redactor_for(self._threadline))
         try:
             await super().login(token)
         except discord.LoginFailure:
@@ -117,9 +121,18 @@ class DiscordBot(commands.Bot):
         )
         self._runner = runner
         self._lifetimes.push_async_callback(runner.close)  # before the scheduler exits
+        # Attachments come from Discord's file hosts only (bot/fetch.py).
+        downloader = await self._lifetimes.enter_async_context(
+            discord_downloader(settings.api_base)
+        )
         await self.add_cog(
             MessageEvents(
-                self, settings=settings, service=self._service, store=self._store, runner=runner
+                self,
+                settings=settings,
+                service=self._service,
+                store=self._store,
+                runner=runner,
+                downloader=downloader,
             )
         )
         await self.add_cog(
@@ -129,6 +142,7 @@ class DiscordBot(commands.Bot):
                 store=self._store,
                 catalog=self._catalog,
                 runner=runner,
+                downloader=downloader,
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)

@@ -37,6 +37,7 @@ from adapters.discord.translate import (
 from adapters.discord.views import stop_controls
 from bot import wording
 from bot.domain import ThreadKey
+from bot.fetch import Downloader
 from bot.files import FileLimits, with_files
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -61,6 +62,7 @@ class ThreadlineCommands(commands.Cog):
         store: ConversationStore,
         catalog: ModelCatalog,
         runner: AnswerRunner,
+        downloader: Downloader,
     ) -> None:
         self._settings = settings
         self._service = service
@@ -68,6 +70,7 @@ class ThreadlineCommands(commands.Cog):
         self._catalog = catalog
         self._runner = runner
         self._limits = FileLimits(settings.max_image_bytes, settings.max_text_file_bytes)
+        self._downloader = downloader
 
     # -- asking ----------------------------------------------------------------------
 
@@ -127,7 +130,7 @@ class ThreadlineCommands(commands.Cog):
         model: str | None,
         attachment: discord.Attachment | None,
     ) -> None:
-        files = await read_files([attachment] if attachment else [], self._limits)
+        files = await read_files([attachment] if attachment else [], self._limits, self._downloader)
         if files.refusal is not None:
             await self._reply(interaction, files.refusal)
             return

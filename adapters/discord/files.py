@@ -6,6 +6,9 @@ the files are read while the message is fresh and stored as bytes, never as a
 link to fetch later. Every attachment is checked from its metadata first (type,
 size), so nothing is downloaded when one of them will be refused anyway.
 
+Downloads go through ``bot.fetch.Downloader``: only from Discord's file hosts
+(an attachment URL pointing anywhere else is refused unread), capped while read.
+
 Images become ``bot.domain.Attachment`` (the service turns them into ``data:``
 image parts); text files are returned decoded, to be inlined into the prompt.
 """
@@ -14,11 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiohttp
 import discord
 
 from bot import wording
 from bot.domain import Attachment
+from bot.fetch import (
+    Downloader,
+    DownloadFailed,
+    DownloadRefused,
+    DownloadTooLarge,
+    FileHosts,
+)
 from bot.files import FileKind, FileLimits, Files, decode_text, file_kind, sniff_image
 
 
@@ -28,14 +37,23 @@ class _Refused(Exception):
         self.sentence = sentence
 
 
-async def read_files(attachments: Sequence[discord.Attachment], limits: FileLimits) -> Files:
+def discord_downloader(api_base: str | None) -> Downloader:
+    """Downloads from Discord's CDN, or from the configured API base's origin (a proxy,
+    the loopback fake): no token is sent, the signed URL is the permission."""
+    return Downloader(FileHosts.discord(api_base))
+
+
+async def read_files(
+    attachments: Sequence[discord.Attachment], limits: FileLimits, downloader: Downloader
+) -> Files:
     """Download and check every attachment, or return the one sentence refusing them."""
     try:
         kinds = [_check(attachment, limits) for attachment in attachments]
         images: list[Attachment] = []
         texts: list[tuple[str, str]] = []
         for attachment, kind in zip(attachments, kinds, strict=True):
-            data = await _download(attachment)
+            limit = limits.max_image_bytes if kind is FileKind.IMAGE else limits.max_text_bytes
+            data = await _download(attachment, limit, limits, downloader)
             if kind is FileKind.IMAGE:
                 images.append(_image(attachment, data, limits))
             else:
@@ -55,12 +73,21 @@ def _check(attachment: discord.Attachment, limits: FileLimits) -> FileKind:
     return kind
 
 
-async def _download(attachment: discord.Attachment) -> bytes:
-    """``Attachment.read`` fetches the signed URL through discord.py's own session."""
+async def _download(
+    attachment: discord.Attachment, limit: int, limits: FileLimits, downloader: Downloader
+) -> bytes:
+    """The signed URL's bytes, read up to ``limit`` (never a 50 MB body to check after)."""
     try:
-        return await attachment.read()
-    except (discord.HTTPException, aiohttp.ClientError, OSError):
+        downloaded = await downloader.download(attachment.url, limit)
+    except DownloadRefused as refused:
+        raise _Refused(wording.attachment_host_refused(attachment.filename, "Discord")) from refused
+    except DownloadTooLarge:
+        raise _Refused(_sentence(attachment, "size", limits)) from None
+    except DownloadFailed:
         raise _Refused(wording.discord_attachment_unavailable(attachment.filename)) from None
+    if downloaded.status != 200:
+        raise _Refused(wording.discord_attachment_unavailable(attachment.filename))
+    return downloaded.data
 
 
 def _image(attachment: discord.Attachment, data: bytes, limits: FileLimits) -> Attachment:

@@ -46,6 +46,7 @@ from bot import wording
 from bot.conversation import estimate_tokens
 from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
+from bot.fetch import Downloader
 from bot.files import FileKind, FileLimits, file_kind, with_files
 from bot.ports import ConversationStore
 from bot.service import ReplyService
@@ -99,6 +100,7 @@ class MessageEvents(commands.Cog):
         service: ReplyService,
         store: ConversationStore,
         runner: AnswerRunner,
+        downloader: Downloader,
     ) -> None:
         self._client = client
         self._settings = settings
@@ -106,6 +108,7 @@ class MessageEvents(commands.Cog):
         self._store = store
         self._runner = runner
         self._limits = FileLimits(settings.max_image_bytes, settings.max_text_file_bytes)
+        self._downloader = downloader
         self._intake = Intake()
 
     # -- new messages ----------------------------------------------------------------
@@ -127,7 +130,7 @@ class MessageEvents(commands.Cog):
         async with self._intake.turn(message.channel.id):
             if await self._taken_before(message):
                 return
-            files = await read_files(message.attachments, self._limits)
+            files = await read_files(message.attachments, self._limits, self._downloader)
             if files.refusal is not None:
                 await self._say(message, files.refusal)
                 return
@@ -236,7 +239,7 @@ class MessageEvents(commands.Cog):
         texts = [
             a for a in message.attachments if file_kind(a.filename, a.content_type) is FileKind.TEXT
         ]
-        files = await read_files(texts, self._limits)
+        files = await read_files(texts, self._limits, self._downloader)
         if files.refusal is not None:
             return  # a text file could not be read again: keep the history as it was
         prompt = prompt_of(message, bot_id=me.id if me else 0, bot_role_id=_bot_role(message))

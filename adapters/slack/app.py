@@ -44,13 +44,14 @@ from adapters.slack.assistant import AssistantThreads
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
-from adapters.slack.files import FileReader
+from adapters.slack.files import FileReader, slack_downloader
 from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import finish_interrupted
+from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     BotIdentity,
@@ -63,9 +64,11 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, PlatformError, ThreadlineError
+from bot.fetch import Downloader
 from bot.files import FileLimits
 from bot.models import ModelCatalog
 from bot.ports import Clock, ConversationStore, SystemClock
+from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
 from bot.streaming import SLACK_BUDGET, EditScheduler
@@ -177,11 +180,16 @@ class SlackBot:
         client = AsyncWebClient(
             token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
         )
+        redact_every_call(client, redactor_for(self._settings))
         auth_test = await _auth_test(client)
         self._me = me = _identity(auth_test)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
         self._scheduler = scheduler
-        streams = self._wire(client, session, scheduler, me)
+        # Shared files come from Slack's hosts only, the token with them (bot/fetch.py).
+        downloader = await stack.enter_async_context(
+            slack_downloader(slack.bot_token.get_secret_value(), slack.api_url)
+        )
+        streams = self._wire(client, downloader, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
         if self._interrupted or self._unanswered:
@@ -211,7 +219,7 @@ class SlackBot:
     def _wire(
         self,
         client: AsyncWebClient,
-        session: aiohttp.ClientSession,
+        downloader: Downloader,
         scheduler: EditScheduler,
         me: BotIdentity,
     ) -> NativeStreams:
@@ -239,11 +247,7 @@ class SlackBot:
             interval=slack.history_import_interval,
             clock=self._clock,
         )
-        files = FileReader(
-            session,
-            slack.bot_token.get_secret_value(),
-            FileLimits(slack.max_image_bytes, slack.max_text_file_bytes),
-        )
+        files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
         self._events = EventHandler(
             store=self._store, replies=replies, history=history, names=names, files=files
         )

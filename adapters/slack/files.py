@@ -8,6 +8,10 @@ status 200. So nothing about the response is trusted: an HTML page where a
 file of another type was expected is refused, and an image's bytes are sniffed
 (PNG, JPEG, WebP, GIF magic numbers) before they become an ``Attachment``.
 
+Downloads go through ``bot.fetch.Downloader``: only to Slack's own hosts (a
+``url_private`` pointing anywhere else is refused unread, and the token is never
+sent there), capped while read.
+
 Every file is checked from its metadata first (type, declared size), so nothing
 is downloaded when one of them will be refused anyway; each download is capped
 again while it is read. Files are read at once, while the message is fresh.
@@ -25,11 +29,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import aiohttp
-
 from adapters.slack.translate import SlackFile
 from bot import wording
 from bot.domain import Attachment
+from bot.fetch import (
+    Downloader,
+    DownloadFailed,
+    DownloadRefused,
+    DownloadTooLarge,
+    FileHosts,
+)
 from bot.files import (
     FileKind,
     FileLimits,
@@ -40,14 +49,15 @@ from bot.files import (
     sniff_image,
 )
 
-__all__ = ["FileReader"]
+__all__ = ["FileReader", "slack_downloader"]
 
 log = logging.getLogger(__name__)
 
-# A file is a few MiB at most (the caps below): a minute is plenty, and a stuck
-# download must not hold the answer forever.
-DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
-CHUNK_BYTES = 64 * 1024
+
+def slack_downloader(bot_token: str, api_url: str) -> Downloader:
+    """Downloads with the bot token, from Slack's hosts or the configured Web API's
+    origin (``SLACK__API_URL``: a proxy, the loopback fake), which has the token anyway."""
+    return Downloader(FileHosts.slack(api_url), headers={"Authorization": f"Bearer {bot_token}"})
 
 
 class _Refused(Exception):
@@ -57,11 +67,10 @@ class _Refused(Exception):
 
 
 class FileReader:
-    """Downloads ``url_private`` files with the bot token, through the bot's session."""
+    """Downloads ``url_private`` files with the bot token (``slack_downloader``)."""
 
-    def __init__(self, session: aiohttp.ClientSession, token: str, limits: FileLimits) -> None:
-        self._session = session
-        self._token = token
+    def __init__(self, downloader: Downloader, limits: FileLimits) -> None:
+        self._downloader = downloader
         self._limits = limits
 
     async def read(self, files: Sequence[SlackFile]) -> Files:
@@ -96,29 +105,23 @@ class FileReader:
 
     async def _download(self, file: SlackFile, limit: int) -> bytes:
         """The file's bytes, at most ``limit`` of them; Slack's sign-in page is refused."""
-        if not file.url.startswith(("https://", "http://")):
-            raise _Refused(wording.slack_file_unavailable(file.name))
-        headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            async with self._session.get(
-                file.url, headers=headers, timeout=DOWNLOAD_TIMEOUT
-            ) as response:
-                if response.status != 200 or _is_sign_in_page(response.content_type, file):
-                    log.warning(
-                        "Slack refused the download of %s (HTTP %s, %s): is files:read granted?",
-                        file.id,
-                        response.status,
-                        response.content_type,
-                    )
-                    raise _Refused(wording.slack_file_unavailable(file.name))
-                data = bytearray()
-                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                    data += chunk
-                    if len(data) > limit:
-                        raise self._refused(file, "size")
-        except (aiohttp.ClientError, TimeoutError):
+            downloaded = await self._downloader.download(file.url, limit)
+        except DownloadRefused:
+            raise _Refused(wording.attachment_host_refused(file.name, "Slack")) from None
+        except DownloadTooLarge:
+            raise self._refused(file, "size") from None
+        except DownloadFailed:
             raise _Refused(wording.slack_file_unavailable(file.name)) from None
-        return bytes(data)
+        if downloaded.status != 200 or _is_sign_in_page(downloaded.content_type, file):
+            log.warning(
+                "Slack refused the download of %s (HTTP %s, %s): is files:read granted?",
+                file.id,
+                downloaded.status,
+                downloaded.content_type,
+            )
+            raise _Refused(wording.slack_file_unavailable(file.name))
+        return downloaded.data
 
     def _image(self, file: SlackFile, data: bytes) -> Attachment:
         actual = sniff_image(data)

@@ -28,8 +28,9 @@ would not let the bytes arrive.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -44,8 +45,14 @@ from bot.errors import (
     UpstreamUnavailable,
 )
 from bot.ports import Clock, SystemClock
+from bot.redact import Redactor
 from bot.settings import UpstreamSettings
-from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
+from bot.upstream.failures import (
+    connection_closed,
+    error_from_body,
+    error_from_event,
+    error_from_transport,
+)
 from bot.upstream.parse import EventStream, deltas_from, loads, merged, plain_text, result_from
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.transport import can_gather, gathering
@@ -84,6 +91,9 @@ class UpstreamClient:
             attempts=settings.retry_attempts, max_seconds=settings.retry_max_seconds
         )
         self._first_token_timeout = settings.timeout_first_token
+        # An error body may quote the key (OpenAI's invalid_api_key does, masked; a
+        # proxy may echo it whole): it is cut from every error before anyone sees it.
+        self._redact = Redactor([settings.api_key])
         self._idle_timeout = settings.timeout_idle
         self._read_interval = settings.read_interval
         self._http = httpx.AsyncClient(
@@ -117,22 +127,27 @@ class UpstreamClient:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         attempt, waited = 1, 0.0
+        deadline = _Deadline(self._first_token_timeout)
         while True:
             try:
-                return await self._complete_once(request)
+                return await self._complete_once(request, deadline)
             except UpstreamError as error:
-                delay = self._policy.delay(error, attempt, waited)
+                delay = self._retry_in(error.redact(self._redact), attempt, waited, deadline)
                 if delay is None:
                     raise
                 _log_retry(error, attempt, delay)
                 await self._clock.sleep(delay)
                 attempt, waited = attempt + 1, waited + delay
+                deadline.spend(delay)
 
-    async def _complete_once(self, request: ChatRequest) -> ChatResult:
+    async def _complete_once(self, request: ChatRequest, deadline: _Deadline) -> ChatResult:
         body = orjson.dumps(request.payload(stream=False))
         try:
-            async with asyncio.timeout(self._first_token_timeout):
-                response = await self._http.post("chat/completions", content=body, headers=_JSON)
+            with deadline.running():
+                async with asyncio.timeout(deadline.left()):
+                    response = await self._http.post(
+                        "chat/completions", content=body, headers=_JSON
+                    )
         except TimeoutError:
             raise _no_first_token(self._first_token_timeout) from None
         except httpx.TransportError as exc:
@@ -143,27 +158,42 @@ class UpstreamClient:
             )
         return result_from(loads(response.content))
 
+    def _retry_in(
+        self, error: UpstreamError, attempt: int, waited: float, deadline: _Deadline
+    ) -> float | None:
+        """The policy's delay, if the next try can still start before the first-token
+        deadline (``UPSTREAM__TIMEOUT_FIRST_TOKEN`` bounds every try and wait together)."""
+        delay = self._policy.delay(error, attempt, waited)
+        if delay is None or delay >= deadline.left():
+            return None
+        return delay
+
     # -- streamed ----------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
         """The answer's deltas as they arrive; see the module docstring for failures."""
         attempt, waited = 1, 0.0
+        deadline = _Deadline(self._first_token_timeout)
         while True:
             delivered = False
             try:
-                async for delta in self._stream_once(request):
+                async for delta in self._stream_once(request, deadline):
                     delivered = delivered or bool(delta.content)
                     yield delta
                 return
             except UpstreamError as error:
-                delay = None if delivered else self._policy.delay(error, attempt, waited)
+                error.redact(self._redact)
+                delay = None if delivered else self._retry_in(error, attempt, waited, deadline)
                 if delay is None:
                     raise
                 _log_retry(error, attempt, delay)
                 await self._clock.sleep(delay)
                 attempt, waited = attempt + 1, waited + delay
+                deadline.spend(delay)
 
-    async def _stream_once(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
+    async def _stream_once(
+        self, request: ChatRequest, deadline: _Deadline
+    ) -> AsyncIterator[ChatDelta]:
         body = orjson.dumps(request.payload(stream=True))
         http_request = self._http.build_request(
             "POST", "chat/completions", content=body, headers=_SSE
@@ -172,17 +202,22 @@ class UpstreamClient:
         deltas: AsyncIterator[ChatDelta] | None = None
         try:
             # The first-token deadline covers the request and the events before
-            # the first text; it never spans a `yield` (a timeout there would
-            # cancel the consumer's own work).
+            # the first text, over every try; it never spans a `yield` (a timeout
+            # there would cancel the consumer's own work).
             try:
-                async with asyncio.timeout(self._first_token_timeout):
-                    response = await self._http.send(http_request, stream=True)
-                    deltas = _deltas(response, self._read_interval)
-                    first = await anext(deltas, None)
+                with deadline.running():
+                    async with asyncio.timeout(deadline.left()):
+                        response = await self._http.send(http_request, stream=True)
+                        deltas = _deltas(response, self._read_interval)
+                        first = await anext(deltas, None)
             except TimeoutError:
                 raise _no_first_token(self._first_token_timeout) from None
             except httpx.TransportError as exc:
                 raise error_from_transport(exc) from None
+            except UpstreamTruncated:
+                # Nothing arrived: the server hung up before answering, which is
+                # worth another try, and is not "stopped in the middle".
+                raise connection_closed("the stream ended before any answer") from None
             if first is None:
                 return
             yield first
@@ -202,6 +237,34 @@ class UpstreamClient:
                 await deltas.aclose()  # type: ignore[attr-defined]
             if response is not None:
                 await response.aclose()
+
+
+class _Deadline:
+    """The time left for the first token, over every try and every wait between them.
+
+    Tries are measured on the event loop's clock (they wait on real sockets); waits
+    between tries are counted as the ``Clock`` slept them (``spend``).
+    """
+
+    __slots__ = ("_left",)
+
+    def __init__(self, seconds: float) -> None:
+        self._left = seconds
+
+    def left(self) -> float:
+        return max(self._left, 0.0)
+
+    def spend(self, seconds: float) -> None:
+        self._left -= seconds
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            yield
+        finally:
+            self.spend(loop.time() - started)
 
 
 async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterator[ChatDelta]:

@@ -12,6 +12,7 @@ import email.utils
 import time
 from typing import Any
 
+import aiohttp
 import httpx
 import orjson
 
@@ -68,11 +69,36 @@ def error_from_event(payload: dict[str, Any]) -> UpstreamError:
 def error_from_transport(exc: httpx.TransportError) -> UpstreamError:
     if _refused(exc):
         return UpstreamUnavailable(f"connection failed: {exc}", code="connect_failed")
+    if _closed(exc):
+        return connection_closed(f"connection closed ({type(exc).__name__})")
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamUnavailable(f"timed out ({type(exc).__name__})", code="timeout")
     if isinstance(exc, httpx.ConnectError):
         return UpstreamUnavailable(f"connection failed: {exc}", code="connect_failed")
     return UpstreamUnavailable(f"connection lost: {type(exc).__name__}", code="connect_failed")
+
+
+def connection_closed(detail: str) -> UpstreamUnavailable:
+    """The server closed the connection before any answer: not a timeout, and worth a retry."""
+    return UpstreamUnavailable(detail, code="connection_closed")
+
+
+def _closed(exc: BaseException) -> bool:
+    """The server hung up on an open connection: httpcore says RemoteProtocolError or
+    ReadError; httpx-aiohttp turns aiohttp's ServerDisconnectedError into a
+    ConnectTimeout, so the cause decides."""
+    closed = (
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        aiohttp.ServerDisconnectedError,
+        aiohttp.ClientPayloadError,
+    )
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, closed):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _refused(exc: BaseException) -> bool:
@@ -139,6 +165,7 @@ def _code_for_status(status: int) -> str:
 __all__ = [
     "NO_CHAT_COMPLETIONS",
     "UpstreamProtocolError",
+    "connection_closed",
     "error_from_body",
     "error_from_event",
     "error_from_transport",

@@ -5,10 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import aiohttp
 import pytest
 
-from adapters.slack.files import FileReader
+from adapters.slack.files import FileReader, slack_downloader
 from adapters.slack.translate import shared_files
 from bot import wording
 from bot.domain import ConversationSettings, ThreadKey
@@ -146,8 +145,8 @@ async def test_slack_s_sign_in_page_is_never_taken_for_the_file(
     stored = slack_fake.workspace.add_file(name, PNG, mimetype)
     [file] = shared_files([slack_fake.workspace.file_json(stored)])
     limits = FileLimits(LIMITS.max_image_bytes, LIMITS.max_text_file_bytes)
-    async with aiohttp.ClientSession() as session:
-        files = await FileReader(session, "xoxb-not-the-bot-token", limits).read([file])
+    async with slack_downloader("xoxb-not-the-bot-token", slack_fake.base_url) as downloader:
+        files = await FileReader(downloader, limits).read([file])
     assert files.refusal == wording.slack_file_unavailable(name)
     assert (files.images, files.texts) == ((), ())
     assert slack_fake.files.downloads == [{"file_id": stored.id, "authorized": False}]

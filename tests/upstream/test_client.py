@@ -383,9 +383,9 @@ async def test_a_retried_error_that_clears_succeeds(
 async def test_retry_after_is_honoured(
     client: UpstreamClient, upstream: FakeUpstream, clock: FakeClock
 ) -> None:
-    upstream.fail_next(Fault("error", code="too_many_requests", retry_after=7))
+    upstream.fail_next(Fault("error", code="too_many_requests", retry_after=1.5))
     await client.complete(ChatRequest(model="gpt-4o", messages=HELLO))
-    assert clock.sleeps == [7.0]
+    assert clock.sleeps == [1.5]  # within the 2 s first-token deadline
 
 
 async def test_retries_stop_at_the_total_time_budget(
@@ -394,7 +394,9 @@ async def test_retries_stop_at_the_total_time_budget(
     upstream.fail_next(Fault("error", code="too_many_requests", retry_after=20), times=5)
     clock = FakeClock()
     policy = RetryPolicy(attempts=5, max_seconds=30)
-    async with UpstreamClient(upstream_settings, clock=clock, policy=policy) as client:
+    # The first-token deadline is longer than the budget, so the budget decides.
+    settings = upstream_settings.model_copy(update={"timeout_first_token": 60.0})
+    async with UpstreamClient(settings, clock=clock, policy=policy) as client:
         with pytest.raises(UpstreamRateLimited):
             await client.complete(ChatRequest(model="gpt-4o", messages=HELLO))
     assert clock.sleeps == [20.0]  # a second 20 s wait would pass 30 s

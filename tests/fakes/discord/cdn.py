@@ -34,6 +34,8 @@ class AttachmentSigner:
         self._clock = clock
         self._ttl = ttl
         self._secret = secrets.token_bytes(32)
+        # Where attachment URLs point instead of this fake (a test's other host), or None.
+        self.base_url_override: str | None = None
 
     @staticmethod
     def path(attachment: Attachment) -> str:
@@ -49,7 +51,8 @@ class AttachmentSigner:
         path = self.path(attachment)
         # Discord's URLs end with a bare "&" after hm; keep it, clients must cope.
         mac = self._mac(path, ex, is_)
-        return f"{self._base_url()}{quote(path)}?ex={ex}&is={is_}&hm={mac}&"
+        base = self.base_url_override or self._base_url()
+        return f"{base}{quote(path)}?ex={ex}&is={is_}&hm={mac}&"
 
     def valid(self, path: str, ex: str, is_: str, hm: str) -> bool:
         if not hmac.compare_digest(self._mac(path, ex, is_), hm):
