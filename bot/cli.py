@@ -22,8 +22,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import SecretStr
-
 from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
 from bot import logs, wording
 from bot.allowance import Allowance
@@ -37,6 +35,7 @@ from bot.health import OpsServer
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog
+from bot.redact import configured_secrets
 from bot.service import Outcome, ReplyService
 from bot.settings import QuotaSettings, Settings, load_settings
 from bot.upstream import UpstreamClient
@@ -328,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(env_file=_env_file(args.env_file))
-        secrets = [s.get_secret_value() for s in _secrets(settings)]
+        secrets = [s.get_secret_value() for s in configured_secrets(settings)]
         logs.configure(settings.logging, secrets)
         if args.command in TERMINAL and "level" not in settings.logging.model_fields_set:
             logging.getLogger().setLevel(logging.CRITICAL)  # the sentence says it all
@@ -359,17 +358,6 @@ def _version() -> str:
         return importlib.metadata.version("threadline")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout (python -m bot)
         return "0+unknown"
-
-
-def _secrets(settings: Settings) -> list[SecretStr]:
-    candidates = [
-        settings.upstream.api_key,
-        settings.discord.token,
-        settings.slack.bot_token,
-        settings.slack.app_token,
-        settings.slack.signing_secret,
-    ]
-    return [s for s in candidates if s is not None]
 
 
 if __name__ == "__main__":

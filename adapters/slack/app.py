@@ -96,6 +96,7 @@ class SlackBot:
         unanswered: Sequence[StoredTurn] = (),
     ) -> None:
         self._settings = settings
+        self._redact = redactor_for(settings)
         self._interrupted = list(interrupted)  # finished once connected (recovery.py)
         self._unanswered = list(unanswered)  # then answered (ReplyService.unanswered)
         self._service = service
@@ -180,7 +181,7 @@ class SlackBot:
         client = AsyncWebClient(
             token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
         )
-        redact_every_call(client, redactor_for(self._settings))
+        redact_every_call(client, self._redact)
         auth_test = await _auth_test(client)
         self._me = me = _identity(auth_test)
         scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
@@ -318,7 +319,9 @@ class SlackBot:
         ):
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
-        self._spawn(self._commands.run(command, command_reply(client, command, respond)))
+        self._spawn(
+            self._commands.run(command, command_reply(client, command, respond, self._redact))
+        )
 
     # -- background work ---------------------------------------------------------------
 

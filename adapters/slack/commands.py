@@ -48,6 +48,7 @@ from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
+from bot.redact import Redactor
 from bot.service import channel_key
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "command_reply", "parse_prompt"]
@@ -71,11 +72,13 @@ def parse_prompt(text: str) -> tuple[str, str | None]:
 
 
 def command_reply(
-    client: AsyncWebClient, command: SlashCommand, respond: AsyncRespond
+    client: AsyncWebClient, command: SlashCommand, respond: AsyncRespond, redact: Redactor
 ) -> CommandReply:
-    """Where ``command``'s answers go: its ``response_url``, else the Web API."""
+    """Where ``command``'s answers go: its ``response_url``, else the Web API (whose
+    calls are redacted on their own; the response_url is not the Web API, so here)."""
 
     async def reply(text: str, public: bool) -> None:
+        text = redact(text)
         if respond.response_url and await _responded(respond, text, public):
             return
         channel, thread = command.channel_id, command.thread_ts
