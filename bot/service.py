@@ -13,7 +13,9 @@ interval of the model's text:
 2. the assistant turn as ``streaming`` when the answer starts, its text flushed
    every ``flush_interval`` seconds (every answer's in one statement: ``_Flushes``);
 3. the assistant turn ``complete``, ``failed`` (upstream error, text kept) or
-   ``interrupted`` (stopped or shut down).
+   ``interrupted`` (stopped or shut down), with its ``delivery``: ``delivered``
+   only when the platform confirmed the final text, else ``pending``, and the
+   answer is handed to ``deliveries`` (bot/delivery.py), which tries it again.
 
 One answer per thread at a time, in the order the messages arrived; many
 threads at once, at most ``max_concurrent_replies``. A message the cost and
@@ -36,9 +38,11 @@ from enum import StrEnum
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
+from bot.delivery import Deliveries
 from bot.domain import (
     ContentPart,
     ConversationSettings,
+    Delivery,
     HistoryWindow,
     ImagePart,
     Incoming,
@@ -51,7 +55,7 @@ from bot.domain import (
     TurnUpdate,
     Usage,
 )
-from bot.errors import InputError, ThreadlineError, UpstreamError
+from bot.errors import InputError, NotDelivered, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
@@ -133,8 +137,11 @@ class ReplyService:
         metrics: Metrics | None = None,
         allowance: Allowance | None = None,
         finish_grace: float = 5.0,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self._store = store
+        # Answers whose final text has not reached their platform (bot/delivery.py).
+        self.deliveries = deliveries or Deliveries(store)
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
         self._metrics = metrics or Metrics()  # a registry of its own: see bot/metrics.py
         self._images = images or ImageFlow()
@@ -294,12 +301,13 @@ class ReplyService:
                 reply_to=question.id,
                 status=TurnStatus.STREAMING,
                 model=route.model,
+                delivery=Delivery.PENDING,  # until the platform shows its final text
             ),
         )
         # An assistant turn has no platform message id, so it is never a duplicate.
         assert answer is not None
         assert answer.id is not None
-        writer = _AnswerWriter(self._store, answer.id, self._flushes)
+        writer = _AnswerWriter(self._store, answer.id, self._flushes, incoming.key, self.deliveries)
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
@@ -325,9 +333,10 @@ class ReplyService:
             # the answer's record is finished; the traceback goes to the operator.
             log.exception("answer crashed in %s", incoming.key)
             shown: tuple[str, ...] = ()
+            landed = False
             with contextlib.suppress(Exception):
-                shown = await sink.finish(f"⚠️ {wording.internal_error()}")
-            await writer.close(TurnStatus.FAILED, message_ids=shown)
+                shown, landed = await sink.finish(f"⚠️ {wording.internal_error()}"), True
+            await writer.close(TurnStatus.FAILED, message_ids=shown, delivered=landed)
             return ReplyResult(Outcome.FAILED, writer.text, None, answer.id, route.model)
         ids = await self._conclude(
             sink, writer, "\n".join(notices), TurnStatus.COMPLETE, usage=usage
@@ -422,8 +431,13 @@ class ReplyService:
         """
 
         async def conclude() -> tuple[str, ...]:
-            ids = await sink.finish(footer)
-            await writer.close(status, usage=usage, trace_id=trace_id, message_ids=ids)
+            try:
+                ids, delivered = await sink.finish(footer), True
+            except NotDelivered as error:  # an outage: recorded as owed, tried again
+                ids, delivered = error.message_ids, False
+            await writer.close(
+                status, usage=usage, trace_id=trace_id, message_ids=ids, delivered=delivered
+            )
             return ids
 
         concluding = asyncio.ensure_future(conclude())
@@ -440,12 +454,17 @@ class ReplyService:
 
     async def _interrupted(self, sink: ReplySink, writer: _AnswerWriter) -> None:
         """Keep what was written when an answer is stopped or the process shuts down."""
+        delivered = False
         try:
             async with asyncio.timeout(5):
-                ids = await sink.finish(wording.stopped_notice())
+                ids, delivered = await sink.finish(wording.stopped_notice()), True
+        except NotDelivered as error:
+            ids = error.message_ids
         except (TimeoutError, ThreadlineError):
             ids = ()
-        await asyncio.shield(writer.close(TurnStatus.INTERRUPTED, message_ids=ids))
+        await asyncio.shield(
+            writer.close(TurnStatus.INTERRUPTED, message_ids=ids, delivered=delivered)
+        )
 
     def _notices(self, key: ThreadKey, context: Context, route: Route) -> list[str]:
         notices = []
@@ -489,10 +508,19 @@ class _Flushes:
 class _AnswerWriter:
     """The assistant turn's text, flushed to the store as it grows."""
 
-    def __init__(self, store: ConversationStore, turn_id: int, flushes: _Flushes) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        turn_id: int,
+        flushes: _Flushes,
+        key: ThreadKey,
+        deliveries: Deliveries,
+    ) -> None:
         self._store = store
         self.turn_id = turn_id
         self._flushes = flushes
+        self._key = key
+        self._deliveries = deliveries
         self._parts: list[str] = []
         self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
 
@@ -516,21 +544,27 @@ class _AnswerWriter:
         usage: Usage | None = None,
         trace_id: str | None = None,
         message_ids: tuple[str, ...] = (),
+        delivered: bool = True,
     ) -> None:
+        """Record the answer's end; ``delivered`` only if the platform showed its final
+        text, else it stays owed and ``deliveries`` tries it again."""
         self._flushes.forget(self)
         text = self.text
-        await self._store.update_turn(
-            self.turn_id,
-            TurnUpdate(
-                text=text,
-                status=status,
-                usage=usage,
-                trace_id=trace_id,
-                tokens=estimate_tokens(text),
-                reply_message_ids=message_ids or None,
-                parts=self.parts,
-            ),
+        update = TurnUpdate(
+            text=text,
+            status=status,
+            usage=usage,
+            trace_id=trace_id,
+            tokens=estimate_tokens(text),
+            reply_message_ids=message_ids or None,
+            parts=self.parts,
+            delivery=Delivery.DELIVERED if delivered else None,
         )
+        await self._store.update_turn(self.turn_id, update)
+        if not delivered:
+            stored = await self._store.get_turn(self.turn_id)
+            if stored is not None:
+                self._deliveries.owed(StoredTurn(self._key, stored))
 
 
 def channel_key(key: ThreadKey) -> ThreadKey:

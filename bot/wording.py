@@ -80,6 +80,14 @@ def interrupted_notice() -> str:
     return "⚠️ This answer was interrupted before it finished. Ask again to continue."
 
 
+def answer_not_shown() -> str:
+    """The thread's sentence for an answer the platform would not take, once it is back."""
+    return (
+        "⚠️ threadline wrote an answer here but could not show it: the chat platform "
+        "kept failing. Ask again to get it."
+    )
+
+
 def stopped_notice() -> str:
     return "⏹️ Stopped."
 

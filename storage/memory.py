@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from bot.domain import (
     Bucket,
     ConversationSettings,
+    Delivery,
     HistoryWindow,
     StoredTurn,
     ThreadKey,
@@ -95,6 +96,7 @@ class MemoryStore(ClosesOnExit):
             tokens=_or(update.tokens, turn.tokens),
             reply_message_ids=_or(update.reply_message_ids, turn.reply_message_ids),
             parts=_or(update.parts, turn.parts),
+            delivery=_or(update.delivery, turn.delivery),
             updated_at=time.time(),
         )
         self._turns[turn_id] = (key, updated)
@@ -183,7 +185,9 @@ class MemoryStore(ClosesOnExit):
         interrupted: list[StoredTurn] = []
         for turn_id, (key, turn) in sorted(self._turns.items()):
             if turn.status == TurnStatus.STREAMING:
-                turn = replace(turn, status=TurnStatus.INTERRUPTED, updated_at=now)
+                turn = replace(
+                    turn, status=TurnStatus.INTERRUPTED, delivery=Delivery.PENDING, updated_at=now
+                )
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
@@ -195,6 +199,15 @@ class MemoryStore(ClosesOnExit):
             if turn.status == TurnStatus.PENDING
             and turn.created_at >= since
             and turn_id > self._conversations[key].start
+        ]
+
+    async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
+        return [
+            StoredTurn(key, turn)
+            for _turn_id, (key, turn) in sorted(self._turns.items())
+            if key.platform == platform
+            and turn.delivery is Delivery.PENDING
+            and turn.status is not TurnStatus.STREAMING
         ]
 
     async def usage_since(

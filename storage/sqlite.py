@@ -42,6 +42,7 @@ import orjson
 from bot.domain import (
     Bucket,
     ConversationSettings,
+    Delivery,
     FilePart,
     HistoryWindow,
     ImagePart,
@@ -73,7 +74,7 @@ Row = tuple[Any, ...]
 _TURN_COLUMNS = (
     "id, role, text, author_id, author_name, requester_id, reply_to, parts, platform_message_id, "
     "reply_ids, status, model, prompt_tokens, completion_tokens, trace_id, tokens, "
-    "created_at, updated_at"
+    "created_at, updated_at, delivery"
 )
 _T_TURN_COLUMNS = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
 _TURN_WIDTH = _TURN_COLUMNS.count(",") + 1
@@ -83,8 +84,8 @@ _KEY_MATCH = "platform = ? AND workspace = ? AND channel = ? AND thread = ?"
 _INSERT_TURN = (
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
-    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 # Thread order is (coalesce(reply_to, id), id), the key of the turns_in_thread_order
@@ -290,7 +291,9 @@ class SqliteStore(ClosesOnExit):
                 "WHERE t.status = 'streaming' ORDER BY t.id"
             )
             await self._db.execute(
-                "UPDATE turns SET status = 'interrupted', updated_at = ? "
+                # In the same write: its messages still show it half-written, so the
+                # platform repair is owed until a start has done it (bot/delivery.py).
+                "UPDATE turns SET status = 'interrupted', delivery = 'pending', updated_at = ? "
                 "WHERE status = 'streaming'",
                 (now,),
             )
@@ -298,7 +301,12 @@ class SqliteStore(ClosesOnExit):
         return [
             StoredTurn(
                 _key_from(row),
-                replace(_turn_from(row[4:]), status=TurnStatus.INTERRUPTED, updated_at=now),
+                replace(
+                    _turn_from(row[4:]),
+                    status=TurnStatus.INTERRUPTED,
+                    delivery=Delivery.PENDING,
+                    updated_at=now,
+                ),
             )
             for row in rows
         ]
@@ -312,6 +320,19 @@ class SqliteStore(ClosesOnExit):
                 "WHERE t.status = 'pending' AND t.created_at >= ? "
                 "AND t.id > c.context_start_turn_id ORDER BY t.id",
                 (since,),
+            )
+        return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
+
+    async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
+        """Answers on ``platform`` whose final text is still owed (delivery ``pending``,
+        no longer ``streaming``), oldest first."""
+        async with self._lock:
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.delivery = 'pending' AND t.status <> 'streaming' AND t.platform = ? "
+                "ORDER BY t.id",
+                (platform,),
             )
         return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
@@ -786,6 +807,7 @@ def _turn_values(conversation_id: int, platform: str, turn: Turn) -> tuple[objec
         turn.tokens,
         turn.created_at,
         turn.updated_at,
+        None if turn.delivery is None else turn.delivery.value,
     )
 
 
@@ -815,6 +837,8 @@ def _update_assignments(update: TurnUpdate) -> tuple[str, list[object]]:
         assign("reply_ids", _encode_ids(update.reply_message_ids))
     if update.parts is not None:
         assign("parts", _encode_parts(update.parts))
+    if update.delivery is not None:
+        assign("delivery", update.delivery.value)
     assign("updated_at", time.time())
     return ", ".join(columns), params
 
@@ -841,6 +865,7 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         tokens,
         created_at,
         updated_at,
+        delivery,
     ) = row
     no_usage = prompt_tokens is None and completion_tokens is None
     return Turn(
@@ -860,6 +885,7 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         tokens=tokens,
         created_at=created_at,
         updated_at=updated_at,
+        delivery=None if delivery is None else Delivery(delivery),
         id=turn_id,
     )
 

@@ -33,7 +33,8 @@ from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
-from adapters.discord.recovery import answer_unanswered, finish_interrupted
+from adapters.discord.recovery import DiscordRepairer, answer_unanswered
+from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.domain import StoredTurn
@@ -54,9 +55,9 @@ def threadline_intents() -> discord.Intents:
 class DiscordBot(commands.Bot):
     """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
     keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
-    leaves them alone. ``interrupted``: answers a crash left half-written
-    (``ReplyService.recover``), finished once connected; then ``unanswered``:
-    questions it left waiting (``ReplyService.unanswered``), answered."""
+    leaves them alone. Once connected, the answers still owed (``bot.delivery``:
+    cut by a crash, kept by an outage) are shown; then ``unanswered``: questions
+    a stop left waiting (``ReplyService.unanswered``), answered."""
 
     def __init__(
         self,
@@ -66,7 +67,6 @@ class DiscordBot(commands.Bot):
         store: ConversationStore,
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
-        interrupted: Sequence[StoredTurn] = (),
         unanswered: Sequence[StoredTurn] = (),
         **options: Any,
     ) -> None:
@@ -84,7 +84,6 @@ class DiscordBot(commands.Bot):
         self._store = store
         self._catalog = catalog
         self._budget = budget
-        self._interrupted = list(interrupted)
         self._unanswered = list(unanswered)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
@@ -132,17 +131,19 @@ class DiscordBot(commands.Bot):
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)
-        if self._interrupted or self._unanswered:  # REST works from here (after login)
-            answers, self._interrupted = self._interrupted, []
-            questions, self._unanswered = self._unanswered, []
-            runner.spawn(self._recover(runner, answers, questions), "discord-recovery")
+        # REST works from here (after login): answers still owed are shown, then the
+        # questions a stop left waiting are answered.
+        deliveries = self._service.deliveries
+        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler, self._store))
+        self._lifetimes.push_async_callback(deliveries.detach, PLATFORM)  # before the runner
+        questions, self._unanswered = self._unanswered, []
+        runner.spawn(self._recover(runner, questions), "discord-recovery")
         await self._sync_commands(settings.dev_guild_id)
 
-    async def _recover(
-        self, runner: AnswerRunner, answers: list[StoredTurn], questions: list[StoredTurn]
-    ) -> None:
-        """Finish the answers a crash cut, then answer the questions it left waiting."""
-        await finish_interrupted(self, runner.scheduler, self._store, answers)
+    async def _recover(self, runner: AnswerRunner, questions: list[StoredTurn]) -> None:
+        """Show the answers still owed (a crash cut them, an outage kept them), then
+        answer the questions a stop left waiting."""
+        await self._service.deliveries.resume(PLATFORM)
         await answer_unanswered(self, runner, self._service, questions)
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:

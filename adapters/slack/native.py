@@ -41,7 +41,7 @@ from adapters.slack.failures import REFUSED_CODES, translated
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
-from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
+from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
 from bot.render import render_slack
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
@@ -169,7 +169,13 @@ class FallbackReply:
         await self._reply.append(text)
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
-        return tuple(message_id(self._channel, ts) for ts in await self._reply.finish(footer))
+        try:
+            shown = await self._reply.finish(footer)
+        except NotDelivered as error:  # its ids as the store names them: channel:ts
+            raise NotDelivered(
+                tuple(message_id(self._channel, ts) for ts in error.message_ids)
+            ) from error
+        return tuple(message_id(self._channel, ts) for ts in shown)
 
     @property
     def posted_ids(self) -> tuple[str, ...]:
@@ -252,9 +258,15 @@ class NativeReply:
         await self._task
         ids = list(self._ids)
         if self._fallback is not None:
-            shown = await self._fallback.finish("" if self._footer_shown else footer)
-            ids += [message_id(self._place.channel, ts) for ts in shown]
+            try:
+                shown = await self._fallback.finish("" if self._footer_shown else footer)
+            except NotDelivered as error:  # with the streamed messages before it
+                raise NotDelivered((*ids, *self._fallback_ids(error.message_ids))) from error
+            ids += self._fallback_ids(shown)
         return tuple(ids)
+
+    def _fallback_ids(self, shown: tuple[str, ...]) -> list[str]:
+        return [message_id(self._place.channel, ts) for ts in shown]
 
     @property
     def posted_ids(self) -> tuple[str, ...]:

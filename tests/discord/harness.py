@@ -124,14 +124,14 @@ class Rig:
         answers it cut and answering the questions it left waiting."""
         settings = self.settings(**discord)
         service = self.service(settings)
-        interrupted = await self.store.interrupt_streaming() if recover else []
+        if recover:
+            await self.store.interrupt_streaming()
         bot = DiscordBot(
             settings,
             service=service,
             store=self.store,
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
-            interrupted=interrupted,
             unanswered=await service.unanswered() if recover else [],
             guild_ready_timeout=0.05,
         )
