@@ -25,6 +25,8 @@ marker and a Stop button that no longer stops anything. So:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -36,7 +38,7 @@ from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
 from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
-from bot.errors import PlatformError
+from bot.errors import PlatformError, ThreadlineError
 from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
@@ -198,6 +200,12 @@ class DiscordRepairer:
     async def tell(self, answer: StoredTurn) -> None:
         channel_id = answer.key.thread or answer.key.channel
         target = ChannelTarget(self._client.get_partial_messageable(int(channel_id)))
+        for message in answer.turn.reply_message_ids:  # no dead Stop button, if Discord lets us
+            ref = MessageRef(channel_id, message)
+            with contextlib.suppress(ThreadlineError, discord.HTTPException):
+                await self._scheduler.spend(
+                    target.bucket, functools.partial(target.show_view, ref, None)
+                )
         text = wording.answer_not_shown()
         await self._scheduler.spend(target.bucket, lambda: target.post(text))
 
@@ -212,6 +220,8 @@ class DiscordRepairer:
         await reply.start()
         await reply.append(turn.text)
         shown = await reply.finish(ending(answer))  # NotDelivered when an edit did not land
+        for extra in existing[len(shown) :]:  # the replay needed fewer messages than it had
+            await self._scheduler.spend(target.bucket, functools.partial(target.delete, extra))
         first, last = MessageRef(channel_id, shown[0]), MessageRef(channel_id, shown[-1])
         if first != last:
             await self._scheduler.spend(target.bucket, lambda: target.show_view(first, None))

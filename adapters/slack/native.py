@@ -227,6 +227,7 @@ class NativeReply:
         self._shown_words = False
         self._last_append: float | None = None
         self._limited_in_a_row = 0
+        self._left_open: list[str] = []  # streams a stop did not reach (an outage)
         self._fallback: StreamedReply | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -263,6 +264,8 @@ class NativeReply:
             except NotDelivered as error:  # with the streamed messages before it
                 raise NotDelivered((*ids, *self._fallback_ids(error.message_ids))) from error
             ids += self._fallback_ids(shown)
+        if self._left_open:  # Slack still shows a message streaming: not finished there
+            raise NotDelivered(tuple(ids))
         return tuple(ids)
 
     def _fallback_ids(self, shown: tuple[str, ...]) -> list[str]:
@@ -437,9 +440,11 @@ class NativeReply:
     ) -> None:
         """End ``message`` (closing an open code block) so the answer continues in a new one."""
         closing, opener = _fence_edges(message.text)
+        stopped = False
         for _ in range(attempts):
             try:
                 await self._stop(message, closing)
+                stopped = True
                 break
             except PlatformRateLimited as limited:
                 await self._clock.sleep(limited.retry_after)
@@ -447,9 +452,12 @@ class NativeReply:
                 if error.code == "msg_too_long" and closing:
                     closing = ""  # no room even for the fence: stop without it
                     continue
-                if error.code not in ENDED_CODES:
+                stopped = error.code in ENDED_CODES
+                if not stopped:
                     log.warning("could not stop a streamed message (%s)", error.code)
                 break
+        if not stopped:
+            self._left_open.append(message.ts)  # the answer is owed: recovery stops it
         self._message = None
         self._reopen = opener
 

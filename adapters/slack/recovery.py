@@ -19,6 +19,8 @@ written, and the next start finishes them (see ``adapters/discord/recovery.py``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -32,7 +34,7 @@ from adapters.slack.translate import ReplyPlace, message_id, place_of
 from bot import wording
 from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
-from bot.errors import PlatformError
+from bot.errors import PlatformError, ThreadlineError
 from bot.ports import ConversationStore, MessageRef, ReplySink
 from bot.render import render_slack
 from bot.streaming import EditScheduler, StreamedReply
@@ -141,21 +143,26 @@ class SlackRepairer:
     async def repair(self, answer: StoredTurn) -> tuple[str, ...]:
         turn = answer.turn
         refs = [_ref(answer, message) for message in turn.reply_message_ids]
-        if refs:
-            last = refs[-1]
-            notice = ending(answer) if turn.status is TurnStatus.INTERRUPTED else ""
-            if await self._stop(last, notice) and notice:
-                return turn.reply_message_ids  # the stream ended with the notice
+        interrupted = turn.status is TurnStatus.INTERRUPTED
+        if refs and interrupted and await self._stop(refs[-1], ending(answer)):
+            return turn.reply_message_ids  # the stream ended with the notice
+        for ref in refs:  # streams an outage left open: chat.update is refused on them
+            await self._stop(ref, "")
         place = place_of(answer.key, turn.requester_id)
-        replay = ReplayTarget(self._target(place), refs)
-        reply = StreamedReply(replay, self._scheduler, render_slack)
+        target = self._target(place)
+        reply = StreamedReply(ReplayTarget(target, refs), self._scheduler, render_slack)
         await reply.start()
         await reply.append(turn.text)
         shown = await reply.finish(ending(answer))  # NotDelivered when a part did not land
+        for extra in refs[len(shown) :]:  # the replay needed fewer messages than it had
+            await self._scheduler.spend(target.bucket, functools.partial(target.delete, extra))
         log.info("finished answer %s in %s", turn.id, answer.key)
         return tuple(message_id(place.channel, ts) for ts in shown)
 
     async def tell(self, answer: StoredTurn) -> None:
+        for stored_id in answer.turn.reply_message_ids:  # no stream left open, if Slack lets us
+            with contextlib.suppress(ThreadlineError):
+                await self._stop(_ref(answer, stored_id), "")
         target = self._target(place_of(answer.key, answer.turn.requester_id))
         text = render_slack(wording.answer_not_shown())
         await self._scheduler.spend(target.bucket, lambda: target.post(text))

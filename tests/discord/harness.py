@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.delivery import Deliveries
 from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -91,6 +92,7 @@ class Rig:
     discord: dict[str, Any] = field(default_factory=dict)
     budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
+    deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -114,6 +116,7 @@ class Rig:
             flush_interval=0.05,
             today=lambda: dt.date(2026, 11, 22),
             images=self.images,
+            deliveries=self.deliveries,
         )
 
     @contextlib.asynccontextmanager
