@@ -55,7 +55,13 @@ from bot.domain import (
     TurnUpdate,
     Usage,
 )
-from bot.errors import InputError, NotDelivered, ThreadlineError, UpstreamError
+from bot.errors import (
+    InputError,
+    NotDelivered,
+    StorageUnavailable,
+    ThreadlineError,
+    UpstreamError,
+)
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
@@ -168,7 +174,10 @@ class ReplyService:
         async with self._in_turn(incoming.key) as wait_for_turn:
             parts = await self._images.parts_for(incoming)
             question = user_turn(incoming, parts, status=TurnStatus.PENDING)
-            stored = await self._store.add_turn(incoming.key, question)
+            try:
+                stored = await self._store.add_turn(incoming.key, question)
+            except StorageUnavailable as error:  # not stored: said in the thread, not lost quietly
+                return await self._unsaved(incoming.key, error, sink)
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
             async with self._allowance.admitted(incoming) as refused:
@@ -291,19 +300,10 @@ class ReplyService:
             return ReplyResult(Outcome.FAILED, error=error)
         await sink.start()
         notices = self._notices(incoming.key, context, route)
-        answer = await self._store.add_turn(
-            incoming.key,
-            Turn(
-                role=Role.ASSISTANT,
-                text="",
-                author_name="threadline",
-                requester_id=incoming.author_id,
-                reply_to=question.id,
-                status=TurnStatus.STREAMING,
-                model=route.model,
-                delivery=Delivery.PENDING,  # until the platform shows its final text
-            ),
-        )
+        try:
+            answer = await self._add_answer(incoming, question, route)
+        except StorageUnavailable as error:  # the question stays pending: asked again at start
+            return await self._unsaved(incoming.key, error, sink)
         # An assistant turn has no platform message id, so it is never a duplicate.
         assert answer is not None
         assert answer.id is not None
@@ -343,6 +343,30 @@ class ReplyService:
         )
         self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
+
+    async def _add_answer(self, incoming: Incoming, question: Turn, route: Route) -> Turn | None:
+        return await self._store.add_turn(
+            incoming.key,
+            Turn(
+                role=Role.ASSISTANT,
+                text="",
+                author_name="threadline",
+                requester_id=incoming.author_id,
+                reply_to=question.id,
+                status=TurnStatus.STREAMING,
+                model=route.model,
+                delivery=Delivery.PENDING,  # until the platform shows its final text
+            ),
+        )
+
+    async def _unsaved(
+        self, key: ThreadKey, error: StorageUnavailable, sink: ReplySink
+    ) -> ReplyResult:
+        """The database would not take the write: the thread is told so."""
+        log.warning("could not store a message in %s: database %s", key, error.reason)
+        await sink.start()
+        await sink.finish(f"⚠️ {error.user_message}")
+        return ReplyResult(Outcome.FAILED, error=error)
 
     async def settings_for(self, key: ThreadKey) -> ConversationSettings:
         """The thread's own settings, falling back to its channel's (``/model``, ``/system``)."""
@@ -497,12 +521,22 @@ class _Flushes:
         if now - self._flushed_at >= self._interval:
             self._flushed_at = now
             texts = {turn_id: grown.text for turn_id, grown in self._grown.items()}
-            self._grown.clear()
-            await self._store.update_texts(texts)
+            grown, self._grown = self._grown, {}
+            try:
+                await self._store.update_texts(texts)
+            except StorageUnavailable as error:  # the answer goes on; its text waits
+                log.warning("could not store answers' text so far: database %s", error.reason)
+                self._grown = grown | self._grown
 
     def forget(self, writer: _AnswerWriter) -> None:
         """The answer is ending: its last write is its own."""
         self._grown.pop(writer.turn_id, None)
+
+
+# Pauses between tries of an answer's last write when the database will not take
+# it (locked, full): about a minute, so an answer is not left ``streaming`` while
+# the process runs; past that the next start marks it interrupted and repairs it.
+RECORD_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)
 
 
 class _AnswerWriter:
@@ -537,6 +571,18 @@ class _AnswerWriter:
         self._flushes.forget(self)
         await self._store.update_turn(self.turn_id, TurnUpdate(text=self.text))
 
+    async def _record(self, update: TurnUpdate) -> None:
+        """The answer's last write, tried again while the database is unavailable."""
+        for pause in (*RECORD_BACKOFF, None):
+            try:
+                await self._store.update_turn(self.turn_id, update)
+                return
+            except StorageUnavailable as error:
+                if pause is None:
+                    raise
+                log.warning("could not record answer %s: database %s", self.turn_id, error.reason)
+                await asyncio.sleep(pause)
+
     async def close(
         self,
         status: TurnStatus,
@@ -560,7 +606,7 @@ class _AnswerWriter:
             parts=self.parts,
             delivery=Delivery.DELIVERED if delivered else None,
         )
-        await self._store.update_turn(self.turn_id, update)
+        await self._record(update)
         if not delivered:
             stored = await self._store.get_turn(self.turn_id)
             if stored is not None:

@@ -56,7 +56,7 @@ from bot.domain import (
     Usage,
     shortfalls,
 )
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StorageUnavailable
 from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
@@ -159,6 +159,19 @@ class SqliteStore(ClosesOnExit):
             await db.close()
             raise
         return cls(db, data_version, cache_turns)
+
+    async def limit_pages(self, pages: int | None = None) -> int:
+        """Cap the file at ``pages`` pages (None: its size now); returns the cap.
+
+        Past it SQLite answers ``SQLITE_FULL``, exactly as on a full disk: the fault
+        tests use it to fill the database for real. A cap above the size lifts it.
+        """
+        async with self._lock:
+            if pages is None:
+                rows = await self._fetch("PRAGMA page_count")
+                pages = int(rows[0][0])
+            rows = await self._fetch(f"PRAGMA max_page_count = {int(pages)}")
+        return int(rows[0][0])
 
     async def close(self) -> None:
         """Close the connection (idempotent); committed data is already on disk."""
@@ -492,6 +505,11 @@ class SqliteStore(ClosesOnExit):
         async with self._lock:
             try:
                 yield
+            except sqlite3.Error as error:
+                self._windows.clear()
+                if _unavailable(error):  # the file, not the statement: said as a sentence
+                    raise StorageUnavailable(error.sqlite_errorname) from error
+                raise
             except BaseException:
                 self._windows.clear()
                 raise
@@ -772,6 +790,16 @@ async def _configure(db: aiosqlite.Connection, busy_timeout_ms: int) -> None:
 async def _data_version(db: aiosqlite.Connection) -> int:
     rows = await db.execute_fetchall("PRAGMA data_version")
     return int(next(iter(rows))[0])
+
+
+# Errors of the file, not of a statement (https://www.sqlite.org/rescode.html): BUSY
+# and LOCKED past the busy timeout, FULL, READONLY, IOERR, CANTOPEN (primary codes).
+_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14})
+
+
+def _unavailable(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _UNAVAILABLE
 
 
 def _key_params(key: ThreadKey) -> tuple[str, str, str, str]:
