@@ -17,6 +17,7 @@ from bot.domain import (
     ConversationSettings,
     Delivery,
     HistoryWindow,
+    Role,
     StoredTurn,
     ThreadKey,
     Turn,
@@ -200,6 +201,17 @@ class MemoryStore(ClosesOnExit):
             and turn.created_at >= since
             and turn_id > self._conversations[key].start
         ]
+
+    async def recent_conversations(
+        self, platform: str, *, since: float
+    ) -> list[tuple[ThreadKey, str]]:
+        newest: dict[ThreadKey, Turn] = {}
+        for _turn_id, (key, turn) in sorted(self._turns.items()):
+            if key.platform == platform and turn.role is Role.USER and turn.platform_message_id:
+                newest[key] = turn
+        found = [(turn, key) for key, turn in newest.items() if turn.created_at >= since]
+        found.sort(key=lambda pair: pair[0].id or 0)
+        return [(key, turn.platform_message_id or "") for turn, key in found]
 
     async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
         return [

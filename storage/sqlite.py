@@ -336,6 +336,23 @@ class SqliteStore(ClosesOnExit):
             )
         return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
+    async def recent_conversations(
+        self, platform: str, *, since: float
+    ) -> list[tuple[ThreadKey, str]]:
+        """Each conversation on ``platform`` whose newest question (a user turn with a
+        platform message id) was stored at or after ``since``, with that message id;
+        oldest first."""
+        async with self._lock:
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, t.platform_message_id FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.id IN (SELECT max(id) FROM turns WHERE platform = ? AND role = 'user' "
+                "AND platform_message_id IS NOT NULL GROUP BY conversation_id) "
+                "AND t.created_at >= ? ORDER BY t.id",
+                (platform, since),
+            )
+        return [(_key_from(row), str(row[4])) for row in rows]
+
     async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
         """Answers on ``platform`` whose final text is still owed (delivery ``pending``,
         no longer ``streaming``), oldest first."""

@@ -28,6 +28,7 @@ import discord
 from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
+from adapters.discord.catchup import catch_up
 from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
@@ -88,6 +89,7 @@ class DiscordBot(commands.Bot):
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
+        self._events: MessageEvents | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
         drop_own_edits(self._connection)
@@ -116,11 +118,11 @@ class DiscordBot(commands.Bot):
         )
         self._runner = runner
         self._lifetimes.push_async_callback(runner.close)  # before the scheduler exits
-        await self.add_cog(
-            MessageEvents(
-                self, settings=settings, service=self._service, store=self._store, runner=runner
-            )
+        events = MessageEvents(
+            self, settings=settings, service=self._service, store=self._store, runner=runner
         )
+        self._events = events
+        await self.add_cog(events)
         await self.add_cog(
             ThreadlineCommands(
                 settings=settings,
@@ -141,10 +143,14 @@ class DiscordBot(commands.Bot):
         await self._sync_commands(settings.dev_guild_id)
 
     async def _recover(self, runner: AnswerRunner, questions: list[StoredTurn]) -> None:
-        """Show the answers still owed (a crash cut them, an outage kept them), then
-        answer the questions a stop left waiting."""
+        """Show the answers still owed (a crash cut them, an outage kept them), answer
+        the questions a stop left waiting, then catch up on messages sent meanwhile."""
         await self._service.deliveries.resume(PLATFORM)
         await answer_unanswered(self, runner, self._service, questions)
+        if self._events is not None:  # then what reached Discord while threadline was down
+            await self.wait_until_ready()  # the guilds are cached: a thread knows its parent
+            within = self._threadline.limits.reask_within_seconds
+            await catch_up(self, self._store, self._events.on_message, within=within)
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:
         """Global commands can take a while to appear everywhere; a guild's are

@@ -93,6 +93,7 @@ class Rig:
     budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
+    limits: ConversationLimits = field(default_factory=ConversationLimits)
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -102,6 +103,7 @@ class Rig:
         }
         return Settings(
             _env_file=None,
+            limits=self.limits,
             upstream=self.upstream_settings,
             discord=DiscordSettings(**(fields | self.discord | discord)),
         )
@@ -111,7 +113,7 @@ class Rig:
             store=self.store,
             client=self.client,
             catalog=ModelCatalog(settings.upstream),
-            limits=ConversationLimits(),
+            limits=self.limits,
             upstream=settings.upstream,
             flush_interval=0.05,
             today=lambda: dt.date(2026, 11, 22),
