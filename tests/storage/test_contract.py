@@ -548,6 +548,19 @@ async def test_delivery_is_owed_until_recorded_and_survives_interruption(
     assert again.delivery is Delivery.NOTIFIED
 
 
+async def test_recent_conversations_name_their_newest_stored_question(
+    store: ConversationStore,
+) -> None:
+    await add(store, KEY, turn("old", message_id="100", created_at=1_000.0))
+    await add(store, KEY, turn("newer", message_id="105", created_at=2_000.0))
+    await add(store, KEY, turn("an answer", role=Role.ASSISTANT, created_at=2_001.0))
+    await add(store, OTHER, turn("long ago", message_id="90", created_at=500.0))
+    await add(store, SLACK, turn("elsewhere", message_id="C1:1.0", created_at=2_000.0))
+    assert await store.recent_conversations("discord", since=1_500.0) == [(KEY, "105")]
+    assert await store.recent_conversations("discord", since=0.0) == [(KEY, "105"), (OTHER, "90")]
+    assert await store.recent_conversations("slack", since=0.0) == [(SLACK, "C1:1.0")]
+
+
 async def test_storing_an_answer_marks_its_pending_question_complete(
     store: ConversationStore,
 ) -> None:
