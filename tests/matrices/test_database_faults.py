@@ -29,7 +29,10 @@ from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import SqliteStore
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
+from tests.fakes.slack import SlackFake, SlackLimits
 from tests.fakes.upstream import Answer, FakeUpstream
+from tests.matrices.rigs import start_slack_bot
+from tests.services import reply_service
 
 BUSY_TIMEOUT_MS = 300  # how long a write waits on another process's lock
 
@@ -150,3 +153,48 @@ async def test_an_answer_the_full_database_cut_is_recorded_when_space_returns(
     assert any("text so far" in line for line in refused)  # the flushes were refused
     assert any("could not record answer" in line for line in refused)  # and the last write
     assert (found.turn.text, found.turn.delivery) == (words, Delivery.DELIVERED)
+
+
+async def test_a_slack_question_the_locked_database_cannot_take_gets_a_sentence(
+    path: Path,
+    locker: sqlite3.Connection,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+    upstream: FakeUpstream,
+) -> None:
+    upstream.answer = Answer(text="an answer")
+    async with (
+        await SqliteStore.open(path, busy_timeout_ms=BUSY_TIMEOUT_MS) as store,
+        SlackFake(limits=SlackLimits.fast()) as fake,
+    ):
+        service = reply_service(store, client, upstream_settings)
+        bot = await start_slack_bot(fake, service, store, upstream_settings)
+        try:
+            locker.execute("BEGIN IMMEDIATE")
+            try:
+                asked = fake.payloads.app_mention("are you there?")
+                await fake.send_event(asked)
+                await fake.wait_for(
+                    lambda: wording.cannot_save() in _thread_text(fake, asked["ts"]),
+                    10,
+                    "the sentence",
+                )
+            finally:
+                locker.execute("ROLLBACK")
+            later = fake.payloads.app_mention("and now?")
+            await fake.send_event(later)
+            await fake.wait_for(
+                lambda: "an answer" in _thread_text(fake, later["ts"]), 10, "the answer"
+            )
+            await bot.idle()
+        finally:
+            await bot.stop()
+        assert await store.find_by_message("slack", f"{SLACK_CHANNEL}:{asked['ts']}") is None
+        assert await store.find_by_message("slack", f"{SLACK_CHANNEL}:{later['ts']}") is not None
+
+
+SLACK_CHANNEL = "C0GENERAL1"
+
+
+def _thread_text(fake: SlackFake, thread_ts: str) -> str:
+    return " ".join(m.body for m in fake.messages(SLACK_CHANNEL, thread_ts))
