@@ -169,7 +169,6 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 service=core.service,
                 store=core.store,
                 catalog=core.catalog,
-                interrupted=[s for s in core.interrupted if s.key.platform == "slack"],
                 unanswered=[q for q in unanswered if q.key.platform == "slack"],
             )
             await slack.start()
@@ -207,7 +206,6 @@ async def _start_discord(
         service=core.service,
         store=core.store,
         catalog=core.catalog,
-        interrupted=[s for s in core.interrupted if s.key.platform == "discord"],
         unanswered=unanswered,
     )
     await running.enter_async_context(bot)

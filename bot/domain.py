@@ -35,6 +35,21 @@ class TurnStatus(StrEnum):
     FAILED = "failed"
 
 
+class Delivery(StrEnum):
+    """Whether an answer's final text reached the platform, kept apart from ``status``
+    (what the model wrote): a platform outage must not make a written answer look shown.
+
+    ``pending`` until the platform confirmed the final text (``delivered``), or the
+    thread was told that it could not be shown (``notified``). Only answers carry
+    one; ``None`` means there is nothing to deliver (questions, context turns).
+    An ``interrupted`` answer still ``pending`` is a platform repair not yet done.
+    """
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    NOTIFIED = "notified"
+
+
 @dataclass(frozen=True, slots=True)
 class ThreadKey:
     """One conversation: a Discord thread or DM, a Slack thread or DM, a console thread.
@@ -163,6 +178,7 @@ class Turn:
     usage: Usage | None = None
     trace_id: str | None = None
     tokens: int = 0
+    delivery: Delivery | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float | None = None
     id: int | None = None
@@ -180,6 +196,7 @@ class TurnUpdate:
     tokens: int | None = None
     reply_message_ids: tuple[str, ...] | None = None
     parts: tuple[ContentPart, ...] | None = None
+    delivery: Delivery | None = None
 
 
 @dataclass(frozen=True, slots=True)

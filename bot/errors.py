@@ -143,3 +143,24 @@ class PlatformError(ThreadlineError):
     def __init__(self, user_message: str, *, code: str = "") -> None:
         self.code = code
         super().__init__(user_message)
+
+
+class NotDelivered(PlatformError):
+    """An answer's final text did not reach the platform (every try failed).
+
+    ``message_ids`` are the messages that exist (they show an earlier text or a
+    placeholder); the answer is stored ``pending`` delivery and tried again.
+    """
+
+    def __init__(self, message_ids: tuple[str, ...], *, code: str = "not_delivered") -> None:
+        self.message_ids = message_ids
+        super().__init__(wording.answer_not_shown(), code=code)
+
+
+class StorageUnavailable(ThreadlineError):
+    """The database would not take a write: locked by another process past the busy
+    timeout, full, read-only or failing. Nothing was stored; the user is told."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason  # SQLite's error name, for the log (no message content)
+        super().__init__(wording.cannot_save())

@@ -90,12 +90,20 @@ class ConversationStore(Protocol):
     - ``update_texts`` stores the text so far of several ``streaming`` answers at
       once (turn id → text); a turn that is missing or no longer ``streaming`` is
       left alone, so a late flush never overwrites a finished answer.
-    - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted`` and
+    - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted``, with
+      ``delivery`` ``pending`` (its platform repair is owed), in one write, and
       returns them, for recovery at start-up.
     - ``unanswered_questions`` returns the ``pending`` turns created at or after
       ``since`` (epoch seconds) and after their thread's last ``reset``, oldest
       (lowest id) first, each with its thread: the questions a crash or restart
       left without an answer. It changes nothing.
+    - ``undelivered_answers`` returns the answers on a platform whose ``delivery`` is
+      ``pending`` and that are no longer ``streaming``, oldest first, each with its
+      thread: what the platform is still owed (an outage, or a repair a crash cut).
+    - ``recent_conversations`` returns each conversation on a platform whose newest
+      question (a user turn with a platform message id) was stored at or after
+      ``since``, with that message id, oldest first: where to look for messages that
+      reached the platform while threadline was down.
     - ``take_tokens`` takes one token from every bucket, or from none, and returns
       each bucket's shortfall: the seconds until it holds a token again, 0.0 if
       it holds one now. All zeros: the tokens were taken. A new bucket is full.
@@ -132,6 +140,12 @@ class ConversationStore(Protocol):
     async def interrupt_streaming(self) -> list[StoredTurn]: ...
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]: ...
+
+    async def undelivered_answers(self, platform: str) -> list[StoredTurn]: ...
+
+    async def recent_conversations(
+        self, platform: str, *, since: float
+    ) -> list[tuple[ThreadKey, str]]: ...
 
     async def usage_since(
         self,

@@ -13,7 +13,9 @@ interval of the model's text:
 2. the assistant turn as ``streaming`` when the answer starts, its text flushed
    every ``flush_interval`` seconds (every answer's in one statement: ``_Flushes``);
 3. the assistant turn ``complete``, ``failed`` (upstream error, text kept) or
-   ``interrupted`` (stopped or shut down).
+   ``interrupted`` (stopped or shut down), with its ``delivery``: ``delivered``
+   only when the platform confirmed the final text, else ``pending``, and the
+   answer is handed to ``deliveries`` (bot/delivery.py), which tries it again.
 
 One answer per thread at a time, in the order the messages arrived; many
 threads at once, at most ``max_concurrent_replies``. A message the cost and
@@ -36,9 +38,11 @@ from enum import StrEnum
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
+from bot.delivery import Deliveries
 from bot.domain import (
     ContentPart,
     ConversationSettings,
+    Delivery,
     HistoryWindow,
     ImagePart,
     Incoming,
@@ -51,7 +55,13 @@ from bot.domain import (
     TurnUpdate,
     Usage,
 )
-from bot.errors import InputError, ThreadlineError, UpstreamError
+from bot.errors import (
+    InputError,
+    NotDelivered,
+    StorageUnavailable,
+    ThreadlineError,
+    UpstreamError,
+)
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
@@ -133,8 +143,11 @@ class ReplyService:
         metrics: Metrics | None = None,
         allowance: Allowance | None = None,
         finish_grace: float = 5.0,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self._store = store
+        # Answers whose final text has not reached their platform (bot/delivery.py).
+        self.deliveries = deliveries or Deliveries(store)
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
         self._metrics = metrics or Metrics()  # a registry of its own: see bot/metrics.py
         self._images = images or ImageFlow()
@@ -161,7 +174,10 @@ class ReplyService:
         async with self._in_turn(incoming.key) as wait_for_turn:
             parts = await self._images.parts_for(incoming)
             question = user_turn(incoming, parts, status=TurnStatus.PENDING)
-            stored = await self._store.add_turn(incoming.key, question)
+            try:
+                stored = await self._store.add_turn(incoming.key, question)
+            except StorageUnavailable as error:  # not stored: said in the thread, not lost quietly
+                return await self._unsaved(incoming.key, error, sink)
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
             async with self._allowance.admitted(incoming) as refused:
@@ -284,22 +300,14 @@ class ReplyService:
             return ReplyResult(Outcome.FAILED, error=error)
         await sink.start()
         notices = self._notices(incoming.key, context, route)
-        answer = await self._store.add_turn(
-            incoming.key,
-            Turn(
-                role=Role.ASSISTANT,
-                text="",
-                author_name="threadline",
-                requester_id=incoming.author_id,
-                reply_to=question.id,
-                status=TurnStatus.STREAMING,
-                model=route.model,
-            ),
-        )
+        try:
+            answer = await self._add_answer(incoming, question, route)
+        except StorageUnavailable as error:  # the question stays pending: asked again at start
+            return await self._unsaved(incoming.key, error, sink)
         # An assistant turn has no platform message id, so it is never a duplicate.
         assert answer is not None
         assert answer.id is not None
-        writer = _AnswerWriter(self._store, answer.id, self._flushes)
+        writer = _AnswerWriter(self._store, answer.id, self._flushes, incoming.key, self.deliveries)
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
@@ -325,15 +333,40 @@ class ReplyService:
             # the answer's record is finished; the traceback goes to the operator.
             log.exception("answer crashed in %s", incoming.key)
             shown: tuple[str, ...] = ()
+            landed = False
             with contextlib.suppress(Exception):
-                shown = await sink.finish(f"⚠️ {wording.internal_error()}")
-            await writer.close(TurnStatus.FAILED, message_ids=shown)
+                shown, landed = await sink.finish(f"⚠️ {wording.internal_error()}"), True
+            await writer.close(TurnStatus.FAILED, message_ids=shown, delivered=landed)
             return ReplyResult(Outcome.FAILED, writer.text, None, answer.id, route.model)
         ids = await self._conclude(
             sink, writer, "\n".join(notices), TurnStatus.COMPLETE, usage=usage
         )
         self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
         return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
+
+    async def _add_answer(self, incoming: Incoming, question: Turn, route: Route) -> Turn | None:
+        return await self._store.add_turn(
+            incoming.key,
+            Turn(
+                role=Role.ASSISTANT,
+                text="",
+                author_name="threadline",
+                requester_id=incoming.author_id,
+                reply_to=question.id,
+                status=TurnStatus.STREAMING,
+                model=route.model,
+                delivery=Delivery.PENDING,  # until the platform shows its final text
+            ),
+        )
+
+    async def _unsaved(
+        self, key: ThreadKey, error: StorageUnavailable, sink: ReplySink
+    ) -> ReplyResult:
+        """The database would not take the write: the thread is told so."""
+        log.warning("could not store a message in %s: database %s", key, error.reason)
+        await sink.start()
+        await sink.finish(f"⚠️ {error.user_message}")
+        return ReplyResult(Outcome.FAILED, error=error)
 
     async def settings_for(self, key: ThreadKey) -> ConversationSettings:
         """The thread's own settings, falling back to its channel's (``/model``, ``/system``)."""
@@ -425,8 +458,13 @@ class ReplyService:
         """
 
         async def conclude() -> tuple[str, ...]:
-            ids = await sink.finish(footer)
-            await writer.close(status, usage=usage, trace_id=trace_id, message_ids=ids)
+            try:
+                ids, delivered = await sink.finish(footer), True
+            except NotDelivered as error:  # an outage: recorded as owed, tried again
+                ids, delivered = error.message_ids, False
+            await writer.close(
+                status, usage=usage, trace_id=trace_id, message_ids=ids, delivered=delivered
+            )
             return ids
 
         concluding = asyncio.ensure_future(conclude())
@@ -443,12 +481,17 @@ class ReplyService:
 
     async def _interrupted(self, sink: ReplySink, writer: _AnswerWriter) -> None:
         """Keep what was written when an answer is stopped or the process shuts down."""
+        delivered = False
         try:
             async with asyncio.timeout(5):
-                ids = await sink.finish(wording.stopped_notice())
+                ids, delivered = await sink.finish(wording.stopped_notice()), True
+        except NotDelivered as error:
+            ids = error.message_ids
         except (TimeoutError, ThreadlineError):
             ids = ()
-        await asyncio.shield(writer.close(TurnStatus.INTERRUPTED, message_ids=ids))
+        await asyncio.shield(
+            writer.close(TurnStatus.INTERRUPTED, message_ids=ids, delivered=delivered)
+        )
 
     def _notices(self, key: ThreadKey, context: Context, route: Route) -> list[str]:
         notices = []
@@ -483,21 +526,40 @@ class _Flushes:
         if now - self._flushed_at >= self._interval:
             self._flushed_at = now
             texts = {turn_id: grown.text for turn_id, grown in self._grown.items()}
-            self._grown.clear()
-            await self._store.update_texts(texts)
+            grown, self._grown = self._grown, {}
+            try:
+                await self._store.update_texts(texts)
+            except StorageUnavailable as error:  # the answer goes on; its text waits
+                log.warning("could not store answers' text so far: database %s", error.reason)
+                self._grown = grown | self._grown
 
     def forget(self, writer: _AnswerWriter) -> None:
         """The answer is ending: its last write is its own."""
         self._grown.pop(writer.turn_id, None)
 
 
+# Pauses between tries of an answer's last write when the database will not take
+# it (locked, full): about a minute, so an answer is not left ``streaming`` while
+# the process runs; past that the next start marks it interrupted and repairs it.
+RECORD_BACKOFF = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)
+
+
 class _AnswerWriter:
     """The assistant turn's text, flushed to the store as it grows."""
 
-    def __init__(self, store: ConversationStore, turn_id: int, flushes: _Flushes) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        turn_id: int,
+        flushes: _Flushes,
+        key: ThreadKey,
+        deliveries: Deliveries,
+    ) -> None:
         self._store = store
         self.turn_id = turn_id
         self._flushes = flushes
+        self._key = key
+        self._deliveries = deliveries
         self._parts: list[str] = []
         self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
 
@@ -514,6 +576,18 @@ class _AnswerWriter:
         self._flushes.forget(self)
         await self._store.update_turn(self.turn_id, TurnUpdate(text=self.text))
 
+    async def _record(self, update: TurnUpdate) -> None:
+        """The answer's last write, tried again while the database is unavailable."""
+        for pause in (*RECORD_BACKOFF, None):
+            try:
+                await self._store.update_turn(self.turn_id, update)
+                return
+            except StorageUnavailable as error:
+                if pause is None:
+                    raise
+                log.warning("could not record answer %s: database %s", self.turn_id, error.reason)
+                await asyncio.sleep(pause)
+
     async def close(
         self,
         status: TurnStatus,
@@ -521,21 +595,27 @@ class _AnswerWriter:
         usage: Usage | None = None,
         trace_id: str | None = None,
         message_ids: tuple[str, ...] = (),
+        delivered: bool = True,
     ) -> None:
+        """Record the answer's end; ``delivered`` only if the platform showed its final
+        text, else it stays owed and ``deliveries`` tries it again."""
         self._flushes.forget(self)
         text = self.text
-        await self._store.update_turn(
-            self.turn_id,
-            TurnUpdate(
-                text=text,
-                status=status,
-                usage=usage,
-                trace_id=trace_id,
-                tokens=estimate_tokens(text),
-                reply_message_ids=message_ids or None,
-                parts=self.parts,
-            ),
+        update = TurnUpdate(
+            text=text,
+            status=status,
+            usage=usage,
+            trace_id=trace_id,
+            tokens=estimate_tokens(text),
+            reply_message_ids=message_ids or None,
+            parts=self.parts,
+            delivery=Delivery.DELIVERED if delivered else None,
         )
+        await self._record(update)
+        if not delivered:
+            stored = await self._store.get_turn(self.turn_id)
+            if stored is not None:
+                self._deliveries.owed(StoredTurn(self._key, stored))
 
 
 def channel_key(key: ThreadKey) -> ThreadKey:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot import wording
-from bot.errors import PlatformRateLimited, ThreadlineError
+from bot.errors import NotDelivered, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
 from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
@@ -402,6 +402,7 @@ class EditScheduler:
             slot.sent_text = text
             slot.shown_words = slot.shown_words or slot.reply.has_words(slot)
             slot.failures = 0
+            slot.gave_up = False  # a later text landed: the message is not lost
             if not slot.urgent():
                 slot.urgent_since = None
         except PlatformRateLimited as limited:
@@ -521,7 +522,12 @@ class StreamedReply:
         else:
             self._scheduler.mark(last)
         await asyncio.gather(*(slot.done.wait() for slot in self._slots))
-        return tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
+        ids = tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
+        if any(slot.gave_up for slot in self._slots):
+            # The scheduler gave up on a message: the platform does not show the final
+            # text. Said, not swallowed, so the answer is not recorded as shown.
+            raise NotDelivered(ids)
+        return ids
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         """Upload a file into the reply's place, from the same rate budget as the edits."""

@@ -136,6 +136,22 @@ def interrupted_notice() -> str:
     return "⚠️ This answer was interrupted before it finished. Ask again to continue."
 
 
+def cannot_save() -> str:
+    """The thread's sentence when the database will not take a write (locked, full)."""
+    return (
+        "threadline cannot save messages right now (its database is busy or full), so "
+        "this message was not answered. Please send it again in a minute."
+    )
+
+
+def answer_not_shown() -> str:
+    """The thread's sentence for an answer the platform would not take, once it is back."""
+    return (
+        "⚠️ threadline wrote an answer here but could not show it: the chat platform "
+        "kept failing. Ask again to get it."
+    )
+
+
 def stopped_notice() -> str:
     return "⏹️ Stopped."
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, TypeVar
 from bot.domain import (
     Bucket,
     ConversationSettings,
+    Delivery,
     HistoryWindow,
+    Role,
     StoredTurn,
     ThreadKey,
     Turn,
@@ -95,6 +97,7 @@ class MemoryStore(ClosesOnExit):
             tokens=_or(update.tokens, turn.tokens),
             reply_message_ids=_or(update.reply_message_ids, turn.reply_message_ids),
             parts=_or(update.parts, turn.parts),
+            delivery=_or(update.delivery, turn.delivery),
             updated_at=time.time(),
         )
         self._turns[turn_id] = (key, updated)
@@ -183,7 +186,9 @@ class MemoryStore(ClosesOnExit):
         interrupted: list[StoredTurn] = []
         for turn_id, (key, turn) in sorted(self._turns.items()):
             if turn.status == TurnStatus.STREAMING:
-                turn = replace(turn, status=TurnStatus.INTERRUPTED, updated_at=now)
+                turn = replace(
+                    turn, status=TurnStatus.INTERRUPTED, delivery=Delivery.PENDING, updated_at=now
+                )
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
@@ -195,6 +200,26 @@ class MemoryStore(ClosesOnExit):
             if turn.status == TurnStatus.PENDING
             and turn.created_at >= since
             and turn_id > self._conversations[key].start
+        ]
+
+    async def recent_conversations(
+        self, platform: str, *, since: float
+    ) -> list[tuple[ThreadKey, str]]:
+        newest: dict[ThreadKey, Turn] = {}
+        for _turn_id, (key, turn) in sorted(self._turns.items()):
+            if key.platform == platform and turn.role is Role.USER and turn.platform_message_id:
+                newest[key] = turn
+        found = [(turn, key) for key, turn in newest.items() if turn.created_at >= since]
+        found.sort(key=lambda pair: pair[0].id or 0)
+        return [(key, turn.platform_message_id or "") for turn, key in found]
+
+    async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
+        return [
+            StoredTurn(key, turn)
+            for _turn_id, (key, turn) in sorted(self._turns.items())
+            if key.platform == platform
+            and turn.delivery is Delivery.PENDING
+            and turn.status is not TurnStatus.STREAMING
         ]
 
     async def usage_since(

@@ -20,6 +20,10 @@ Version history:
        ``complete`` when its answer is stored (same statement, no extra commit),
        and a partial index finds the unanswered ones at start. Rows stored
        before v6 are ``complete``: none of them is asked again after the upgrade.
+    7  ``delivery`` on answers: ``pending`` until the platform confirmed the final
+       text, kept apart from ``status``, so an outage cannot make an answer look
+       shown; a partial index finds what is owed at start. Rows stored before v7
+       have none (nothing is owed for them).
 """
 
 from __future__ import annotations
@@ -149,7 +153,13 @@ _V6 = (
     "CREATE INDEX turns_pending ON turns (id) WHERE status = 'pending'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V7 = (
+    "ALTER TABLE turns ADD COLUMN delivery TEXT",
+    # Tiny partial index: start-up finds the answers still owed to a platform.
+    "CREATE INDEX turns_undelivered ON turns (id) WHERE delivery = 'pending'",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -42,6 +42,7 @@ import orjson
 from bot.domain import (
     Bucket,
     ConversationSettings,
+    Delivery,
     FilePart,
     HistoryWindow,
     ImagePart,
@@ -55,7 +56,7 @@ from bot.domain import (
     Usage,
     shortfalls,
 )
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StorageUnavailable
 from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
@@ -73,7 +74,7 @@ Row = tuple[Any, ...]
 _TURN_COLUMNS = (
     "id, role, text, author_id, author_name, requester_id, reply_to, parts, platform_message_id, "
     "reply_ids, status, model, prompt_tokens, completion_tokens, trace_id, tokens, "
-    "created_at, updated_at"
+    "created_at, updated_at, delivery"
 )
 _T_TURN_COLUMNS = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
 _TURN_WIDTH = _TURN_COLUMNS.count(",") + 1
@@ -83,8 +84,8 @@ _KEY_MATCH = "platform = ? AND workspace = ? AND channel = ? AND thread = ?"
 _INSERT_TURN = (
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
-    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 # Thread order is (coalesce(reply_to, id), id), the key of the turns_in_thread_order
@@ -158,6 +159,19 @@ class SqliteStore(ClosesOnExit):
             await db.close()
             raise
         return cls(db, data_version, cache_turns)
+
+    async def limit_pages(self, pages: int | None = None) -> int:
+        """Cap the file at ``pages`` pages (None: its size now); returns the cap.
+
+        Past it SQLite answers ``SQLITE_FULL``, exactly as on a full disk: the fault
+        tests use it to fill the database for real. A cap above the size lifts it.
+        """
+        async with self._lock:
+            if pages is None:
+                rows = await self._fetch("PRAGMA page_count")
+                pages = int(rows[0][0])
+            rows = await self._fetch(f"PRAGMA max_page_count = {int(pages)}")
+        return int(rows[0][0])
 
     async def close(self) -> None:
         """Close the connection (idempotent); committed data is already on disk."""
@@ -290,7 +304,9 @@ class SqliteStore(ClosesOnExit):
                 "WHERE t.status = 'streaming' ORDER BY t.id"
             )
             await self._db.execute(
-                "UPDATE turns SET status = 'interrupted', updated_at = ? "
+                # In the same write: its messages still show it half-written, so the
+                # platform repair is owed until a start has done it (bot/delivery.py).
+                "UPDATE turns SET status = 'interrupted', delivery = 'pending', updated_at = ? "
                 "WHERE status = 'streaming'",
                 (now,),
             )
@@ -298,7 +314,12 @@ class SqliteStore(ClosesOnExit):
         return [
             StoredTurn(
                 _key_from(row),
-                replace(_turn_from(row[4:]), status=TurnStatus.INTERRUPTED, updated_at=now),
+                replace(
+                    _turn_from(row[4:]),
+                    status=TurnStatus.INTERRUPTED,
+                    delivery=Delivery.PENDING,
+                    updated_at=now,
+                ),
             )
             for row in rows
         ]
@@ -312,6 +333,36 @@ class SqliteStore(ClosesOnExit):
                 "WHERE t.status = 'pending' AND t.created_at >= ? "
                 "AND t.id > c.context_start_turn_id ORDER BY t.id",
                 (since,),
+            )
+        return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
+
+    async def recent_conversations(
+        self, platform: str, *, since: float
+    ) -> list[tuple[ThreadKey, str]]:
+        """Each conversation on ``platform`` whose newest question (a user turn with a
+        platform message id) was stored at or after ``since``, with that message id;
+        oldest first."""
+        async with self._lock:
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, t.platform_message_id FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.id IN (SELECT max(id) FROM turns WHERE platform = ? AND role = 'user' "
+                "AND platform_message_id IS NOT NULL GROUP BY conversation_id) "
+                "AND t.created_at >= ? ORDER BY t.id",
+                (platform, since),
+            )
+        return [(_key_from(row), str(row[4])) for row in rows]
+
+    async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
+        """Answers on ``platform`` whose final text is still owed (delivery ``pending``,
+        no longer ``streaming``), oldest first."""
+        async with self._lock:
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.delivery = 'pending' AND t.status <> 'streaming' AND t.platform = ? "
+                "ORDER BY t.id",
+                (platform,),
             )
         return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
@@ -471,6 +522,11 @@ class SqliteStore(ClosesOnExit):
         async with self._lock:
             try:
                 yield
+            except sqlite3.Error as error:
+                self._windows.clear()
+                if _unavailable(error):  # the file, not the statement: said as a sentence
+                    raise StorageUnavailable(error.sqlite_errorname) from error
+                raise
             except BaseException:
                 self._windows.clear()
                 raise
@@ -753,6 +809,16 @@ async def _data_version(db: aiosqlite.Connection) -> int:
     return int(next(iter(rows))[0])
 
 
+# Errors of the file, not of a statement (https://www.sqlite.org/rescode.html): BUSY
+# and LOCKED past the busy timeout, FULL, READONLY, IOERR, CANTOPEN (primary codes).
+_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14})
+
+
+def _unavailable(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _UNAVAILABLE
+
+
 def _key_params(key: ThreadKey) -> tuple[str, str, str, str]:
     return (key.platform, key.workspace, key.channel, key.thread)
 
@@ -786,6 +852,7 @@ def _turn_values(conversation_id: int, platform: str, turn: Turn) -> tuple[objec
         turn.tokens,
         turn.created_at,
         turn.updated_at,
+        None if turn.delivery is None else turn.delivery.value,
     )
 
 
@@ -815,6 +882,8 @@ def _update_assignments(update: TurnUpdate) -> tuple[str, list[object]]:
         assign("reply_ids", _encode_ids(update.reply_message_ids))
     if update.parts is not None:
         assign("parts", _encode_parts(update.parts))
+    if update.delivery is not None:
+        assign("delivery", update.delivery.value)
     assign("updated_at", time.time())
     return ", ".join(columns), params
 
@@ -841,6 +910,7 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         tokens,
         created_at,
         updated_at,
+        delivery,
     ) = row
     no_usage = prompt_tokens is None and completion_tokens is None
     return Turn(
@@ -860,6 +930,7 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         tokens=tokens,
         created_at=created_at,
         updated_at=updated_at,
+        delivery=None if delivery is None else Delivery(delivery),
         id=turn_id,
     )
 

@@ -28,14 +28,16 @@ import discord
 from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
+from adapters.discord.catchup import catch_up
 from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
 from adapters.discord.listeners import MessageEvents
-from adapters.discord.recovery import answer_unanswered, finish_interrupted
+from adapters.discord.recovery import DiscordRepairer, answer_unanswered
 from adapters.discord.redaction import redact_every_request
+from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.domain import StoredTurn
@@ -57,9 +59,9 @@ def threadline_intents() -> discord.Intents:
 class DiscordBot(commands.Bot):
     """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
     keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
-    leaves them alone. ``interrupted``: answers a crash left half-written
-    (``ReplyService.recover``), finished once connected; then ``unanswered``:
-    questions it left waiting (``ReplyService.unanswered``), answered."""
+    leaves them alone. Once connected, the answers still owed (``bot.delivery``:
+    cut by a crash, kept by an outage) are shown; then ``unanswered``: questions
+    a stop left waiting (``ReplyService.unanswered``), answered."""
 
     def __init__(
         self,
@@ -69,7 +71,6 @@ class DiscordBot(commands.Bot):
         store: ConversationStore,
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
-        interrupted: Sequence[StoredTurn] = (),
         unanswered: Sequence[StoredTurn] = (),
         **options: Any,
     ) -> None:
@@ -87,11 +88,11 @@ class DiscordBot(commands.Bot):
         self._store = store
         self._catalog = catalog
         self._budget = budget
-        self._interrupted = list(interrupted)
         self._unanswered = list(unanswered)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
+        self._events: MessageEvents | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
         drop_own_edits(self._connection)
@@ -125,16 +126,16 @@ class DiscordBot(commands.Bot):
         downloader = await self._lifetimes.enter_async_context(
             discord_downloader(settings.api_base)
         )
-        await self.add_cog(
-            MessageEvents(
-                self,
-                settings=settings,
-                service=self._service,
-                store=self._store,
-                runner=runner,
-                downloader=downloader,
-            )
+        events = MessageEvents(
+            self,
+            settings=settings,
+            service=self._service,
+            store=self._store,
+            runner=runner,
+            downloader=downloader,
         )
+        self._events = events
+        await self.add_cog(events)
         await self.add_cog(
             ThreadlineCommands(
                 settings=settings,
@@ -146,18 +147,24 @@ class DiscordBot(commands.Bot):
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)
-        if self._interrupted or self._unanswered:  # REST works from here (after login)
-            answers, self._interrupted = self._interrupted, []
-            questions, self._unanswered = self._unanswered, []
-            runner.spawn(self._recover(runner, answers, questions), "discord-recovery")
+        # REST works from here (after login): answers still owed are shown, then the
+        # questions a stop left waiting are answered.
+        deliveries = self._service.deliveries
+        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler, self._store))
+        self._lifetimes.push_async_callback(deliveries.detach, PLATFORM)  # before the runner
+        questions, self._unanswered = self._unanswered, []
+        runner.spawn(self._recover(runner, questions), "discord-recovery")
         await self._sync_commands(settings.dev_guild_id)
 
-    async def _recover(
-        self, runner: AnswerRunner, answers: list[StoredTurn], questions: list[StoredTurn]
-    ) -> None:
-        """Finish the answers a crash cut, then answer the questions it left waiting."""
-        await finish_interrupted(self, runner.scheduler, self._store, answers)
+    async def _recover(self, runner: AnswerRunner, questions: list[StoredTurn]) -> None:
+        """Show the answers still owed (a crash cut them, an outage kept them), answer
+        the questions a stop left waiting, then catch up on messages sent meanwhile."""
+        await self._service.deliveries.resume(PLATFORM)
         await answer_unanswered(self, runner, self._service, questions)
+        if self._events is not None:  # then what reached Discord while threadline was down
+            await self.wait_until_ready()  # the guilds are cached: a thread knows its parent
+            within = self._threadline.limits.reask_within_seconds
+            await catch_up(self, self._store, self._events.on_message, within=within)
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:
         """Global commands can take a while to appear everywhere; a guild's are

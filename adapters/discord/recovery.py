@@ -12,10 +12,11 @@ marker and a Stop button that no longer stops anything. So:
   away (the model is thinking): ``RecordingReply`` watches from the reply's
   start until the first message is recorded, so a crash while the model
   thinks does not leave a placeholder (and its Stop button) nobody finishes;
-- at start, ``finish_interrupted`` replays each recovered answer's stored text
-  into its own messages, through the connection's edit scheduler, ending with
-  the interrupted notice; Regenerate goes under the last message. A message
-  that cannot be edited (deleted, no access) is logged and skipped;
+- at start, every answer still owed (``bot.delivery``: a crash's ``interrupted``
+  answers, outages' undelivered ones, repairs a second crash cut) is replayed
+  into its own messages by ``DiscordRepairer``, ending with the interrupted
+  notice; Regenerate goes under the last message. One that fails stays owed and
+  is tried again with backoff (and at the next start);
 - then ``answer_unanswered`` answers the questions the stop left waiting
   (``ReplyService.unanswered``) where the live answer would have gone, through
   the ``AnswerRunner`` like any answer (Stop, streaming, Regenerate).
@@ -24,6 +25,8 @@ marker and a Stop button that no longer stops anything. So:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,8 +36,9 @@ import discord
 from adapters.discord.target import ChannelTarget, Postable
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
+from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
-from bot.errors import ThreadlineError
+from bot.errors import PlatformError, ThreadlineError
 from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
@@ -173,85 +177,58 @@ class RecordingReply:
         await self._inner.attach(name, data, mime)
 
 
-class _Replay:
-    """Puts a replayed answer back into the messages it had: the n-th post edits the
-    n-th message; posts beyond them are new messages."""
+class DiscordRepairer:
+    """``bot.delivery.Repairer`` for Discord: replays a stored answer into its own
+    messages through the connection's edit scheduler (the n-th part edits the n-th
+    message; more parts are new messages), ending as it ended (``delivery.ending``);
+    Regenerate goes under the last message and Stop leaves the first.
+    """
 
-    def __init__(self, inner: ChannelTarget, existing: Sequence[MessageRef]) -> None:
-        self._inner = inner
-        self._existing = list(existing)
-        self._next = 0
+    def __init__(
+        self, client: discord.Client, scheduler: EditScheduler, store: ConversationStore
+    ) -> None:
+        self._client = client
+        self._scheduler = scheduler
+        self._store = store
 
-    @property
-    def limits(self) -> PlatformLimits:
-        return self._inner.limits
-
-    @property
-    def bucket(self) -> str:
-        return self._inner.bucket
-
-    async def post(self, text: str) -> MessageRef:
-        index, self._next = self._next, self._next + 1
-        if index < len(self._existing):
-            await self._inner.edit(self._existing[index], text)
-            return self._existing[index]
-        return await self._inner.post(text)
-
-    async def edit(self, ref: MessageRef, text: str) -> None:
-        await self._inner.edit(ref, text)
-
-    async def delete(self, ref: MessageRef) -> None:
-        await self._inner.delete(ref)
-
-    async def upload(self, name: str, data: bytes, mime: str) -> MessageRef:
-        return await self._inner.upload(name, data, mime)
-
-    async def typing(self) -> None:
-        """No typing indicator: nothing is being written."""
-
-
-async def finish_interrupted(
-    client: discord.Client,
-    scheduler: EditScheduler,
-    store: ConversationStore,
-    answers: Sequence[StoredTurn],
-) -> None:
-    """Finish every answer a crash left half-written; one that fails is logged and skipped."""
-    for stored in answers:
+    async def repair(self, answer: StoredTurn) -> tuple[str, ...]:
         try:
-            await _finish(client, scheduler, store, stored)
-        except (ThreadlineError, discord.HTTPException, ValueError) as error:
-            log.warning("could not finish interrupted answer %s: %s", stored.turn.id, error)
+            return await self._repair(answer)
+        except (discord.HTTPException, ValueError) as error:
+            raise PlatformError(wording.discord_unreachable(), code=str(error)) from error
 
+    async def tell(self, answer: StoredTurn) -> None:
+        channel_id = answer.key.thread or answer.key.channel
+        target = ChannelTarget(self._client.get_partial_messageable(int(channel_id)))
+        for message in answer.turn.reply_message_ids:  # no dead Stop button, if Discord lets us
+            ref = MessageRef(channel_id, message)
+            with contextlib.suppress(ThreadlineError, discord.HTTPException):
+                await self._scheduler.spend(
+                    target.bucket, functools.partial(target.show_view, ref, None)
+                )
+        text = wording.answer_not_shown()
+        await self._scheduler.spend(target.bucket, lambda: target.post(text))
 
-async def _finish(
-    client: discord.Client,
-    scheduler: EditScheduler,
-    store: ConversationStore,
-    stored: StoredTurn,
-) -> None:
-    turn = stored.turn
-    if turn.id is None or not turn.reply_message_ids:
-        return  # nothing was posted (or not recorded): nothing to finish
-    # A Discord thread is a channel of its own: its id is the key's thread.
-    channel_id = stored.key.thread or stored.key.channel
-    target = ChannelTarget(client.get_partial_messageable(int(channel_id)))
-    existing = [MessageRef(channel_id, message_id) for message_id in turn.reply_message_ids]
-    reply = StreamedReply(_Replay(target, existing), scheduler, render_discord)
-    await reply.start()
-    await reply.append(turn.text)
-    shown = await reply.finish(wording.interrupted_notice())
-    if not shown:
-        log.warning("interrupted answer %s: none of its messages could be edited", turn.id)
-        return
-    first, last = MessageRef(channel_id, shown[0]), MessageRef(channel_id, shown[-1])
-    if first != last:
-        await scheduler.spend(target.bucket, lambda: target.show_view(first, None))
-    view = regenerate_controls(turn.id)
-    await scheduler.spend(target.bucket, lambda: target.show_view(last, view))
-    if shown != turn.reply_message_ids:
-        await store.update_turn(turn.id, TurnUpdate(reply_message_ids=shown))
-    log.info("finished interrupted answer %s in %s", turn.id, stored.key)
+    async def _repair(self, answer: StoredTurn) -> tuple[str, ...]:
+        turn = answer.turn
+        assert turn.id is not None
+        # A Discord thread is a channel of its own: its id is the key's thread.
+        channel_id = answer.key.thread or answer.key.channel
+        target = ChannelTarget(self._client.get_partial_messageable(int(channel_id)))
+        existing = [MessageRef(channel_id, message_id) for message_id in turn.reply_message_ids]
+        reply = StreamedReply(ReplayTarget(target, existing), self._scheduler, render_discord)
+        await reply.start()
+        await reply.append(turn.text)
+        shown = await reply.finish(ending(answer))  # NotDelivered when an edit did not land
+        for extra in existing[len(shown) :]:  # the replay needed fewer messages than it had
+            await self._scheduler.spend(target.bucket, functools.partial(target.delete, extra))
+        first, last = MessageRef(channel_id, shown[0]), MessageRef(channel_id, shown[-1])
+        if first != last:
+            await self._scheduler.spend(target.bucket, lambda: target.show_view(first, None))
+        view = regenerate_controls(turn.id)
+        await self._scheduler.spend(target.bucket, lambda: target.show_view(last, view))
+        log.info("finished answer %s in %s", turn.id, answer.key)
+        return shown
 
 
 async def answer_unanswered(

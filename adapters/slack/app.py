@@ -50,10 +50,11 @@ from adapters.slack.history import ThreadHistory
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
-from adapters.slack.recovery import finish_interrupted
+from adapters.slack.recovery import SlackRepairer
 from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
+    PLATFORM,
     BotIdentity,
     command_message_id,
     event_from_body,
@@ -92,13 +93,13 @@ class SlackBot:
         store: ConversationStore,
         catalog: ModelCatalog,
         clock: Clock | None = None,
-        interrupted: Sequence[StoredTurn] = (),
         unanswered: Sequence[StoredTurn] = (),
     ) -> None:
         self._settings = settings
         self._redact = redactor_for(settings)
-        self._interrupted = list(interrupted)  # finished once connected (recovery.py)
-        self._unanswered = list(unanswered)  # then answered (ReplyService.unanswered)
+        # Once connected the answers still owed are shown (recovery.py, bot/delivery.py),
+        # then these are answered (ReplyService.unanswered).
+        self._unanswered = list(unanswered)
         self._service = service
         self._store = store
         self._catalog = catalog
@@ -193,10 +194,13 @@ class SlackBot:
         streams = self._wire(client, downloader, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
-        if self._interrupted or self._unanswered:
-            answers, self._interrupted = self._interrupted, []
-            questions, self._unanswered = self._unanswered, []
-            self._spawn(self._recover(client, scheduler, answers, questions))
+        replies = self._replies
+        assert replies is not None  # _wire made it
+        deliveries = self._service.deliveries
+        deliveries.attach(PLATFORM, SlackRepairer(client, scheduler, replies.target))
+        stack.push_async_callback(deliveries.detach, PLATFORM)
+        questions, self._unanswered = self._unanswered, []
+        self._spawn(self._recover(questions))
         app = self._bolt_app(client)
         _share_auth_test(app, auth_test)
         if slack.app_token is not None:
@@ -273,17 +277,11 @@ class SlackBot:
             app.command(name)(self._on_command)
         return app
 
-    async def _recover(
-        self,
-        client: AsyncWebClient,
-        scheduler: EditScheduler,
-        answers: list[StoredTurn],
-        questions: list[StoredTurn],
-    ) -> None:
-        """Finish the answers a crash cut, then answer the questions it left waiting:
-        each in a task of its own, begun in the order asked (so each takes its thread's
-        turn in that order)."""
-        await finish_interrupted(client, scheduler, answers)
+    async def _recover(self, questions: list[StoredTurn]) -> None:
+        """Show the answers still owed (a crash cut them, an outage kept them), then
+        answer the questions a stop left waiting: each in a task of its own, begun in
+        the order asked (so each takes its thread's turn in that order)."""
+        await self._service.deliveries.resume(PLATFORM)
         replies = self._replies
         assert replies is not None  # _wire made it
         for question in questions:

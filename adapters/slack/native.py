@@ -43,7 +43,7 @@ from adapters.slack.mentions import MentionGuard, inert, mrkdwn
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
-from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
+from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
 from bot.streaming import EditScheduler, StreamedReply
@@ -170,7 +170,13 @@ class FallbackReply:
         await self._reply.append(text)
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
-        return tuple(message_id(self._channel, ts) for ts in await self._reply.finish(footer))
+        try:
+            shown = await self._reply.finish(footer)
+        except NotDelivered as error:  # its ids as the store names them: channel:ts
+            raise NotDelivered(
+                tuple(message_id(self._channel, ts) for ts in error.message_ids)
+            ) from error
+        return tuple(message_id(self._channel, ts) for ts in shown)
 
     @property
     def posted_ids(self) -> tuple[str, ...]:
@@ -223,6 +229,7 @@ class NativeReply:
         self._shown_words = False
         self._last_append: float | None = None
         self._limited_in_a_row = 0
+        self._left_open: list[str] = []  # streams a stop did not reach (an outage)
         self._fallback: StreamedReply | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -254,9 +261,17 @@ class NativeReply:
         await self._task
         ids = list(self._ids)
         if self._fallback is not None:
-            shown = await self._fallback.finish("" if self._footer_shown else footer)
-            ids += [message_id(self._place.channel, ts) for ts in shown]
+            try:
+                shown = await self._fallback.finish("" if self._footer_shown else footer)
+            except NotDelivered as error:  # with the streamed messages before it
+                raise NotDelivered((*ids, *self._fallback_ids(error.message_ids))) from error
+            ids += self._fallback_ids(shown)
+        if self._left_open:  # Slack still shows a message streaming: not finished there
+            raise NotDelivered(tuple(ids))
         return tuple(ids)
+
+    def _fallback_ids(self, shown: tuple[str, ...]) -> list[str]:
+        return [message_id(self._place.channel, ts) for ts in shown]
 
     @property
     def posted_ids(self) -> tuple[str, ...]:
@@ -429,9 +444,11 @@ class NativeReply:
     ) -> None:
         """End ``message`` (closing an open code block) so the answer continues in a new one."""
         closing, opener = _fence_edges(message.text)
+        stopped = False
         for _ in range(attempts):
             try:
                 await self._stop(message, closing)
+                stopped = True
                 break
             except PlatformRateLimited as limited:
                 await self._clock.sleep(limited.retry_after)
@@ -439,9 +456,12 @@ class NativeReply:
                 if error.code == "msg_too_long" and closing:
                     closing = ""  # no room even for the fence: stop without it
                     continue
-                if error.code not in ENDED_CODES:
+                stopped = error.code in ENDED_CODES
+                if not stopped:
                     log.warning("could not stop a streamed message (%s)", error.code)
                 break
+        if not stopped:
+            self._left_open.append(message.ts)  # the answer is owed: recovery stops it
         self._message = None
         self._reopen = opener
 

@@ -8,19 +8,21 @@ written, and the next start finishes them (see ``adapters/discord/recovery.py``)
   away (the model is thinking), so from ``start`` to ``finish`` a watch records
   it as soon as both exist: a crash while the model thinks must not leave a
   stream open that nobody ends.
-- ``finish_interrupted`` ends each recovered answer's last message with the
-  interrupted notice: a native stream Slack still holds open is stopped with
-  the notice as its last words (chat.update is refused on a streaming message,
-  ``streaming_state_conflict``); a posted-and-edited message, or a stream Slack
-  has already ended, is rewritten with chat.update. Failures are logged and
-  skipped. Requests go through the connection's edit scheduler.
+- ``SlackRepairer`` shows every answer still owed (``bot.delivery``: a crash's
+  ``interrupted`` answers, outages' undelivered ones, repairs a second crash
+  cut): a native stream Slack still holds open is stopped (an interrupted one
+  with the notice as its last words); otherwise the stored answer is written
+  into its messages again with chat.update. One that fails stays owed and is
+  tried again with backoff (and at the next start).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -28,12 +30,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.failures import translated
 from adapters.slack.mentions import inert, mrkdwn
 from adapters.slack.native import ENDED_CODES
-from adapters.slack.target import SLACK_LIMITS
+from adapters.slack.target import SlackTarget
+from adapters.slack.translate import ReplyPlace, message_id, place_of
 from bot import wording
+from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, ReplySink
-from bot.streaming import EditScheduler
+from bot.ports import ConversationStore, MessageRef, ReplySink
+from bot.streaming import EditScheduler, StreamedReply
 
 log = logging.getLogger(__name__)
 
@@ -115,48 +119,74 @@ class RecordingSink:
                 log.exception("could not record the messages of an answer in %s", self._key)
 
 
-async def finish_interrupted(
-    client: AsyncWebClient, scheduler: EditScheduler, answers: Sequence[StoredTurn]
-) -> None:
-    """Finish every answer a crash left half-written; one that fails is logged and skipped."""
-    for stored in answers:
+class SlackRepairer:
+    """``bot.delivery.Repairer`` for Slack, through the connection's edit scheduler.
+
+    An ``interrupted`` answer whose native stream Slack still holds open is
+    stopped with the interrupted notice as its last words (chat.update is refused
+    on a streaming message, ``streaming_state_conflict``). Otherwise an open
+    stream is stopped quietly and the stored answer is replayed into its
+    messages with chat.update (the n-th part into the n-th message; more parts
+    are posted), ending as it ended (``delivery.ending``).
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        scheduler: EditScheduler,
+        target: Callable[[ReplyPlace], SlackTarget],
+    ) -> None:
+        self._client = client
+        self._scheduler = scheduler
+        self._target = target
+
+    async def repair(self, answer: StoredTurn) -> tuple[str, ...]:
+        turn = answer.turn
+        refs = [_ref(answer, message) for message in turn.reply_message_ids]
+        interrupted = turn.status is TurnStatus.INTERRUPTED
+        if refs and interrupted and await self._stop(refs[-1], ending(answer)):
+            return turn.reply_message_ids  # the stream ended with the notice
+        for ref in refs:  # streams an outage left open: chat.update is refused on them
+            await self._stop(ref, "")
+        place = place_of(answer.key, turn.requester_id)
+        target = self._target(place)
+        reply = StreamedReply(ReplayTarget(target, refs), self._scheduler, mrkdwn)
+        await reply.start()
+        await reply.append(turn.text)
+        shown = await reply.finish(ending(answer))  # NotDelivered when a part did not land
+        for extra in refs[len(shown) :]:  # the replay needed fewer messages than it had
+            await self._scheduler.spend(target.bucket, functools.partial(target.delete, extra))
+        log.info("finished answer %s in %s", turn.id, answer.key)
+        return tuple(message_id(place.channel, ts) for ts in shown)
+
+    async def tell(self, answer: StoredTurn) -> None:
+        for stored_id in answer.turn.reply_message_ids:  # no stream left open, if Slack lets us
+            with contextlib.suppress(ThreadlineError):
+                await self._stop(_ref(answer, stored_id), "")
+        target = self._target(place_of(answer.key, answer.turn.requester_id))
+        text = mrkdwn(wording.answer_not_shown())
+        await self._scheduler.spend(target.bucket, lambda: target.post(text))
+
+    async def _stop(self, ref: MessageRef, notice: str) -> bool:
+        """End the stream ``ref`` if Slack still holds it open; False if it had ended."""
+        channel, ts = ref.channel, ref.id
         try:
-            await _finish(client, scheduler, stored)
-        except ThreadlineError as error:
-            log.warning("could not finish interrupted answer %s: %s", stored.turn.id, error)
+            with translated(channel):
+                await self._scheduler.spend(
+                    channel,
+                    lambda: self._client.chat_stopStream(
+                        channel=channel,
+                        ts=ts,
+                        markdown_text=inert(f"\n\n{notice}") if notice else None,
+                    ),
+                )
+        except PlatformError as error:
+            if error.code not in ENDED_CODES:
+                raise
+            return False
+        return True
 
 
-async def _finish(client: AsyncWebClient, scheduler: EditScheduler, stored: StoredTurn) -> None:
-    if not stored.turn.reply_message_ids:
-        return  # nothing was posted (or not recorded): nothing to finish
-    channel, _, ts = stored.turn.reply_message_ids[-1].rpartition(":")
-    channel = channel or stored.key.channel
-    notice = wording.interrupted_notice()
-    try:
-        with translated(channel):
-            await scheduler.spend(
-                channel,
-                lambda: client.chat_stopStream(
-                    channel=channel, ts=ts, markdown_text=inert(f"\n\n{notice}")
-                ),
-            )
-        return
-    except PlatformError as error:
-        if error.code not in ENDED_CODES:
-            raise
-    # Not streaming (posted and edited, or ended by Slack): write the text again.
-    text = mrkdwn(f"{_last_part(stored.turn.text, stored)}\n\n{notice}")
-    with translated(channel, workspace_wide=True):
-        await scheduler.spend(
-            channel, lambda: client.chat_update(channel=channel, ts=ts, text=text)
-        )
-
-
-def _last_part(text: str, stored: StoredTurn) -> str:
-    """What the last message shows: all of a one-message answer; else the text's end,
-    from a line break, within one message (the exact split is not stored)."""
-    room = SLACK_LIMITS.max_message_chars * 3 // 4
-    if len(stored.turn.reply_message_ids) == 1 and len(text) <= room:
-        return text
-    tail = text[-room:]
-    return tail[tail.find("\n") + 1 :] if "\n" in tail else tail
+def _ref(answer: StoredTurn, stored_id: str) -> MessageRef:
+    channel, _, ts = stored_id.rpartition(":")
+    return MessageRef(channel or answer.key.channel, ts)

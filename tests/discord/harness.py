@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.delivery import Deliveries
 from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -91,6 +92,8 @@ class Rig:
     discord: dict[str, Any] = field(default_factory=dict)
     budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
+    deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
+    limits: ConversationLimits = field(default_factory=ConversationLimits)
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -100,6 +103,7 @@ class Rig:
         }
         return Settings(
             _env_file=None,
+            limits=self.limits,
             upstream=self.upstream_settings,
             discord=DiscordSettings(**(fields | self.discord | discord)),
         )
@@ -109,11 +113,12 @@ class Rig:
             store=self.store,
             client=self.client,
             catalog=ModelCatalog(settings.upstream),
-            limits=ConversationLimits(),
+            limits=self.limits,
             upstream=settings.upstream,
             flush_interval=0.05,
             today=lambda: dt.date(2026, 11, 22),
             images=self.images,
+            deliveries=self.deliveries,
         )
 
     @contextlib.asynccontextmanager
@@ -124,14 +129,14 @@ class Rig:
         answers it cut and answering the questions it left waiting."""
         settings = self.settings(**discord)
         service = self.service(settings)
-        interrupted = await self.store.interrupt_streaming() if recover else []
+        if recover:
+            await self.store.interrupt_streaming()
         bot = DiscordBot(
             settings,
             service=service,
             store=self.store,
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
-            interrupted=interrupted,
             unanswered=await service.unanswered() if recover else [],
             guild_ready_timeout=0.05,
         )

@@ -86,12 +86,13 @@ async def make_bot(
             upstream=upstream_settings,
             slack=slack_settings(slack_fake, http=http, **changes),
         )
+        if recover:
+            await store.interrupt_streaming()
         bot = SlackBot(
             settings,
             service=service,
             store=store,
             catalog=ModelCatalog(upstream_settings),
-            interrupted=await store.interrupt_streaming() if recover else (),
             unanswered=await service.unanswered() if recover else (),
         )
         await bot.start()

@@ -10,6 +10,7 @@ import pytest
 from bot.domain import (
     Bucket,
     ConversationSettings,
+    Delivery,
     FilePart,
     ImagePart,
     Role,
@@ -515,6 +516,49 @@ async def test_interrupt_streaming_marks_and_returns_streaming_turns(
         TurnStatus.INTERRUPTED,
     ]
     assert await store.interrupt_streaming() == []
+
+
+async def test_delivery_is_owed_until_recorded_and_survives_interruption(
+    store: ConversationStore,
+) -> None:
+    """What the platform was shown is kept apart from what was written (issue 22 point 2)."""
+    owed = Delivery.PENDING
+    shown = await add(store, KEY, turn("a", role=Role.ASSISTANT, delivery=owed))
+    lost = await add(store, KEY, turn("b", role=Role.ASSISTANT, delivery=owed))
+    cut = await add(store, SLACK, turn("c", role=Role.ASSISTANT, status=TurnStatus.STREAMING))
+    await add(store, KEY, turn("question"))  # a question owes nothing
+    assert shown.id is not None
+    assert lost.id is not None
+    await store.update_turn(shown.id, TurnUpdate(delivery=Delivery.DELIVERED))
+    assert [s.turn.id for s in await store.undelivered_answers("discord")] == [lost.id]
+    assert await store.undelivered_answers("slack") == []  # still streaming: not yet owed
+    # A crash cut it: its platform repair is owed, recorded in the same write.
+    [recovered] = await store.interrupt_streaming()
+    assert recovered.turn.delivery is Delivery.PENDING
+    [repair] = await store.undelivered_answers("slack")
+    assert (repair.key, repair.turn.id, repair.turn.status) == (
+        SLACK,
+        cut.id,
+        TurnStatus.INTERRUPTED,
+    )
+    await store.update_turn(lost.id, TurnUpdate(delivery=Delivery.NOTIFIED))
+    assert await store.undelivered_answers("discord") == []
+    again = await store.get_turn(lost.id)
+    assert again is not None
+    assert again.delivery is Delivery.NOTIFIED
+
+
+async def test_recent_conversations_name_their_newest_stored_question(
+    store: ConversationStore,
+) -> None:
+    await add(store, KEY, turn("old", message_id="100", created_at=1_000.0))
+    await add(store, KEY, turn("newer", message_id="105", created_at=2_000.0))
+    await add(store, KEY, turn("an answer", role=Role.ASSISTANT, created_at=2_001.0))
+    await add(store, OTHER, turn("long ago", message_id="90", created_at=500.0))
+    await add(store, SLACK, turn("elsewhere", message_id="C1:1.0", created_at=2_000.0))
+    assert await store.recent_conversations("discord", since=1_500.0) == [(KEY, "105")]
+    assert await store.recent_conversations("discord", since=0.0) == [(KEY, "105"), (OTHER, "90")]
+    assert await store.recent_conversations("slack", since=0.0) == [(SLACK, "C1:1.0")]
 
 
 async def test_storing_an_answer_marks_its_pending_question_complete(

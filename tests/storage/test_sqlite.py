@@ -31,7 +31,7 @@ from bot.domain import (
     TurnUpdate,
     Usage,
 )
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StorageUnavailable
 from storage import MemoryStore, SqliteStore
 from storage.schema import LATEST_VERSION, migrate
 
@@ -534,3 +534,31 @@ async def test_refilled_buckets_are_swept_out_of_the_file(
         # The third take sweeps: a and b refilled long ago (2 s), c is fresh.
         await store.take_tokens([Bucket("user:c", 2, per_second=1.0)], now=100.0)
     assert query_one(path, "SELECT group_concat(scope) FROM rate_buckets") == "user:c"
+
+
+# -- a database that will not take writes (issue 22 point 3) ----------------------------
+
+
+async def test_a_write_past_another_process_lock_is_storage_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    async with await SqliteStore.open(path, busy_timeout_ms=100) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StorageUnavailable) as raised:
+                await store.add_turn(KEY, Turn(role=Role.USER, text="hello"))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert raised.value.reason == "SQLITE_BUSY"
+        assert await store.add_turn(KEY, Turn(role=Role.USER, text="hello")) is not None
+
+
+async def test_a_write_to_a_full_file_is_storage_unavailable(tmp_path: Path) -> None:
+    async with await SqliteStore.open(tmp_path / "full.db") as store:
+        pages = await store.limit_pages()
+        with pytest.raises(StorageUnavailable) as raised:
+            await store.add_turn(KEY, Turn(role=Role.USER, text="x" * 50_000))
+        assert raised.value.reason == "SQLITE_FULL"
+        assert await store.limit_pages(pages + 100) == pages + 100
+        assert await store.add_turn(KEY, Turn(role=Role.USER, text="x" * 50_000)) is not None

@@ -100,6 +100,10 @@ class Edge:
         # process with the bot's token uses up a bucket (`storm_edits`).
         self.storm_left = 0
         self.storm_scope: StormScope = "user"
+        # An outage: the next `outage_left` message creates, edits and deletes answer
+        # `outage_status` (`outage`).
+        self.outage_left = 0
+        self.outage_status = 503
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -135,6 +139,12 @@ class Edge:
         if route.needs_auth and request.headers.get("Authorization") != f"Bot {config.token}":
             return self._with_via(
                 json_response({"message": "401: Unauthorized", "code": 0}, 401)
+            ), None
+        if self.outage_left > 0 and route.bucket == MESSAGE_BUCKET:
+            self.outage_left -= 1
+            status = self.outage_status
+            return json_response(
+                {"message": f"{status}: Service Unavailable", "code": 0}, status
             ), None
         if self.storm_left > 0 and route_name(request) == _EDIT:
             self.storm_left -= 1
@@ -174,6 +184,10 @@ class Edge:
         each, the channel's message bucket ("user") or the bot's global one ("global")
         is used up, as another process sharing the token would."""
         self.storm_left, self.storm_scope = count, scope
+
+    def outage(self, count: int, status: int = 503) -> None:
+        """The next `count` message creates, edits and deletes answer `status` (0 ends it)."""
+        self.outage_left, self.outage_status = count, status
 
     def exhaust_global(self) -> None:
         """Use up the bot's global window (50 requests/s), as another sender would."""

@@ -384,6 +384,13 @@ class FakeDiscord:
         """Use up a channel's message bucket (another process sharing the token)."""
         self.edge.exhaust_channel(channel_id)
 
+    def outage(self, count: int, status: int = 503) -> None:
+        """A Discord outage: the next `count` message creates, edits and deletes answer
+        `status` with no rate-limit headers (0 ends it). discord.py raises a 503 at
+        once; a 500 it tries five times over ~25 s first (discord/http.py), so tests
+        use 503 to stay quick; the bot's handling is the same."""
+        self.edge.outage(count, status)
+
     def storm_edits(self, count: int, scope: StormScope = "user") -> None:
         """A 429 storm: the next `count` message edits are refused, per route ("user",
         the channel's bucket) or globally ("global"), however well the bot paces."""

@@ -218,6 +218,12 @@ class SlackFake:
         self.notify_changed()
         return delivery.id
 
+    def outage(self, count: int, prefix: str = "chat.") -> None:
+        """A Slack outage: the next ``count`` calls of methods starting with ``prefix``
+        answer HTTP 500 ``{"ok": false, "error": "internal_error"}`` (as Slack's
+        ``chat.*`` did for ~7 s in one incident). ``count`` 0 ends it."""
+        self.web_api.outage_prefix, self.web_api.outage_left = prefix, count
+
     def exhaust(self, method: str, channel: str | None = None) -> None:
         """Use up a method's budget (per channel for chat.postMessage): its calls are
         answered 429 until the fake's clock has moved on enough to refill it."""

@@ -132,6 +132,10 @@ class WebApi:
         # Called with each call's record and answer body as it is answered (benches
         # note when text became visible; tests may ignore it).
         self.observers: list[Callable[[RequestRecord, Json], None]] = []
+        # An outage: the next ``outage_left`` calls of methods starting with
+        # ``outage_prefix`` answer HTTP 500 ``internal_error`` (``SlackFake.outage``).
+        self.outage_prefix = ""
+        self.outage_left = 0
 
     def add(self, handlers: Mapping[str, Handler]) -> None:
         self.handlers.update(handlers)
@@ -146,6 +150,9 @@ class WebApi:
         try:
             kind = self._authorize(method, token)
             call = ApiCall(method, args, kind)
+            if self.outage_left > 0 and method.startswith(self.outage_prefix):
+                self.outage_left -= 1
+                return self._finish(method, args, 500, {"ok": False, "error": "internal_error"})
             retry_after = self._limiter.acquire(method, call.optional("channel"))
             if retry_after is not None:
                 return self._finish(

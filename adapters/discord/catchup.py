@@ -1,0 +1,66 @@
+"""At start: the messages that reached Discord while threadline was down.
+
+A question sent while the process was stopped (or killed before it stored what
+the gateway had just delivered) is never delivered again: the gateway replays
+nothing after a fresh IDENTIFY. So, once connected, each conversation whose
+newest question was stored within ``LIMITS__REASK_WITHIN_SECONDS`` is read
+after that question (channel history: GET /channels/{id}/messages?after=, one
+page of ``PAGE`` messages, oldest first) and every message from that window is
+handed to ``MessageEvents`` as if the gateway had delivered it now: the same
+decision whether to answer, and the same "delivered again" check, so nothing is
+answered twice. Conversations are read one after another, through discord.py's
+rate limiting and the connection's budget (``count_every_request``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.ports import ConversationStore
+
+log = logging.getLogger(__name__)
+
+PAGE = 50  # messages read per conversation: a stop of minutes, not days
+MAX_CONVERSATIONS = 200  # the most recently active ones, at most
+
+Handle = Callable[[discord.Message], Awaitable[None]]
+
+
+async def catch_up(
+    client: discord.Client, store: ConversationStore, handle: Handle, *, within: float
+) -> int:
+    """Hand each message sent since the newest stored question of a recent conversation
+    (and within ``within`` seconds) to ``handle``; return how many were handed."""
+    if within <= 0 or client.user is None:
+        return 0
+    since = time.time() - within
+    recent = await store.recent_conversations("discord", since=since)
+    handed = 0
+    for key, last in recent[-MAX_CONVERSATIONS:]:
+        where = key.thread or key.channel
+        if not (where.isdigit() and last.isdigit()):
+            continue
+        try:
+            channel = client.get_channel(int(where)) or await client.fetch_channel(int(where))
+            if not isinstance(channel, discord.abc.Messageable):
+                continue
+            after = discord.Object(int(last))
+            async for message in channel.history(limit=PAGE, after=after, oldest_first=True):
+                if message.author.id == client.user.id or _older(message, since):
+                    continue
+                await handle(message)
+                handed += 1
+        except discord.HTTPException as error:  # gone, or no access: nothing to catch up on
+            log.info("could not read %s to catch up: %s", key, error.status)
+    if handed:
+        log.info("caught up on %d messages sent while threadline was down", handed)
+    return handed
+
+
+def _older(message: discord.Message, since: float) -> bool:
+    return message.created_at < dt.datetime.fromtimestamp(since, dt.UTC)
