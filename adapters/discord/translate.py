@@ -77,7 +77,8 @@ def trigger_of(message: discord.Message, *, bot_id: int, bot_role_id: int | None
     """
     if message.author.bot or message.webhook_id is not None or message.author.id == bot_id:
         return None
-    if message.type not in ANSWERABLE_TYPES:
+    # discord.py wraps an unknown type's raw value, which may be a list and unhashable.
+    if not isinstance(message.type.value, int) or message.type not in ANSWERABLE_TYPES:
         return None
     channel = message.channel
     if isinstance(channel, discord.DMChannel):
