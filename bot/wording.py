@@ -436,8 +436,8 @@ def discord_attachment_unavailable(name: str) -> str:
     return f"Discord did not let threadline download {name}; please attach it again."
 
 
-def discord_not_allowed() -> str:
-    return "threadline is not available to you here; ask a server admin if you think it should be."
+def not_allowed() -> str:
+    return "threadline is not available to you here; ask an admin if you think it should be."
 
 
 def discord_unknown_model(name: str, known: list[str]) -> str:

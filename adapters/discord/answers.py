@@ -259,7 +259,7 @@ class AnswerRunner:
     async def _admitted(self, interaction: discord.Interaction[Any]) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):
             return True
-        await interaction.response.send_message(wording.discord_not_allowed(), ephemeral=True)
+        await interaction.response.send_message(wording.not_allowed(), ephemeral=True)
         return False
 
 

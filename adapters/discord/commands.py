@@ -241,7 +241,7 @@ class ThreadlineCommands(commands.Cog):
     async def _admitted(self, interaction: Interaction) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):
             return True
-        await self._refuse(interaction, wording.discord_not_allowed())
+        await self._refuse(interaction, wording.not_allowed())
         return False
 
     @staticmethod

@@ -61,6 +61,7 @@ from adapters.slack.translate import (
     slash_command,
 )
 from bot import wording
+from bot.access import slack_lists
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, PlatformError, ThreadlineError
 from bot.files import FileLimits
@@ -244,11 +245,17 @@ class SlackBot:
             slack.bot_token.get_secret_value(),
             FileLimits(slack.max_image_bytes, slack.max_text_file_bytes),
         )
+        lists = slack_lists(slack)
         self._events = EventHandler(
-            store=self._store, replies=replies, history=history, names=names, files=files
+            store=self._store,
+            replies=replies,
+            history=history,
+            names=names,
+            files=files,
+            lists=lists,
         )
         self._commands = SlashCommands(
-            store=self._store, catalog=self._catalog, replies=replies, names=names
+            store=self._store, catalog=self._catalog, replies=replies, names=names, lists=lists
         )
         return streams
 

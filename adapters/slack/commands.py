@@ -41,9 +41,11 @@ from adapters.slack.translate import (
     PLATFORM,
     ReplyPlace,
     SlashCommand,
+    asker,
     command_message_id,
 )
 from bot import wording
+from bot.access import AccessLists, may_use
 from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
@@ -118,7 +120,9 @@ class SlashCommands:
         catalog: ModelCatalog,
         replies: Replies,
         names: UserNames,
+        lists: AccessLists,
     ) -> None:
+        self._lists = lists
         self._store = store
         self._catalog = catalog
         self._replies = replies
@@ -135,6 +139,9 @@ class SlashCommands:
         }
         handler = handlers.get(command.name)
         if handler is None:
+            return
+        if not may_use(self._lists, asker(command.team_id, command.channel_id, command.user_id)):
+            await reply(wording.not_allowed(), False)
             return
         try:
             await handler(command, reply)
