@@ -34,8 +34,10 @@ from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.recovery import answer_unanswered, finish_interrupted
+from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
+from bot.conversation_settings import SettingsDesk
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -129,6 +131,12 @@ class DiscordBot(commands.Bot):
                 store=self._store,
                 catalog=self._catalog,
                 runner=runner,
+                desk=SettingsDesk(
+                    self._store,
+                    self._catalog,
+                    platform=PLATFORM,
+                    admin_user_ids=[str(user) for user in settings.admin_user_ids],
+                ),
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)

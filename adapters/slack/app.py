@@ -53,6 +53,7 @@ from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import finish_interrupted
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
+    PLATFORM,
     BotIdentity,
     command_message_id,
     event_from_body,
@@ -62,6 +63,7 @@ from adapters.slack.translate import (
 )
 from bot import wording
 from bot.access import slack_lists
+from bot.conversation_settings import SettingsDesk
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, PlatformError, ThreadlineError
 from bot.files import FileLimits
@@ -254,8 +256,16 @@ class SlackBot:
             files=files,
             lists=lists,
         )
+        desk = SettingsDesk(
+            self._store, self._catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
+        )
         self._commands = SlashCommands(
-            store=self._store, catalog=self._catalog, replies=replies, names=names, lists=lists
+            store=self._store,
+            catalog=self._catalog,
+            replies=replies,
+            names=names,
+            lists=lists,
+            desk=desk,
         )
         return streams
 
