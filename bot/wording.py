@@ -406,6 +406,22 @@ def slack_empty_prompt(command: str) -> str:
     return f"Write a question after {command}, for example `{command} what is a monad?`."
 
 
+def slack_stop_fallback() -> str:
+    """The notification text of the message holding an answer's Stop button."""
+    return "Stop this answer"
+
+
+def slack_regenerate_fallback() -> str:
+    return "Regenerate this answer"
+
+
+def stop_not_yours(platform: str) -> str:
+    admins = {"discord": "someone who can manage messages", "slack": "a workspace admin"}
+    return (
+        f"Only the person who asked, or {admins.get(platform, 'an admin')}, can stop this answer."
+    )
+
+
 def slack_prompts_title() -> str:
     return "Try asking:"
 
@@ -461,10 +477,6 @@ def discord_attachment_refused(name: str, problem: str, image_limit: int, text_l
 
 def discord_attachment_unavailable(name: str) -> str:
     return f"Discord did not let threadline download {name}; please attach it again."
-
-
-def discord_stop_not_yours() -> str:
-    return "Only the person who asked, or someone who can manage messages, can stop this answer."
 
 
 def _discord_size(limit: int) -> str:

@@ -224,7 +224,7 @@ class AnswerRunner:
         running = self._running.get(request_id)
         if running is not None and not _may_stop(interaction, running):
             await interaction.response.send_message(
-                wording.discord_stop_not_yours(), ephemeral=True
+                wording.stop_not_yours("discord"), ephemeral=True
             )
             return
         # Answering by updating the message removes the button at once, and costs no

@@ -41,6 +41,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
+from adapters.slack.clicks import Clicks
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
 from adapters.slack.failures import AUTH_CODES, translated
@@ -110,6 +112,7 @@ class SlackBot:
         self._events: EventHandler | None = None
         self._replies: Replies | None = None
         self._commands: SlashCommands | None = None
+        self._clicks: Clicks | None = None
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._scheduler: EditScheduler | None = None
@@ -256,6 +259,13 @@ class SlackBot:
             files=files,
             lists=lists,
         )
+        self._clicks = Clicks(
+            client=client,
+            replies=replies,
+            names=names,
+            lists=lists,
+            admin_user_ids=slack.admin_user_ids,
+        )
         desk = SettingsDesk(
             self._store, self._catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
         )
@@ -283,6 +293,8 @@ class SlackBot:
             app.event(name)(self._on_event)
         for name in COMMANDS:
             app.command(name)(self._on_command)
+        for action in (STOP_ACTION, REGENERATE_ACTION):
+            app.action(action)(self._on_click)
         return app
 
     async def _recover(
@@ -332,6 +344,14 @@ class SlackBot:
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
         self._spawn(self._commands.run(command, command_reply(client, command, respond)))
+
+    async def _on_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A Stop or Regenerate button (a ``block_actions`` payload): acknowledged first."""
+        await ack()
+        assert self._clicks is not None
+        click = click_of(body)
+        if click is not None:
+            self._spawn(self._clicks.handle(click, respond))
 
     # -- background work ---------------------------------------------------------------
 
