@@ -19,12 +19,12 @@ workspace, so the team lists apply to it; a Discord DM belongs to no server.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from bot.settings import DiscordSettings, SlackSettings
 
-__all__ = ["AccessLists", "Asker", "discord_lists", "may_use", "slack_lists"]
+__all__ = ["AccessLists", "Asker", "discord_lists", "may_stop", "may_use", "slack_lists"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +96,16 @@ def slack_lists(settings: SlackSettings) -> AccessLists:
         blocked_users=_ids(settings.blocked_user_ids),
         allow_dms=settings.allow_dms,
     )
+
+
+async def may_stop(
+    user_id: str,
+    *,
+    requester_id: str,
+    admin_user_ids: Collection[str],
+    platform_admin: Callable[[], Awaitable[bool]],
+) -> bool:
+    """May ``user_id`` stop an answer: the person who asked, someone on ``*_ADMIN_USER_IDS``,
+    or a platform admin (Discord: Manage Messages; Slack: a workspace admin or owner),
+    asked last because on Slack it costs a users.info call."""
+    return user_id == requester_id or user_id in admin_user_ids or await platform_admin()

@@ -21,7 +21,7 @@ from adapters.slack.names import UserNames
 from adapters.slack.replies import Replies
 from adapters.slack.translate import PLATFORM, asker, place_of
 from bot import wording
-from bot.access import AccessLists, may_use
+from bot.access import AccessLists, may_stop, may_use
 from bot.errors import ThreadlineError
 
 __all__ = ["Clicks"]
@@ -59,7 +59,13 @@ class Clicks:
         if running is None:  # ended, or from before a restart: the button is stale
             await self._remove(click)
             return
-        if running.requester_id != click.user_id and not await self._admin(click.user_id):
+        allowed = await may_stop(
+            click.user_id,
+            requester_id=running.requester_id,
+            admin_user_ids=self._admins,
+            platform_admin=lambda: self._names.is_admin(click.user_id),
+        )
+        if not allowed:
             await _tell(respond, wording.stop_not_yours(PLATFORM))
             return
         # The answer's task then ends it with the stopped notice and swaps the buttons.
@@ -79,9 +85,6 @@ class Clicks:
         request_id = f"regenerate:{click.trigger_id or click.message_ts}"
         result = await self._replies.regenerate(key, turn_id, place, request_id)
         log.info("regenerated answer %s in %s: %s", turn_id, key, result.outcome.value)
-
-    async def _admin(self, user_id: str) -> bool:
-        return user_id in self._admins or await self._names.is_admin(user_id)
 
     async def _remove(self, click: Click) -> None:
         try:

@@ -11,30 +11,37 @@ Every way the platforms differ on purpose is listed in ``DIFFERENCES`` below.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION
 from bot.conversation_settings import Said
 from bot.domain import ThreadKey
 from bot.ports import ConversationStore
-from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, Rig, has_button
-from tests.fakes.discord.interactions import MESSAGE
-from tests.fakes.discord.model import EPHEMERAL
+from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, STOP, Rig, has_button
+from tests.discord.harness import button as find_button
+from tests.fakes.discord.interactions import MESSAGE, Interaction
+from tests.fakes.discord.model import EPHEMERAL, Message
 from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS
 from tests.fakes.slack import SlackFake
-from tests.slack.conftest import BOT, shown
+from tests.slack.conftest import BOT, bot_messages, holds_button, shown
 
 # Who gives a command: someone with no rights, a platform admin (Discord: Manage
 # Channels; Slack: a workspace admin), or someone on *_ADMIN_USER_IDS.
 Who = Literal["member", "admin", "listed"]
 # Where: the channel, the thread of the conversation started last, or the DM.
 Where = Literal["channel", "thread", "dm"]
+Button = Literal["stop", "regenerate"]
 
 # The deliberate differences, in one place.
-DIFFERENCES = {
-    "discord": "a Discord DM belongs to no server: only the user lists apply there",
-    "slack": "a Slack DM belongs to its workspace: the team lists apply there too",
+# A Discord DM belongs to no server, so the server lists do not reach it; a Slack DM
+# belongs to its workspace, so the team lists apply there too (bot/access.py).
+DM_BELONGS_TO_WORKSPACE = {"discord": False, "slack": True}
+# The access-list settings that name a workspace: a Discord server, a Slack team.
+WORKSPACE_LISTS = {
+    "discord": ("allowed_guild_ids", "blocked_guild_ids"),
+    "slack": ("allowed_team_ids", "blocked_team_ids"),
 }
 
 
@@ -43,6 +50,8 @@ class Chat(Protocol):
     store: ConversationStore
 
     def user_id(self, who: Who) -> str: ...
+
+    def workspace_id(self) -> str: ...
 
     def bot(self, **settings: Any) -> contextlib.AbstractAsyncContextManager[None]: ...
 
@@ -54,6 +63,8 @@ class Chat(Protocol):
     async def follow_up(self, text: str) -> None: ...
 
     async def dm(self, text: str) -> None: ...
+
+    async def dm_unanswered(self, text: str) -> None: ...
 
     async def ask(self, text: str, *, model: str, who: Who = "member") -> None: ...
 
@@ -69,6 +80,24 @@ class Chat(Protocol):
 
     def channel_key(self) -> ThreadKey: ...
 
+    async def until(self, check: Callable[[], object]) -> None:
+        """Wait until ``check()`` is true (the platform fake's clock and timeout)."""
+
+    # buttons
+    async def start_answer(self, text: str, *, who: Who) -> None:
+        """Mention the bot and wait until the answer streams (its Stop button shows)."""
+
+    async def click(self, button: Button, *, who: Who) -> None:
+        """Click the thread's ``button`` as ``who`` (acknowledged)."""
+
+    async def told(self) -> str:
+        """The latest sentence shown only to the person who clicked."""
+
+    async def wait_button(self, button: Button) -> None: ...
+
+    def answers(self) -> list[str]:
+        """The bot's answers in the thread, oldest first (not the messages holding buttons)."""
+
 
 # -- Discord -------------------------------------------------------------------------
 
@@ -79,6 +108,7 @@ class DiscordChat:
     platform: str = "discord"
     _thread: int = 0
     _answers: int = 0
+    _clicked: Interaction | None = None
 
     @property
     def store(self) -> ConversationStore:
@@ -86,6 +116,9 @@ class DiscordChat:
 
     def _name(self, who: Who) -> str:
         return "alice" if who == "admin" else "bob"
+
+    def workspace_id(self) -> str:
+        return str(self.rig.fake.guild.id)
 
     def user_id(self, who: Who) -> str:
         return str(self.rig.fake.user("carol" if who == "listed" else self._name(who)).id)
@@ -129,6 +162,9 @@ class DiscordChat:
         interaction = await self.rig.slash("ask", options, user=self._author(who))
         await self.rig.interaction_done(interaction)
 
+    async def dm_unanswered(self, text: str) -> None:
+        await self.rig.fake.dispatch_message(self.rig.fake.open_dm("bob"), content=text)
+
     def _author(self, who: Who) -> str:
         return "carol" if who == "listed" else self._name(who)
 
@@ -165,6 +201,44 @@ class DiscordChat:
         message = rig.fake.message(interaction.original_message_id or 0)
         return Said(content, public=not message.flags & EPHEMERAL)
 
+    async def start_answer(self, text: str, *, who: Who) -> None:
+        fake = self.rig.fake
+        asked = await fake.dispatch_message(
+            author=self._author(who), content=text, mentions_bot=True
+        )
+        self._thread = await self.rig.thread_of(asked)
+        await self.wait_button("stop")
+
+    def _holding(self, button: Button) -> Message | None:
+        prefix = STOP if button == "stop" else REGENERATE
+        found = [m for m in self.rig.bot_messages(self._thread) if has_button(m, prefix)]
+        return found[-1] if found else None
+
+    async def wait_button(self, button: Button) -> None:
+        await self.rig.fake.wait_for(lambda: self._holding(button))
+
+    async def click(self, button: Button, *, who: Who) -> None:
+        message = self._holding(button)
+        assert message is not None, f"no {button} button"
+        prefix = STOP if button == "stop" else REGENERATE
+        clicked = await self.rig.fake.click_button(
+            message.id, find_button(message, prefix), user=self._author(who)
+        )
+        await self.rig.fake.wait_for(lambda: clicked.acknowledged)
+        self._clicked = clicked
+
+    async def told(self) -> str:
+        data = self._clicked.response_data if self._clicked else None
+        assert data is not None
+        assert data.get("flags", 0) & EPHEMERAL
+        return str(data["content"])
+
+    def answers(self) -> list[str]:
+        return [m.content for m in self.rig.bot_messages(self._thread)]
+
+    async def until(self, check: Callable[[], object]) -> None:
+        await self.rig.fake.wait_for(check)
+
     def channel_key(self) -> ThreadKey:
         general = self.rig.fake.channel()
         return ThreadKey("discord", str(general.guild_id), str(general.id), "")
@@ -192,6 +266,10 @@ class SlackChat:
     make_bot: Any  # tests.slack.conftest.MakeBot
     platform: str = "slack"
     _thread: str = ""
+    _responses: int = 0
+
+    def workspace_id(self) -> str:
+        return self.fake.workspace.team_id
 
     def user_id(self, who: Who) -> str:
         return USERS[who]
@@ -238,6 +316,11 @@ class SlackChat:
 
         await self.fake.wait_for(answered, what=f"the answer to /ask {text!r}")
 
+    async def dm_unanswered(self, text: str) -> None:
+        await self.fake.send_event(
+            self.fake.payloads.message(text, channel=DM, user=USERS["admin"])
+        )
+
     async def _answered(self, channel: str, thread: str | None, text: str) -> None:
         """The fake upstream echoes "You said: <text>"; the native stream then stops."""
 
@@ -277,3 +360,50 @@ class SlackChat:
 
     def channel_key(self) -> ThreadKey:
         return ThreadKey("slack", self.fake.workspace.team_id, GENERAL, "")
+
+    async def start_answer(self, text: str, *, who: Who) -> None:
+        mention = self.fake.payloads.app_mention(text, user=USERS[who])
+        self._thread = mention["ts"]
+        await self.fake.send_event(mention)
+        await self.wait_button("stop")
+
+    def _holding(self, button: Button) -> Any:
+        action = STOP_ACTION if button == "stop" else REGENERATE_ACTION
+        found = [
+            m
+            for m in self.fake.messages(GENERAL, self._thread)
+            if m.user == BOT
+            and holds_button(m)
+            and m.blocks[0]["elements"][0]["action_id"] == action
+        ]
+        return found[-1] if found else None
+
+    async def wait_button(self, button: Button) -> None:
+        await self.fake.wait_for(lambda: self._holding(button), what=f"a {button} button")
+
+    async def click(self, button: Button, *, who: Who) -> None:
+        message = self._holding(button)
+        assert message is not None, f"no {button} button"
+        element = message.blocks[0]["elements"][0]
+        payload = self.fake.payloads.block_actions(
+            action_id=element["action_id"],
+            value=element["value"],
+            message_ts=message.ts,
+            thread_ts=message.thread_ts,
+            user=USERS[who],
+        )
+        self._responses = len(self.fake.workspace.responses)
+        await self.fake.wait_for_ack(await self.fake.send_interaction(payload))
+
+    async def told(self) -> str:
+        responses = self.fake.workspace.responses
+        await self.fake.wait_for(lambda: len(responses) > self._responses, what="a private answer")
+        answer = responses[-1]
+        assert answer["response_type"] == "ephemeral"
+        return str(answer["text"])
+
+    def answers(self) -> list[str]:
+        return [m.body for m in bot_messages(self.fake, GENERAL, self._thread)]
+
+    async def until(self, check: Callable[[], object]) -> None:
+        await self.fake.wait_for(check)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import wording
-from tests.behaviour.chats import Chat
+from tests.behaviour.chats import DM_BELONGS_TO_WORKSPACE, WORKSPACE_LISTS, Chat
 from tests.fakes.upstream import FakeUpstream
 
 
@@ -27,3 +27,22 @@ async def test_someone_off_the_allow_list_is_ignored(chat: Chat, upstream: FakeU
         refused = await chat.command("/model", "gpt-4")
     assert len(upstream.requests) == 1
     assert refused.text == wording.not_allowed()
+
+
+async def test_a_blocked_workspace_reaches_direct_messages_only_where_they_belong_to_it(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    """The one named difference (chats.DM_BELONGS_TO_WORKSPACE)."""
+    _, blocked = WORKSPACE_LISTS[chat.platform]
+    async with chat.bot(**{blocked: [chat.workspace_id()]}):
+        if DM_BELONGS_TO_WORKSPACE[chat.platform]:
+            await chat.dm_unanswered("psst")
+            refused = await chat.command("/reset", where="dm")
+            assert refused.text == wording.not_allowed()
+            assert upstream.requests == []
+        else:
+            await chat.dm("psst")
+            assert [m["content"] for m in upstream.requests[-1]["messages"][1:]] == ["psst"]
+        await chat.mention_unanswered("in the channel")
+        await chat.command("/usage")  # refused in the channel on both: a fence for the mention
+    assert len(upstream.requests) == (0 if DM_BELONGS_TO_WORKSPACE[chat.platform] else 1)
