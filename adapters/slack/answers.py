@@ -5,13 +5,14 @@ while it runs, so a Stop click can cancel it: the service then finishes it with
 the stopped notice and stores it as interrupted, as on Discord. The Stop
 message is posted once the answer starts (not for a duplicate delivery, which
 never starts); when the answer ends it is deleted and Regenerate is posted
-under the answer. The buttons are best effort: a failure to show them is logged
-and the answer stands.
+under the answer (also when the process stops while it is written). The buttons
+are best effort: a failure to show them is logged and the answer stands.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ from bot.service import Outcome, ReplyResult
 __all__ = ["Answers", "ControlledSink", "Running"]
 
 log = logging.getLogger(__name__)
+
+# Seconds a shutdown waits for an answer's buttons to be swapped (as on Discord).
+SHUTDOWN_GRACE = 5.0
 
 Work = Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]]
 
@@ -135,17 +139,31 @@ class Answers:
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
-                raise  # shutting down: the button is told after a restart (nothing runs)
+                # Shutting down: the service has ended and stored the answer; swap its
+                # buttons while the connection is still open, then go on stopping.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHUTDOWN_GRACE):
+                        await self._swap(controls, key, None, reply.posted_ids)
+                raise
             result = ReplyResult(Outcome.INTERRUPTED)
         finally:
             self._running.pop(request_id, None)
-        await controls.remove()
-        turn_id = await self._answer_turn(result, reply.posted_ids)
-        if turn_id is not None:
-            await controls.show(
-                wording.slack_regenerate_fallback(), regenerate_blocks(key, turn_id)
-            )
+        await self._swap(controls, key, result, reply.posted_ids)
         return result
+
+    async def _swap(
+        self,
+        controls: Controls,
+        key: ThreadKey,
+        result: ReplyResult | None,
+        posted: tuple[str, ...],
+    ) -> None:
+        """Stop goes; Regenerate comes under the answer, if there is one to regenerate."""
+        await controls.remove()
+        turn_id = await self._answer_turn(result or ReplyResult(Outcome.INTERRUPTED), posted)
+        if turn_id is not None:
+            blocks = regenerate_blocks(key, turn_id)
+            await controls.show(wording.slack_regenerate_fallback(), blocks)
 
     async def _answer_turn(self, result: ReplyResult, posted: tuple[str, ...]) -> int | None:
         if result.outcome in (Outcome.DUPLICATE, Outcome.REFUSED):

@@ -164,3 +164,26 @@ async def test_a_stop_left_by_a_restart_goes_away_when_clicked(
         lambda: button_message(slack_fake, thread, STOP_ACTION) is None, what="the stale Stop gone"
     )
     assert slack_fake.workspace.responses == []
+
+
+async def test_an_answer_cut_by_a_shutdown_keeps_no_stop_and_gets_regenerate(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
+) -> None:
+    upstream.fail_next(Fault("stall", after_chunks=3, seconds=30))
+    bot = await make_bot()
+    mention = slack_fake.payloads.app_mention("tell me a long story")
+    await slack_fake.send_event(mention)
+    thread = mention["ts"]
+    await wait_button(slack_fake, thread, STOP_ACTION)
+    await bot.stop()
+
+    assert button_message(slack_fake, thread, STOP_ACTION) is None
+    held = button_message(slack_fake, thread, REGENERATE_ACTION)
+    assert held is not None
+    [answer] = bot_messages(slack_fake, GENERAL, thread)
+    stored = await store.find_by_message("slack", f"{GENERAL}:{answer.ts}")
+    assert stored is not None
+    assert regenerate_target(held.blocks[0]["elements"][0]["value"]) == (
+        stored.key,
+        stored.turn.id,
+    )
