@@ -13,7 +13,9 @@ from bot.models import ModelCatalog
 from bot.settings import Settings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore
-from tests.behaviour.chats import Chat, DiscordChat, SlackChat
+from tests.behaviour.chats import Chat
+from tests.behaviour.discord_chat import DiscordChat
+from tests.behaviour.slack_chat import SlackChat
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.limits import SlackLimits
