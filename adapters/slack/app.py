@@ -33,22 +33,20 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_bolt.middleware.authorization.async_single_team_authorization import (
-    AsyncSingleTeamAuthorization,
-)
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
 from adapters.slack.clicks import Clicks
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
-from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
 from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
+from adapters.slack.identity import auth_test as _auth_test
+from adapters.slack.identity import identity as _identity
+from adapters.slack.identity import share_auth_test as _share_auth_test
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -67,7 +65,7 @@ from bot import wording
 from bot.access import slack_lists
 from bot.conversation_settings import SettingsDesk
 from bot.domain import StoredTurn
-from bot.errors import ConfigError, PlatformError, ThreadlineError
+from bot.errors import ConfigError, ThreadlineError
 from bot.files import FileLimits
 from bot.models import ModelCatalog
 from bot.ports import Clock, ConversationStore, SystemClock
@@ -382,36 +380,3 @@ async def _logged(work: Coroutine[Any, Any, None]) -> None:
         log.warning("slack work failed: %s", error.user_message)
     except Exception:
         log.exception("slack work failed")
-
-
-async def _auth_test(client: AsyncWebClient) -> AsyncSlackResponse:
-    """Who the token belongs to; a refused token stops start-up."""
-    try:
-        with translated(""):
-            return await client.auth_test()
-    except PlatformError as error:
-        if error.code in AUTH_CODES:
-            raise ConfigError(error.user_message) from None
-        raise
-
-
-def _identity(auth_test: AsyncSlackResponse) -> BotIdentity:
-    return BotIdentity(
-        user_id=str(auth_test.get("user_id", "")),
-        bot_id=str(auth_test.get("bot_id", "")),
-        team_id=str(auth_test.get("team_id", "")),
-    )
-
-
-def _share_auth_test(app: AsyncApp, auth_test: AsyncSlackResponse) -> None:
-    """Give Bolt the auth.test answer threadline got at start.
-
-    Bolt's single-workspace authorization asks auth.test itself on every event
-    until its first answer is cached: a burst of events right after start meets
-    auth.test's rate limit, and Bolt drops those events unanswered. Bolt has no
-    public way to pass the answer in, so this sets it on its middleware
-    (tests/slack/test_events.py fails if that stops working).
-    """
-    for middleware in getattr(app, "_async_middleware_list", ()):
-        if isinstance(middleware, AsyncSingleTeamAuthorization):
-            middleware.auth_test_result = auth_test
