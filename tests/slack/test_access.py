@@ -81,3 +81,14 @@ async def test_a_refused_slash_command_says_so_only_to_its_sender(
     assert responses(slack_fake) == [("ephemeral", wording.not_allowed())]
     assert slack_fake.messages(GENERAL) == []  # the question was not quoted
     assert upstream.requests == []
+
+
+async def test_a_settings_change_is_refused_when_slack_cannot_say_who_is_an_admin(
+    slack_fake: SlackFake, make_bot: MakeBot
+) -> None:
+    """users.info answers user_not_found for someone the workspace does not know:
+    the change is refused rather than made on a guess."""
+    await make_bot()
+    await run_command(slack_fake, "/model", "gpt-4", user_id="U0NOBODY01")
+    await slack_fake.wait_for(lambda: responses(slack_fake), what="the refusal")
+    assert responses(slack_fake) == [("ephemeral", wording.settings_need_admin("slack"))]
