@@ -29,6 +29,7 @@ from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore, ReplySink
 from bot.service import Outcome, ReplyResult
+from bot.streaming import EditScheduler
 
 __all__ = ["Answers", "ControlledSink", "Running"]
 
@@ -49,31 +50,53 @@ class Running:
 
 
 class Controls:
-    """The small message holding an answer's button, in the answer's thread."""
+    """The small message holding an answer's button, in the answer's thread.
 
-    def __init__(self, client: AsyncWebClient, place: ReplyPlace) -> None:
+    Its requests go through the connection's edit scheduler like the answer's own,
+    so they count against the same budget (``EditScheduler.spend``). Stop is posted
+    in the background (``show_soon``): the answer's first words never wait for it.
+    """
+
+    def __init__(self, client: AsyncWebClient, scheduler: EditScheduler, place: ReplyPlace) -> None:
         self._client = client
+        self._scheduler = scheduler
         self._place = place
+        self._showing: asyncio.Task[None] | None = None
         self.ts: str | None = None
+
+    def show_soon(self, text: str, blocks: list[dict[str, Any]]) -> None:
+        self._showing = asyncio.create_task(self.show(text, blocks), name="slack-stop-button")
 
     async def show(self, text: str, blocks: list[dict[str, Any]]) -> None:
         place = self._place
-        try:
+
+        async def post() -> Any:
             with translated(place.channel):
-                response = await self._client.chat_postMessage(
+                return await self._client.chat_postMessage(
                     channel=place.channel, thread_ts=place.thread_ts, text=text, blocks=blocks
                 )
+
+        try:
+            response = await self._scheduler.spend(place.channel, post)
             self.ts = str(response["ts"])
         except ThreadlineError as error:
             log.warning("could not show an answer's button: %s", error.user_message)
 
     async def remove(self) -> None:
+        showing, self._showing = self._showing, None
+        if showing is not None:
+            await asyncio.gather(showing, return_exceptions=True)
         ts, self.ts = self.ts, None
         if ts is None:
             return
+        channel = self._place.channel
+
+        async def delete() -> Any:
+            with translated(channel, workspace_wide=True):
+                return await self._client.chat_delete(channel=channel, ts=ts)
+
         try:
-            with translated(self._place.channel, workspace_wide=True):
-                await self._client.chat_delete(channel=self._place.channel, ts=ts)
+            await self._scheduler.spend(channel, delete)
         except ThreadlineError as error:
             log.warning("could not remove an answer's button: %s", error.user_message)
 
@@ -88,7 +111,7 @@ class ControlledSink:
 
     async def start(self) -> None:
         await self._inner.start()
-        await self._controls.show(wording.slack_stop_fallback(), stop_blocks(self._request_id))
+        self._controls.show_soon(wording.slack_stop_fallback(), stop_blocks(self._request_id))
 
     async def append(self, text: str) -> None:
         await self._inner.append(text)
@@ -101,8 +124,11 @@ class ControlledSink:
 
 
 class Answers:
-    def __init__(self, client: AsyncWebClient, store: ConversationStore) -> None:
+    def __init__(
+        self, client: AsyncWebClient, scheduler: EditScheduler, store: ConversationStore
+    ) -> None:
         self._client = client
+        self._scheduler = scheduler
         self._store = store
         self._running: dict[str, Running] = {}
 
@@ -129,7 +155,7 @@ class Answers:
     ) -> ReplyResult:
         """Run ``work`` into ``sink`` (which records into ``reply``) with Stop, then
         Regenerate, beside it. A Stop click makes the result ``INTERRUPTED``."""
-        controls = Controls(self._client, place)
+        controls = Controls(self._client, self._scheduler, place)
         task = asyncio.create_task(
             work(ControlledSink(sink, controls, request_id)), name=f"slack-answer-{request_id}"
         )

@@ -40,7 +40,7 @@ class Replies:
         self._service = service
         self._streams = streams
         self.assistant = assistant
-        self.answers = Answers(client, store)
+        self.answers = Answers(client, streams.scheduler, store)
 
     def target(self, place: ReplyPlace) -> SlackTarget:
         return SlackTarget(self._client, place, self.assistant)
