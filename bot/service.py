@@ -38,6 +38,7 @@ from enum import StrEnum
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
+from bot.conversation_settings import inherited
 from bot.delivery import Deliveries
 from bot.domain import (
     ContentPart,
@@ -370,15 +371,7 @@ class ReplyService:
 
     async def settings_for(self, key: ThreadKey) -> ConversationSettings:
         """The thread's own settings, falling back to its channel's (``/model``, ``/system``)."""
-        own = await self._store.settings(key)
-        if not key.thread:
-            return own
-        channel = await self._store.settings(channel_key(key))
-        return ConversationSettings(
-            model=own.model or channel.model,
-            system_prompt=own.system_prompt or channel.system_prompt,
-            temperature=own.temperature if own.temperature is not None else channel.temperature,
-        )
+        return await inherited(self._store, key)
 
     async def _prepare(
         self, incoming: Incoming, question: Turn
@@ -616,11 +609,6 @@ class _AnswerWriter:
             stored = await self._store.get_turn(self.turn_id)
             if stored is not None:
                 self._deliveries.owed(StoredTurn(self._key, stored))
-
-
-def channel_key(key: ThreadKey) -> ThreadKey:
-    """Where channel-wide settings live: the channel's key with no thread."""
-    return ThreadKey(key.platform, key.workspace, key.channel, "")
 
 
 def asked(key: ThreadKey, question: Turn) -> Incoming:

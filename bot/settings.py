@@ -201,6 +201,13 @@ class DiscordSettings(BaseModel):
     blocked_user_ids: list[int] = Field(default_factory=list)
     # Answer direct messages (roles cannot be checked there: only the user lists apply).
     allow_dms: bool = True
+    admin_user_ids: list[int] = Field(
+        default_factory=list,
+        description=(
+            "users who may change a channel's `/model` and `/system` "
+            "(besides members who can manage the channel)"
+        ),
+    )
     # Largest image read: Discord's default upload cap (10 MiB) is what most users can
     # send, and as a base64 data: URL (x4/3, 13.3 MiB) it stays under OpenAI's 20 MB
     # per-image limit (https://platform.openai.com/docs/guides/images-vision).
@@ -259,6 +266,38 @@ class SlackSettings(BaseModel):
     max_image_bytes: Bytes = 10 * 1024 * 1024
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
     max_text_file_bytes: Bytes = 32 * 1024
+    # Access, as on Discord (bot/access.py): a block always wins; an empty allow-list
+    # allows everyone. Ids are Slack's: T… teams, C…/G… channels, U…/W… users.
+    allowed_team_ids: list[str] = Field(
+        default_factory=list,
+        description="workspaces (team ids) it answers in (empty: every workspace)",
+    )
+    blocked_team_ids: list[str] = Field(
+        default_factory=list, description="workspaces it never answers in, DMs included"
+    )
+    allowed_channel_ids: list[str] = Field(
+        default_factory=list,
+        description="channels it answers in (empty: every channel); a thread counts as its channel",
+    )
+    blocked_channel_ids: list[str] = Field(
+        default_factory=list, description="channels it never answers in, their threads included"
+    )
+    allowed_user_ids: list[str] = Field(
+        default_factory=list, description="users who may use it (empty: everyone)"
+    )
+    blocked_user_ids: list[str] = Field(
+        default_factory=list, description="users who are ignored everywhere, DMs included"
+    )
+    allow_dms: bool = Field(
+        default=True, description="answer direct messages (there the team and user lists apply)"
+    )
+    admin_user_ids: list[str] = Field(
+        default_factory=list,
+        description=(
+            "users who may change a channel's `/model` and `/system` "
+            "(besides workspace admins and owners)"
+        ),
+    )
 
     @field_validator("bot_token")
     @classmethod

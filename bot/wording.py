@@ -362,6 +362,70 @@ def nothing_to_regenerate() -> str:
     return "There is no answer here to regenerate; ask the question again instead."
 
 
+# Access and conversation settings (/model, /system, /reset), one rule for every platform
+
+# Who besides the people on *_ADMIN_USER_IDS may change a channel's settings: the one
+# place the platforms differ (bot/conversation_settings.py).
+_CHANNEL_ADMINS = {
+    "discord": "members who can manage this channel",
+    "slack": "workspace admins and owners",
+}
+
+
+def not_allowed() -> str:
+    return "threadline is not available to you here; ask an admin if you think it should be."
+
+
+def settings_need_admin(platform: str) -> str:
+    admins = _CHANNEL_ADMINS.get(platform, "admins")
+    return (
+        f"Only {admins} (and the people threadline's operator named as admins) can change "
+        "the model or system prompt here. You can still pick a model for one question "
+        "with /ask."
+    )
+
+
+def unknown_model(name: str, known: list[str]) -> str:
+    return f"threadline does not know the model `{name}`. Known models: {', '.join(known)}."
+
+
+def model_shown(model: str, place: str, *, is_default: bool, known: list[str]) -> str:
+    source = "the default" if is_default else "chosen here"
+    return (
+        f"This {place} uses `{model}` ({source}). Change it with /model followed by a name; "
+        f"known models: {', '.join(known)}."
+    )
+
+
+def model_set(who: str, model: str, place: str) -> str:
+    return f"{who} set this {place}'s model to `{model}`."
+
+
+def system_shown(prompt: str | None, place: str) -> str:
+    if prompt is None:
+        return f"This {place} uses the default system prompt; set one with /system followed by it."
+    return f"This {place}'s system prompt is: {prompt}"
+
+
+def system_set(who: str, place: str) -> str:
+    return f"{who} set this {place}'s system prompt; new answers follow it."
+
+
+def system_cleared(who: str, place: str) -> str:
+    return f"{who} put this {place} back on the default system prompt."
+
+
+def reset_done(place: str) -> str:
+    return f"Done: the next message in this {place} starts a fresh conversation."
+
+
+def reset_in_channel() -> str:
+    return (
+        "A channel holds many conversations, and a new mention starts a fresh one. "
+        "/reset clears the conversation of a thread or a direct message."
+    )
+
+
 # Slack
 
 SLACK_THINKING_STATUS = "is thinking…"
@@ -403,40 +467,19 @@ def slack_empty_prompt(command: str) -> str:
     return f"Write a question after {command}, for example `{command} what is a monad?`."
 
 
-def slack_unknown_model(name: str, known: list[str]) -> str:
-    return f"threadline does not know the model `{name}`. Known models: {', '.join(known)}."
+def slack_stop_fallback() -> str:
+    """The notification text of the message holding an answer's Stop button."""
+    return "Stop this answer"
 
 
-def slack_model_shown(model: str, *, is_default: bool, known: list[str]) -> str:
-    source = "the default" if is_default else "set for this channel"
+def slack_regenerate_fallback() -> str:
+    return "Regenerate this answer"
+
+
+def stop_not_yours(platform: str) -> str:
+    admins = {"discord": "someone who can manage messages", "slack": "a workspace admin"}
     return (
-        f"This channel uses `{model}` ({source}). "
-        f"Change it with `/model <name>`; known models: {', '.join(known)}."
-    )
-
-
-def slack_model_set(user_id: str, model: str) -> str:
-    return f"<@{user_id}> set this channel's model to `{model}`."
-
-
-def slack_system_shown(prompt: str | None) -> str:
-    if prompt is None:
-        return "This channel uses the default system prompt. Set one with `/system <text>`."
-    return f"This channel's system prompt is: {prompt}"
-
-
-def slack_system_set(user_id: str) -> str:
-    return f"<@{user_id}> set this channel's system prompt; new answers follow it."
-
-
-def slack_reset_done() -> str:
-    return "Done: the next message starts a fresh conversation."
-
-
-def slack_reset_in_channel() -> str:
-    return (
-        "In a channel every thread is its own conversation: mention me in a new message "
-        "to start fresh. /reset clears the conversation of a direct message."
+        f"Only the person who asked, or {admins.get(platform, 'an admin')}, can stop this answer."
     )
 
 
@@ -503,49 +546,6 @@ def attachment_host_refused(name: str, platform: str) -> str:
 
 def discord_attachment_unavailable(name: str) -> str:
     return f"Discord did not let threadline download {name}; please attach it again."
-
-
-def discord_not_allowed() -> str:
-    return "threadline is not available to you here; ask a server admin if you think it should be."
-
-
-def discord_unknown_model(name: str, known: list[str]) -> str:
-    return f"threadline does not know the model {name}; choose one of: {', '.join(known)}."
-
-
-def discord_model_shown(model: str, place: str, *, is_default: bool) -> str:
-    source = "the default" if is_default else f"chosen for this {place}"
-    return f"This {place} uses {model} ({source}); change it with /model name."
-
-
-def discord_model_set(who: str, model: str, place: str) -> str:
-    return f"{who} set this {place}'s model to {model}."
-
-
-def discord_system_shown(prompt: str | None, place: str) -> str:
-    if prompt is None:
-        return f"This {place} uses the default system prompt; set one with /system text."
-    return f"This {place}'s system prompt is: {prompt}"
-
-
-def discord_system_set(place: str) -> str:
-    return f"Done: new answers in this {place} follow the new system prompt."
-
-
-def discord_system_cleared(place: str) -> str:
-    return f"Done: this {place} is back to the default system prompt."
-
-
-def discord_needs_manage_channels() -> str:
-    return "Only members who can manage this channel may see or change its system prompt."
-
-
-def discord_reset_done() -> str:
-    return "Done: the next message here starts a fresh conversation."
-
-
-def discord_stop_not_yours() -> str:
-    return "Only the person who asked, or someone who can manage messages, can stop this answer."
 
 
 def _discord_size(limit: int) -> str:

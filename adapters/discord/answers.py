@@ -37,6 +37,7 @@ from adapters.discord.translate import (
 )
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
+from bot.access import may_stop
 from bot.domain import Incoming, Role, ThreadKey
 from bot.errors import ThreadlineError
 from bot.ports import ConversationStore, MessageRef, ReplySink, ReplyTarget
@@ -222,9 +223,9 @@ class AnswerRunner:
         if not await self._admitted(interaction):
             return
         running = self._running.get(request_id)
-        if running is not None and not _may_stop(interaction, running):
+        if running is not None and not await self._may_stop(interaction, running):
             await interaction.response.send_message(
-                wording.discord_stop_not_yours(), ephemeral=True
+                wording.stop_not_yours("discord"), ephemeral=True
             )
             return
         # Answering by updating the message removes the button at once, and costs no
@@ -256,12 +257,21 @@ class AnswerRunner:
         running = self.begin(request_id, interaction.user.id, target, work, key=stored.key)
         await self.complete(running)
 
+    async def _may_stop(self, interaction: discord.Interaction[Any], running: Running) -> bool:
+        manages = interaction.permissions.manage_messages
+
+        async def platform_admin() -> bool:
+            return manages
+
+        return await may_stop(
+            str(interaction.user.id),
+            requester_id=str(running.requester_id),
+            admin_user_ids=[str(user) for user in self._settings.admin_user_ids],
+            platform_admin=platform_admin,
+        )
+
     async def _admitted(self, interaction: discord.Interaction[Any]) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):
             return True
-        await interaction.response.send_message(wording.discord_not_allowed(), ephemeral=True)
+        await interaction.response.send_message(wording.not_allowed(), ephemeral=True)
         return False
-
-
-def _may_stop(interaction: discord.Interaction[Any], running: Running) -> bool:
-    return interaction.user.id == running.requester_id or interaction.permissions.manage_messages

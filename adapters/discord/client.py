@@ -40,6 +40,7 @@ from adapters.discord.redaction import redact_every_request
 from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
+from bot.conversation_settings import SettingsDesk
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -144,6 +145,12 @@ class DiscordBot(commands.Bot):
                 catalog=self._catalog,
                 runner=runner,
                 downloader=downloader,
+                desk=SettingsDesk(
+                    self._store,
+                    self._catalog,
+                    platform=PLATFORM,
+                    admin_user_ids=[str(user) for user in settings.admin_user_ids],
+                ),
             )
         )
         self.add_dynamic_items(StopButton, RegenerateButton)

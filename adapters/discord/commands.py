@@ -6,14 +6,12 @@ so every command either answers at once from memory (a refusal) or defers
 first, before any I/O; the answer then goes through the interaction's webhook,
 whose token lives 15 minutes. /ask and /image stream into that follow-up.
 
-Where settings live: in a thread or a DM, on that conversation; in a channel,
-on the channel, where every thread of it finds them
-(``ReplyService.settings_for``).
+Where settings live and who may change them: ``bot.conversation_settings``
+(the same rules as on Slack).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -30,13 +28,12 @@ from adapters.discord.translate import (
     is_conversation_place,
     may_use,
     place_key,
-    place_kind,
     requester_of,
     started_here_key,
 )
 from adapters.discord.views import stop_controls
 from bot import wording
-from bot.domain import ThreadKey
+from bot.conversation_settings import Changer, Place, SettingsDesk, place_of
 from bot.fetch import Downloader
 from bot.files import FileLimits, with_files
 from bot.models import ModelCatalog
@@ -63,7 +60,9 @@ class ThreadlineCommands(commands.Cog):
         catalog: ModelCatalog,
         runner: AnswerRunner,
         downloader: Downloader,
+        desk: SettingsDesk,
     ) -> None:
+        self._desk = desk
         self._settings = settings
         self._service = service
         self._store = store
@@ -114,9 +113,7 @@ class ThreadlineCommands(commands.Cog):
         if not await self._admitted(interaction):
             return
         if model is not None and not self._catalog.knows(model):
-            await self._refuse(
-                interaction, wording.discord_unknown_model(model, self._catalog.names())
-            )
+            await self._refuse(interaction, wording.unknown_model(model, self._catalog.names()))
             return
         await interaction.response.defer(thinking=True)
         self._runner.spawn(
@@ -158,22 +155,16 @@ class ThreadlineCommands(commands.Cog):
     async def model(self, interaction: Interaction, name: str | None = None) -> None:
         if not await self._admitted(interaction):
             return
-        if name is not None and not self._catalog.knows(name):
-            await self._refuse(
-                interaction, wording.discord_unknown_model(name, self._catalog.names())
-            )
-            return
+        who = _changer(interaction)
+        if name is not None:
+            if not self._catalog.knows(name):
+                await self._refuse(interaction, wording.unknown_model(name, self._catalog.names()))
+                return
+            if not await self._may_change(interaction, who):
+                return
         await interaction.response.defer(ephemeral=name is None, thinking=True)
-        key, place = self._settings_key(interaction)
-        if name is None:
-            chosen = (await self._service.settings_for(key)).model
-            shown = chosen or self._catalog.default_model
-            sentence = wording.discord_model_shown(shown, place, is_default=chosen is None)
-        else:
-            own = await self._store.settings(key)
-            await self._store.save_settings(key, dataclasses.replace(own, model=name))
-            sentence = wording.discord_model_set(interaction.user.display_name, name, place)
-        await self._reply(interaction, sentence)
+        said = await self._desk.model(place_key(interaction.channel), who, name)
+        await self._reply(interaction, said.text)
 
     @model.autocomplete("name")
     async def _model_name(
@@ -185,29 +176,18 @@ class ThreadlineCommands(commands.Cog):
     @app_commands.describe(
         text="The new system prompt", clear="Go back to the default system prompt"
     )
-    # Hidden from members without Manage Channels unless a server admin says otherwise
-    # (https://discord.com/developers/docs/interactions/application-commands#permissions);
-    # checked again below, since those overrides can widen it.
-    @app_commands.default_permissions(manage_channels=True)
     async def system(
         self, interaction: Interaction, text: str | None = None, clear: bool = False
     ) -> None:
         if not await self._admitted(interaction):
             return
-        if interaction.guild_id is not None and not interaction.permissions.manage_channels:
-            await self._refuse(interaction, wording.discord_needs_manage_channels())
+        who = _changer(interaction)
+        changing = text is not None or clear
+        if changing and not await self._may_change(interaction, who):
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        key, place = self._settings_key(interaction)
-        if text is None and not clear:
-            prompt = (await self._service.settings_for(key)).system_prompt
-            await self._reply(interaction, wording.discord_system_shown(prompt, place))
-            return
-        own = await self._store.settings(key)
-        new = None if clear else text
-        await self._store.save_settings(key, dataclasses.replace(own, system_prompt=new))
-        done = wording.discord_system_cleared(place) if clear else wording.discord_system_set(place)
-        await self._reply(interaction, done)
+        await interaction.response.defer(ephemeral=not changing, thinking=True)
+        said = await self._desk.system(place_key(interaction.channel), who, text, clear=clear)
+        await self._reply(interaction, said.text)
 
     @app_commands.command(
         name="reset", description="Start a fresh conversation with the next message."
@@ -215,9 +195,14 @@ class ThreadlineCommands(commands.Cog):
     async def reset(self, interaction: Interaction) -> None:
         if not await self._admitted(interaction):
             return
+        key = place_key(interaction.channel)
+        direct = interaction.guild_id is None
+        if place_of(key, direct=direct) is Place.CHANNEL:  # nothing to reset: say so at once
+            await self._refuse(interaction, (await self._desk.reset(key, direct=direct)).text)
+            return
         await interaction.response.defer(thinking=True)
-        await self._store.reset(place_key(interaction.channel))
-        await self._reply(interaction, wording.discord_reset_done())
+        said = await self._desk.reset(key, direct=direct)
+        await self._reply(interaction, said.text)
 
     @app_commands.command(name="usage", description="Tokens used today by you and here.")
     async def usage(self, interaction: Interaction) -> None:
@@ -235,16 +220,17 @@ class ThreadlineCommands(commands.Cog):
         names = [name for name in self._catalog.names() if wanted in name.lower()]
         return [app_commands.Choice(name=name, value=name) for name in names[:MAX_CHOICES]]
 
-    @staticmethod
-    def _settings_key(interaction: Interaction) -> tuple[ThreadKey, str]:
-        """The conversation (thread, DM) or channel whose settings a command changes."""
-        channel = interaction.channel
-        return place_key(channel), place_kind(channel)
+    async def _may_change(self, interaction: Interaction, who: Changer) -> bool:
+        """Refuse at once (visible only to the user) when ``who`` may not change settings."""
+        if await self._desk.may_change(who):
+            return True
+        await self._refuse(interaction, self._desk.refusal().text)
+        return False
 
     async def _admitted(self, interaction: Interaction) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):
             return True
-        await self._refuse(interaction, wording.discord_not_allowed())
+        await self._refuse(interaction, wording.not_allowed())
         return False
 
     @staticmethod
@@ -263,3 +249,18 @@ class ThreadlineCommands(commands.Cog):
                 interaction.command.name if interaction.command else "?",
                 error,
             )
+
+
+def _changer(interaction: Interaction) -> Changer:
+    """Who gives a settings command; Manage Channels makes a member a channel admin."""
+    manages = interaction.guild_id is not None and interaction.permissions.manage_channels
+
+    async def platform_admin() -> bool:
+        return manages
+
+    return Changer(
+        user_id=str(interaction.user.id),
+        name=interaction.user.display_name,
+        direct=interaction.guild_id is None,
+        platform_admin=platform_admin,
+    )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot import access
 from bot.domain import Attachment, Incoming, ThreadKey
 
 if TYPE_CHECKING:
@@ -269,23 +270,19 @@ class Requester:
 
 
 def may_use(settings: DiscordSettings, who: Requester) -> bool:
-    """True if the access lists let ``who`` use threadline here. Blocks always win."""
-    if who.user_id in settings.blocked_user_ids or who.role_ids & set(settings.blocked_role_ids):
-        return False
-    if who.guild_id in settings.blocked_guild_ids or who.places & set(settings.blocked_channel_ids):
-        return False
-    people = settings.allowed_user_ids or settings.allowed_role_ids
-    person_ok = not people or (
-        who.user_id in settings.allowed_user_ids
-        or bool(who.role_ids & set(settings.allowed_role_ids))
+    """True if the access lists let ``who`` use threadline here (``bot.access`` decides)."""
+    return access.may_use(access.discord_lists(settings), asker(who))
+
+
+def asker(who: Requester) -> access.Asker:
+    """The platform-neutral facts ``bot.access`` decides on."""
+    return access.Asker(
+        user_id=str(who.user_id),
+        workspace=str(who.guild_id or ""),
+        places=frozenset(str(place) for place in who.places),
+        roles=frozenset(str(role) for role in who.role_ids),
+        direct=who.guild_id is None,
     )
-    if who.guild_id is None:
-        return settings.allow_dms and person_ok
-    guild_ok = not settings.allowed_guild_ids or who.guild_id in settings.allowed_guild_ids
-    place_ok = not settings.allowed_channel_ids or bool(
-        who.places & set(settings.allowed_channel_ids)
-    )
-    return person_ok and guild_ok and place_ok
 
 
 def requester_of(author: discord.User | discord.Member, channel: Channel | None) -> Requester:

@@ -33,20 +33,20 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
-from slack_bolt.middleware.authorization.async_single_team_authorization import (
-    AsyncSingleTeamAuthorization,
-)
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
+from adapters.slack.clicks import Clicks
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
-from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader, slack_downloader
 from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
+from adapters.slack.identity import auth_test as _auth_test
+from adapters.slack.identity import identity as _identity
+from adapters.slack.identity import share_auth_test as _share_auth_test
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -63,8 +63,10 @@ from adapters.slack.translate import (
     slash_command,
 )
 from bot import wording
+from bot.access import slack_lists
+from bot.conversation_settings import SettingsDesk
 from bot.domain import StoredTurn
-from bot.errors import ConfigError, PlatformError, ThreadlineError
+from bot.errors import ConfigError, ThreadlineError
 from bot.fetch import Downloader
 from bot.files import FileLimits
 from bot.models import ModelCatalog
@@ -112,6 +114,7 @@ class SlackBot:
         self._events: EventHandler | None = None
         self._replies: Replies | None = None
         self._commands: SlashCommands | None = None
+        self._clicks: Clicks | None = None
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._scheduler: EditScheduler | None = None
@@ -253,11 +256,32 @@ class SlackBot:
             clock=self._clock,
         )
         files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
+        lists = slack_lists(slack)
         self._events = EventHandler(
-            store=self._store, replies=replies, history=history, names=names, files=files
+            store=self._store,
+            replies=replies,
+            history=history,
+            names=names,
+            files=files,
+            lists=lists,
+        )
+        self._clicks = Clicks(
+            client=client,
+            replies=replies,
+            names=names,
+            lists=lists,
+            admin_user_ids=slack.admin_user_ids,
+        )
+        desk = SettingsDesk(
+            self._store, self._catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
         )
         self._commands = SlashCommands(
-            store=self._store, catalog=self._catalog, replies=replies, names=names
+            store=self._store,
+            catalog=self._catalog,
+            replies=replies,
+            names=names,
+            lists=lists,
+            desk=desk,
         )
         return streams
 
@@ -275,6 +299,8 @@ class SlackBot:
             app.event(name)(self._on_event)
         for name in COMMANDS:
             app.command(name)(self._on_command)
+        for action in (STOP_ACTION, REGENERATE_ACTION):
+            app.action(action)(self._on_click)
         return app
 
     async def _recover(self, questions: list[StoredTurn]) -> None:
@@ -321,6 +347,14 @@ class SlackBot:
             self._commands.run(command, command_reply(client, command, respond, self._redact))
         )
 
+    async def _on_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """A Stop or Regenerate button (a ``block_actions`` payload): acknowledged first."""
+        await ack()
+        assert self._clicks is not None
+        click = click_of(body)
+        if click is not None:
+            self._spawn(self._clicks.handle(click, respond))
+
     # -- background work ---------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -350,36 +384,3 @@ async def _logged(work: Coroutine[Any, Any, None]) -> None:
         log.warning("slack work failed: %s", error.user_message)
     except Exception:
         log.exception("slack work failed")
-
-
-async def _auth_test(client: AsyncWebClient) -> AsyncSlackResponse:
-    """Who the token belongs to; a refused token stops start-up."""
-    try:
-        with translated(""):
-            return await client.auth_test()
-    except PlatformError as error:
-        if error.code in AUTH_CODES:
-            raise ConfigError(error.user_message) from None
-        raise
-
-
-def _identity(auth_test: AsyncSlackResponse) -> BotIdentity:
-    return BotIdentity(
-        user_id=str(auth_test.get("user_id", "")),
-        bot_id=str(auth_test.get("bot_id", "")),
-        team_id=str(auth_test.get("team_id", "")),
-    )
-
-
-def _share_auth_test(app: AsyncApp, auth_test: AsyncSlackResponse) -> None:
-    """Give Bolt the auth.test answer threadline got at start.
-
-    Bolt's single-workspace authorization asks auth.test itself on every event
-    until its first answer is cached: a burst of events right after start meets
-    auth.test's rate limit, and Bolt drops those events unanswered. Bolt has no
-    public way to pass the answer in, so this sets it on its middleware
-    (tests/slack/test_events.py fails if that stops working).
-    """
-    for middleware in getattr(app, "_async_middleware_list", ()):
-        if isinstance(middleware, AsyncSingleTeamAuthorization):
-            middleware.auth_test_result = auth_test

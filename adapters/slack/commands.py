@@ -2,9 +2,11 @@
 
     /ask [--model NAME] prompt   one answer, threaded under a message that quotes the question
     /image prompt                the same, answered by the configured image model
-    /model [name]                show or set this channel's model
-    /system [text]               show or set this channel's system prompt
-    /reset                       the next message starts a fresh conversation
+    /model [name]                show or set the model of this thread, DM or channel
+    /system [text | --clear]     show, set or clear its system prompt
+    /reset                       the next message in this thread or DM starts afresh
+
+The rules (where a setting lives, who may change it) are ``bot.conversation_settings``.
     /usage                       tokens used today (UTC): by you, here, in the workspace
 
 Slack wants a slash command acknowledged within 3 seconds
@@ -27,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 
 import aiohttp
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -41,15 +42,17 @@ from adapters.slack.translate import (
     PLATFORM,
     ReplyPlace,
     SlashCommand,
+    asker,
     command_message_id,
 )
 from bot import wording
+from bot.access import AccessLists, may_use
+from bot.conversation_settings import Changer, SettingsDesk
 from bot.domain import Incoming, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.redact import Redactor
-from bot.service import channel_key
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "command_reply", "parse_prompt"]
 
@@ -121,7 +124,11 @@ class SlashCommands:
         catalog: ModelCatalog,
         replies: Replies,
         names: UserNames,
+        lists: AccessLists,
+        desk: SettingsDesk,
     ) -> None:
+        self._lists = lists
+        self._desk = desk
         self._store = store
         self._catalog = catalog
         self._replies = replies
@@ -139,6 +146,9 @@ class SlashCommands:
         handler = handlers.get(command.name)
         if handler is None:
             return
+        if not may_use(self._lists, asker(command.team_id, command.channel_id, command.user_id)):
+            await reply(wording.not_allowed(), False)
+            return
         try:
             await handler(command, reply)
         except ThreadlineError as error:
@@ -149,7 +159,7 @@ class SlashCommands:
     async def _ask(self, command: SlashCommand, reply: CommandReply) -> None:
         prompt, model = parse_prompt(command.text)
         if model is not None and not self._catalog.knows(model):
-            await reply(wording.slack_unknown_model(model, self._catalog.names()), False)
+            await reply(wording.unknown_model(model, self._catalog.names()), False)
             return
         await self._answer(command, reply, prompt, model)
 
@@ -192,41 +202,28 @@ class SlashCommands:
     # -- settings ------------------------------------------------------------------
 
     async def _model(self, command: SlashCommand, reply: CommandReply) -> None:
-        key = _channel(command)
-        current = await self._store.settings(key)
-        name = command.text.strip()
-        known = self._catalog.names()
-        if not name:
-            shown = current.model or self._catalog.default_model
-            await reply(
-                wording.slack_model_shown(shown, is_default=not current.model, known=known), False
-            )
-        elif not self._catalog.knows(name):
-            await reply(wording.slack_unknown_model(name, known), False)
-        else:
-            await self._store.save_settings(key, replace(current, model=name))
-            await reply(wording.slack_model_set(command.user_id, name), True)
+        said = await self._desk.model(_settings_key(command), self._changer(command), command.text)
+        await reply(said.text, said.public)
 
     async def _system(self, command: SlashCommand, reply: CommandReply) -> None:
-        key = _channel(command)
-        current = await self._store.settings(key)
-        text = command.text.strip()
-        if not text:
-            await reply(wording.slack_system_shown(current.system_prompt), False)
-            return
-        await self._store.save_settings(key, replace(current, system_prompt=text))
-        await reply(wording.slack_system_set(command.user_id), True)
+        text, clear = parse_clear(command.text)
+        said = await self._desk.system(
+            _settings_key(command), self._changer(command), text, clear=clear
+        )
+        await reply(said.text, said.public)
 
     async def _reset(self, command: SlashCommand, reply: CommandReply) -> None:
-        if command.thread_ts is not None:
-            thread = command.thread_ts
-        elif command.direct:
-            thread = command.channel_id  # a DM's top level is one conversation
-        else:
-            await reply(wording.slack_reset_in_channel(), False)
-            return
-        await self._store.reset(ThreadKey(PLATFORM, command.team_id, command.channel_id, thread))
-        await reply(wording.slack_reset_done(), True)
+        said = await self._desk.reset(_settings_key(command), direct=command.direct)
+        await reply(said.text, said.public)
+
+    def _changer(self, command: SlashCommand) -> Changer:
+        user = command.user_id
+        return Changer(
+            user_id=user,
+            name=f"<@{user}>",
+            direct=command.direct,
+            platform_admin=lambda: self._names.is_admin(user),
+        )
 
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
         # The place's key: only its workspace and channel matter for the figures.
@@ -235,6 +232,21 @@ class SlashCommands:
         await reply(wording.usage_report(report, "workspace"), False)
 
 
-def _channel(command: SlashCommand) -> ThreadKey:
-    """Where channel-wide settings live (``ReplyService.settings_for`` falls back to it)."""
-    return channel_key(ThreadKey(PLATFORM, command.team_id, command.channel_id, ""))
+def _settings_key(command: SlashCommand) -> ThreadKey:
+    """The conversation a command was given in (a thread, a DM's top level), or its
+    channel, where channel-wide settings live."""
+    if command.thread_ts is not None:
+        thread = command.thread_ts
+    elif command.direct:
+        thread = command.channel_id  # a DM's top level is one conversation
+    else:
+        thread = ""
+    return ThreadKey(PLATFORM, command.team_id, command.channel_id, thread)
+
+
+def parse_clear(text: str) -> tuple[str | None, bool]:
+    """``/system`` text as (prompt, clear?): ``--clear`` goes back to the default."""
+    stripped = text.strip()
+    if stripped == "--clear":
+        return None, True
+    return stripped or None, False

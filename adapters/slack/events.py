@@ -24,9 +24,11 @@ from adapters.slack.translate import (
     MessageEdit,
     PersonMessage,
     SlackEvent,
+    asker,
     should_answer,
 )
 from bot import wording
+from bot.access import AccessLists, may_use
 from bot.conversation import estimate_tokens
 from bot.domain import Incoming
 from bot.files import with_files
@@ -46,7 +48,9 @@ class EventHandler:
         history: ThreadHistory,
         names: UserNames,
         files: FileReader,
+        lists: AccessLists,
     ) -> None:
+        self._lists = lists
         self._store = store
         self._replies = replies
         self._history = history
@@ -70,6 +74,9 @@ class EventHandler:
         key = message.incoming.key
         known = await self._store.has_conversation(key)
         if not should_answer(message, known_thread=known):
+            return
+        if not may_use(self._lists, asker(key.workspace, key.channel, message.incoming.author_id)):
+            log.info("ignoring a message: the access lists do not allow its author here")
             return
         incoming = await self._with_files(message)
         if incoming is None:

@@ -1,7 +1,9 @@
-"""People's display names, looked up once (``users.info``, Tier 4) and cached.
+"""People's display names, looked up once (``users.info``, Tier 4) and cached,
+and whether someone is a workspace admin or owner (asked afresh each time).
 
 Names only matter when several people share a thread (the model reads
-"Name: text"), so a failed look-up falls back to the user id.
+"Name: text"), so a failed look-up falls back to the user id. A failed admin
+look-up answers "no": a setting is not changed on a guess.
 """
 
 from __future__ import annotations
@@ -43,3 +45,18 @@ class UserNames:
         if len(self._names) > self._capacity:
             self._names.popitem(last=False)
         return name
+
+    async def is_admin(self, user_id: str) -> bool:
+        """A workspace admin or owner (users.info ``is_admin`` / ``is_owner``,
+        https://docs.slack.dev/reference/methods/users.info). Not cached: a role can be
+        taken away, and settings commands are rare."""
+        try:
+            with translated(""):
+                response = await self._client.users_info(user=user_id)
+        except ThreadlineError as error:
+            log.info("could not tell whether %s is an admin: %s", user_id, error.user_message)
+            return False
+        user = response.get("user")
+        if not isinstance(user, dict):
+            return False
+        return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.answers import Answers
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
@@ -15,7 +18,7 @@ from adapters.slack.translate import ReplyPlace, place_of
 from bot.allowance import UsageReport
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore
+from bot.ports import ConversationStore, ReplySink
 from bot.service import ReplyResult, ReplyService
 
 __all__ = ["Replies"]
@@ -37,22 +40,60 @@ class Replies:
         self._service = service
         self._streams = streams
         self.assistant = assistant
+        self.answers = Answers(client, streams.scheduler, store)
 
     def target(self, place: ReplyPlace) -> SlackTarget:
         return SlackTarget(self._client, place, self.assistant)
 
     async def answer(self, incoming: Incoming, place: ReplyPlace) -> ReplyResult:
         """One answer, natively streamed where Slack allows it (see ``native``)."""
-        # Its messages are recorded as they appear, for recovery after a crash.
-        sink = RecordingSink(self._streams.reply(self.target(place)), self._store, incoming.key)
-        return await self._service.handle(incoming, sink)
+
+        def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
+            return self._service.handle(incoming, sink)
+
+        return await self._run(incoming.key, place, incoming.message_id, incoming.author_id, work)
 
     async def reask(self, question: StoredTurn) -> ReplyResult:
         """Answer a question a stop left waiting (``ReplyService.reask``) in its thread,
         like any answer. It takes its thread's turn before its first ``await``."""
         place = place_of(question.key, question.turn.author_id)
-        sink = RecordingSink(self._streams.reply(self.target(place)), self._store, question.key)
-        return await self._service.reask(question, sink)
+
+        def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
+            return self._service.reask(question, sink)
+
+        request_id = question.turn.platform_message_id or f"turn:{question.turn.id}"
+        return await self._run(question.key, place, request_id, question.turn.author_id, work)
+
+    async def regenerate(
+        self, key: ThreadKey, turn_id: int, place: ReplyPlace, request_id: str
+    ) -> ReplyResult:
+        """Answer an answer's question again (the Regenerate button)."""
+
+        def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
+            return self._service.regenerate(key, turn_id, sink)
+
+        return await self._run(key, place, request_id, place.recipient_user_id, work)
+
+    async def _run(
+        self,
+        key: ThreadKey,
+        place: ReplyPlace,
+        request_id: str,
+        requester_id: str,
+        work: Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]],
+    ) -> ReplyResult:
+        reply = self._streams.reply(self.target(place))
+        # Its messages are recorded as they appear, for recovery after a crash.
+        sink = RecordingSink(reply, self._store, key)
+        return await self.answers.run(
+            key=key,
+            place=place,
+            request_id=request_id,
+            requester_id=requester_id,
+            reply=reply,
+            sink=sink,
+            work=work,
+        )
 
     async def usage(self, place: ThreadKey, user_id: str) -> UsageReport:
         """Today's tokens for ``/usage`` (the service's figures, as the quotas see them)."""

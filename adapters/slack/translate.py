@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.access import Asker
 from bot.domain import Incoming, ThreadKey
 
 __all__ = [
@@ -153,6 +154,17 @@ class SlashCommand:
     @property
     def direct(self) -> bool:
         return self.channel_id.startswith("D")
+
+
+# -- access ----------------------------------------------------------------------------
+
+
+def asker(team_id: str, channel_id: str, user_id: str) -> Asker:
+    """The facts ``bot.access`` decides on: a thread counts as its channel, and a DM
+    (``D…``) has no place but belongs to its workspace."""
+    direct = channel_id.startswith("D")
+    places = frozenset() if direct else frozenset({channel_id})
+    return Asker(user_id=user_id, workspace=team_id, places=places, direct=direct)
 
 
 # -- ids -------------------------------------------------------------------------------

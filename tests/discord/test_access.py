@@ -25,7 +25,7 @@ async def test_a_blocked_user_gets_no_answer(rig: Rig, upstream: FakeUpstream) -
     assert len(upstream.requests) == 1
     assert refused.response_type == MESSAGE
     assert refused.response_data is not None
-    assert refused.response_data["content"] == wording.discord_not_allowed()
+    assert refused.response_data["content"] == wording.not_allowed()
 
 
 async def test_a_channel_not_on_the_allow_list_is_ignored(rig: Rig, upstream: FakeUpstream) -> None:

@@ -29,7 +29,7 @@ async def test_stop_mid_stream_interrupts_the_answer(rig: Rig, upstream: FakeUps
     assert not_yours.response_type == MESSAGE
     assert not_yours.response_data is not None
     assert not_yours.response_data["flags"] & EPHEMERAL
-    assert not_yours.response_data["content"] == wording.discord_stop_not_yours()
+    assert not_yours.response_data["content"] == wording.stop_not_yours("discord")
     assert stopped.response_type == UPDATE  # the click itself removed the button
     assert answer.id == streaming.id
     assert answer.content == f"You said:\n\n{wording.stopped_notice()}"

@@ -7,6 +7,7 @@ from bot.allowance import UsageReport
 from bot.domain import ThreadKey
 from bot.fetch import Fetcher
 from bot.image_flow import ImageFlow
+from bot.models import ModelCatalog
 from bot.settings import ImageSettings
 from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, Rig, button
 from tests.fakes.discord.interactions import AUTOCOMPLETE, DEFERRED_MESSAGE, MESSAGE
@@ -23,7 +24,8 @@ async def test_commands_are_synced_at_start(rig: Rig) -> None:
         pass
     assert sorted(c.name for c in rig.fake.commands()) == sorted(COMMANDS)
     [system] = [c for c in rig.fake.commands() if c.name == "system"]
-    assert int(system.raw["default_member_permissions"]) == MANAGE_CHANNELS
+    # Anyone may see the system prompt; changing it is checked by bot.conversation_settings.
+    assert system.raw["default_member_permissions"] is None
 
 
 async def test_a_dev_guild_gets_the_commands_instantly(rig: Rig) -> None:
@@ -71,7 +73,7 @@ async def test_ask_with_a_model_uses_it_and_refuses_unknown_ones(
     assert unknown.response_type == MESSAGE
     assert unknown.response_data is not None
     assert unknown.response_data["flags"] & EPHEMERAL
-    assert unknown.response_data["content"].startswith("threadline does not know the model gpt-9")
+    assert unknown.response_data["content"].startswith("threadline does not know the model `gpt-9`")
     [request] = upstream.requests
     assert request["model"] == "gpt-4"
 
@@ -109,15 +111,19 @@ async def test_model_shows_sets_and_refuses(rig: Rig, upstream: FakeUpstream) ->
         before = await rig.interaction_reply(shown)
         refused = await fake.dispatch_slash_command("model", {"name": "gpt-9"})
         await fake.wait_for(lambda: refused.acknowledged)
-        chosen = await fake.dispatch_slash_command("model", {"name": "gpt-4"})
+        chosen = await rig.slash(
+            "model", {"name": "gpt-4"}, permissions=EVERYONE_PERMISSIONS | MANAGE_CHANNELS
+        )
         after = await rig.interaction_reply(chosen)
         asked = await fake.dispatch_message(content="which model?", mentions_bot=True)
         await rig.answered(await rig.thread_of(asked))
 
-    assert before == wording.discord_model_shown("gpt-4o-mini", "channel", is_default=True)
+    assert before == wording.model_shown(
+        "gpt-4o-mini", "channel", is_default=True, known=ModelCatalog(rig.upstream_settings).names()
+    )
     assert refused.response_type == MESSAGE
     assert refused.response_data is not None
-    assert refused.response_data["content"] == wording.discord_unknown_model(
+    assert refused.response_data["content"] == wording.unknown_model(
         "gpt-9",
         [
             "gpt-3.5-browsing",
@@ -130,7 +136,7 @@ async def test_model_shows_sets_and_refuses(rig: Rig, upstream: FakeUpstream) ->
             "gpt-4o-mini",
         ],
     )
-    assert after == "Alice set this channel's model to gpt-4."
+    assert after == "Alice set this channel's model to `gpt-4`."
     settings = await rig.store.settings(
         ThreadKey("discord", str(general.guild_id), str(general.id), "")
     )
@@ -138,7 +144,9 @@ async def test_model_shows_sets_and_refuses(rig: Rig, upstream: FakeUpstream) ->
     assert upstream.requests[-1]["model"] == "gpt-4"  # the thread follows its channel
 
 
-async def test_system_needs_manage_channels(rig: Rig, upstream: FakeUpstream) -> None:
+async def test_changing_the_system_prompt_needs_manage_channels(
+    rig: Rig, upstream: FakeUpstream
+) -> None:
     fake = rig.fake
     async with rig.bot():
         refused = await rig.slash("system", {"text": "Answer in French."})
@@ -153,9 +161,12 @@ async def test_system_needs_manage_channels(rig: Rig, upstream: FakeUpstream) ->
         await rig.answered(await rig.thread_of(asked))
 
     assert refused.response_data is not None
-    assert refused.response_data["content"] == wording.discord_needs_manage_channels()
-    assert done == wording.discord_system_set("channel")
-    assert fake.message(allowed.original_message_id or 0).flags & EPHEMERAL
+    assert refused.response_data["content"] == wording.settings_need_admin("discord")
+    assert refused.response_data["flags"] & EPHEMERAL
+    assert done == wording.system_set("Alice", "channel")
+    assert (
+        not fake.message(allowed.original_message_id or 0).flags & EPHEMERAL
+    )  # a change is public
     assert upstream.requests[-1]["messages"][0]["content"].startswith("Answer in French.")
 
 
@@ -166,7 +177,7 @@ async def test_reset_starts_a_fresh_context(rig: Rig, upstream: FakeUpstream) ->
         thread_id = await rig.thread_of(asked)
         await rig.answered(thread_id)
         reset = await fake.dispatch_slash_command("reset", channel_id=thread_id)
-        assert await rig.interaction_reply(reset) == wording.discord_reset_done()
+        assert await rig.interaction_reply(reset) == wording.reset_done("thread")
         await fake.dispatch_message(thread_id, content="Which number?")
         await rig.answered(thread_id, count=2)
 

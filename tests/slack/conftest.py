@@ -114,8 +114,25 @@ def events_url(bot: SlackBot) -> str:
 
 
 def bot_messages(fake: SlackFake, channel: str, thread_ts: str | None = None) -> list[Any]:
-    """The bot's messages in a thread (or a whole channel), oldest first."""
-    return [m for m in fake.messages(channel, thread_ts) if m.user == BOT]
+    """The bot's messages in a thread (or a whole channel), oldest first; the small
+    messages holding an answer's Stop or Regenerate button are left out (see ``buttons``)."""
+    return [m for m in fake.messages(channel, thread_ts) if m.user == BOT and not holds_button(m)]
+
+
+def holds_button(message: Any) -> bool:
+    return any(b.get("type") == "actions" for b in message.blocks)
+
+
+def buttons(fake: SlackFake, channel: str, thread_ts: str | None = None) -> list[tuple[str, str]]:
+    """(action_id, value) of the buttons the bot shows in a thread, oldest first."""
+    return [
+        (element["action_id"], element["value"])
+        for m in fake.messages(channel, thread_ts)
+        if m.user == BOT
+        for block in m.blocks
+        if block.get("type") == "actions"
+        for element in block["elements"]
+    ]
 
 
 def shown(fake: SlackFake, channel: str, thread_ts: str | None = None) -> str:

@@ -117,6 +117,7 @@ async def test_model_shows_sets_and_refuses(
     upstream_settings: UpstreamSettings,
 ) -> None:
     await make_bot()
+    slack_fake.workspace.users[ALICE].is_admin = True
     known = ModelCatalog(upstream_settings).names()
     await run_command(slack_fake, "/model")
     await run_command(slack_fake, "/model", "gpt-99")
@@ -124,9 +125,12 @@ async def test_model_shows_sets_and_refuses(
     await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 3)
     assert sorted(responses(slack_fake)) == sorted(
         [
-            ("ephemeral", wording.slack_model_shown("gpt-4o-mini", is_default=True, known=known)),
-            ("ephemeral", wording.slack_unknown_model("gpt-99", known)),
-            ("in_channel", wording.slack_model_set(ALICE, "gpt-4")),
+            (
+                "ephemeral",
+                wording.model_shown("gpt-4o-mini", "channel", is_default=True, known=known),
+            ),
+            ("ephemeral", wording.unknown_model("gpt-99", known)),
+            ("in_channel", wording.model_set(f"<@{ALICE}>", "gpt-4", "channel")),
         ]
     )
     channel = await store.settings(ThreadKey("slack", TEAM, GENERAL, ""))
@@ -142,12 +146,13 @@ async def test_system_sets_the_channel_prompt(
     slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
 ) -> None:
     await make_bot()
+    slack_fake.workspace.users[ALICE].is_owner = True
     await run_command(slack_fake, "/system", "Answer like a pirate.")
     await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
-    assert responses(slack_fake) == [("in_channel", wording.slack_system_set(ALICE))]
+    assert responses(slack_fake) == [("in_channel", wording.system_set(f"<@{ALICE}>", "channel"))]
     await run_command(slack_fake, "/system")
     await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
-    assert responses(slack_fake)[1][1] == wording.slack_system_shown("Answer like a pirate.")
+    assert responses(slack_fake)[1][1] == wording.system_shown("Answer like a pirate.", "channel")
 
     mention = slack_fake.payloads.app_mention("hello")
     await slack_fake.send_event(mention)
@@ -163,7 +168,7 @@ async def test_reset_starts_a_direct_message_afresh(
     await wait_shown(slack_fake, DM, None, "You said: remember 42")
     await run_command(slack_fake, "/reset", channel_id=DM)
     await slack_fake.wait_for(lambda: slack_fake.workspace.responses)
-    assert responses(slack_fake) == [("in_channel", wording.slack_reset_done())]
+    assert responses(slack_fake) == [("in_channel", wording.reset_done("conversation"))]
 
     await slack_fake.send_event(slack_fake.payloads.message("what number?", channel=DM))
     await slack_fake.wait_for(lambda: len(upstream.requests) == 2)
@@ -171,7 +176,7 @@ async def test_reset_starts_a_direct_message_afresh(
 
     await run_command(slack_fake, "/reset")  # in a channel: every thread is its own
     await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
-    assert responses(slack_fake)[1] == ("ephemeral", wording.slack_reset_in_channel())
+    assert responses(slack_fake)[1] == ("ephemeral", wording.reset_in_channel())
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])
@@ -221,7 +226,7 @@ async def post_signed_command(fake: SlackFake, url: str, payload: dict[str, str]
 async def test_a_command_without_a_response_url_is_answered_through_the_web_api(
     slack_fake: SlackFake, make_bot: MakeBot, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot = await make_bot(http=True)
+    bot = await make_bot(http=True, admin_user_ids=[ALICE])
     url = events_url(bot)
     for name, text in (("/usage", ""), ("/model", "gpt-4"), ("/model", "no-such-model")):
         payload = slack_fake.payloads.slash_command(name, text)
@@ -233,7 +238,7 @@ async def test_a_command_without_a_response_url_is_answered_through_the_web_api(
     assert "Tokens used today" in private[0]
     assert "no-such-model" in private[1]
     [public] = bot_messages(slack_fake, GENERAL)
-    assert public.text == wording.slack_model_set(ALICE, "gpt-4")
+    assert public.text == wording.model_set(f"<@{ALICE}>", "gpt-4", "channel")
     assert slack_fake.workspace.responses == []
     assert [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info] == []
 

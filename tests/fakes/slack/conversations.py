@@ -139,6 +139,9 @@ def _user_json(user: User, team_id: str) -> Json:
         "real_name": user.real_name,
         "deleted": False,
         "is_bot": user.is_bot,
+        "is_admin": user.is_admin,
+        "is_owner": user.is_owner,
+        "is_primary_owner": user.is_owner,
         "tz": "Europe/London",
         "profile": {
             "display_name": user.name,

@@ -37,6 +37,9 @@ class User:
     real_name: str
     is_bot: bool = False
     bot_id: str | None = None
+    # users.info's role flags (https://docs.slack.dev/reference/methods/users.info)
+    is_admin: bool = False
+    is_owner: bool = False
 
 
 @dataclass(slots=True)

@@ -1,0 +1,72 @@
+"""``chat``: each scenario runs once on Discord and once on Slack, against the loopback fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from adapters.slack import SlackBot
+from bot.models import ModelCatalog
+from bot.settings import Settings, UpstreamSettings
+from bot.upstream import UpstreamClient
+from storage import MemoryStore
+from tests.behaviour.chats import Chat
+from tests.behaviour.discord_chat import DiscordChat
+from tests.behaviour.slack_chat import SlackChat
+from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
+from tests.fakes.slack import SlackFake
+from tests.fakes.slack.limits import SlackLimits
+from tests.fakes.upstream import API_KEY, FakeUpstream
+from tests.services import reply_service
+from tests.slack.conftest import slack_settings
+
+PLATFORMS = ["discord", "slack"]
+
+
+@pytest.fixture
+def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
+    return UpstreamSettings(
+        base_url=upstream.base_url,
+        api_key=SecretStr(API_KEY),
+        timeout_connect=5.0,
+        timeout_first_token=20.0,
+        timeout_idle=20.0,
+    )
+
+
+@pytest.fixture(params=PLATFORMS)
+async def chat(
+    request: pytest.FixtureRequest, client: UpstreamClient, upstream_settings: UpstreamSettings
+) -> AsyncIterator[Chat]:
+    if request.param == "discord":
+        async with RecordingDiscord(FAST_DISCORD) as discord:
+            yield DiscordChat(Rig(discord, MemoryStore(), client, upstream_settings))
+            assert discord.stats().rate_limited == {}
+        return
+    store = MemoryStore()
+    service = reply_service(store, client, upstream_settings)
+    bots: list[SlackBot] = []
+    async with SlackFake(limits=SlackLimits.fast()) as fake:
+
+        async def make(**changes: Any) -> SlackBot:
+            settings = Settings(
+                _env_file=None,
+                upstream=upstream_settings,
+                slack=slack_settings(fake, **changes),
+            )
+            bot = SlackBot(
+                settings, service=service, store=store, catalog=ModelCatalog(upstream_settings)
+            )
+            await bot.start()
+            bots.append(bot)
+            await fake.wait_for(lambda: fake.socket.connections, what="socket")
+            return bot
+
+        try:
+            yield SlackChat(fake, store, make)
+        finally:
+            for bot in bots:
+                await bot.stop()

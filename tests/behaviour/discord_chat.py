@@ -1,0 +1,168 @@
+"""``Chat`` on Discord: the real DiscordBot against the loopback gateway and REST."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.conversation_settings import Said
+from bot.domain import ThreadKey
+from bot.ports import ConversationStore
+from tests.behaviour.chats import Button, Where, Who
+from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, STOP, Rig, has_button
+from tests.discord.harness import button as find_button
+from tests.fakes.discord.interactions import MESSAGE, Interaction
+from tests.fakes.discord.model import EPHEMERAL, Message
+from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS
+
+
+@dataclass
+class DiscordChat:
+    rig: Rig
+    platform: str = "discord"
+    _thread: int = 0
+    _answers: int = 0
+    _clicked: Interaction | None = None
+
+    @property
+    def store(self) -> ConversationStore:
+        return self.rig.store
+
+    def _name(self, who: Who) -> str:
+        return "alice" if who == "admin" else "bob"
+
+    def workspace_id(self) -> str:
+        return str(self.rig.fake.guild.id)
+
+    def user_id(self, who: Who) -> str:
+        return str(self.rig.fake.user("carol" if who == "listed" else self._name(who)).id)
+
+    @contextlib.asynccontextmanager
+    async def bot(self, **settings: Any) -> AsyncIterator[None]:
+        if "carol" not in {u.username for u in self.rig.fake.world.users.values()}:
+            self.rig.fake.add_user("carol")
+        listed = {"admin_user_ids": [int(self.user_id("listed"))]}
+        async with self.rig.bot(**(listed | _discord_ids(settings))):
+            yield
+
+    async def mention(self, text: str, *, who: Who = "member") -> None:
+        fake = self.rig.fake
+        asked = await fake.dispatch_message(
+            author=self._author(who), content=text, mentions_bot=True
+        )
+        self._thread = await self.rig.thread_of(asked)
+        self._answers = 1
+        await self.rig.answered(self._thread)
+
+    async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
+        await self.rig.fake.dispatch_message(
+            author=self._author(who), content=text, mentions_bot=True
+        )
+
+    async def follow_up(self, text: str) -> None:
+        await self.rig.fake.dispatch_message(self._thread, author="bob", content=text)
+        self._answers += 1
+        await self.rig.answered(self._thread, count=self._answers)
+
+    async def dm(self, text: str) -> None:
+        fake = self.rig.fake
+        dm = fake.open_dm("bob")
+        before = len([m for m in self.rig.bot_messages(dm) if has_button(m, REGENERATE)])
+        await fake.dispatch_message(dm, content=text)
+        await self.rig.answered(dm, count=before + 1)
+
+    async def ask(self, text: str, *, model: str, who: Who = "member") -> None:
+        options = {"prompt": text, "model": model}
+        interaction = await self.rig.slash("ask", options, user=self._author(who))
+        await self.rig.interaction_done(interaction)
+
+    async def dm_unanswered(self, text: str) -> None:
+        await self.rig.fake.dispatch_message(self.rig.fake.open_dm("bob"), content=text)
+
+    def _author(self, who: Who) -> str:
+        return "carol" if who == "listed" else self._name(who)
+
+    async def command(
+        self,
+        name: str,
+        text: str = "",
+        *,
+        where: Where = "channel",
+        who: Who = "member",
+        **options: Any,
+    ) -> Said:
+        rig = self.rig
+        name = name.removeprefix("/")
+        args = dict(options)
+        if text:
+            args[{"model": "name", "system": "text", "ask": "prompt"}[name]] = text
+        channel = {"channel": None, "thread": self._thread, "dm": None}[where]
+        if where == "dm":
+            channel = rig.fake.open_dm("bob")
+        permissions = EVERYONE_PERMISSIONS | (MANAGE_CHANNELS if who == "admin" else 0)
+        interaction = await rig.slash(
+            name,
+            args,
+            channel_id=channel,
+            user=self._author(who),
+            permissions=permissions,
+        )
+        await rig.fake.wait_for(lambda: interaction.acknowledged)
+        if interaction.response_type == MESSAGE:  # answered at once, without deferring
+            data = interaction.response_data or {}
+            return Said(data["content"], public=not data.get("flags", 0) & EPHEMERAL)
+        content = await rig.interaction_reply(interaction)
+        message = rig.fake.message(interaction.original_message_id or 0)
+        return Said(content, public=not message.flags & EPHEMERAL)
+
+    async def start_answer(self, text: str, *, who: Who) -> None:
+        fake = self.rig.fake
+        asked = await fake.dispatch_message(
+            author=self._author(who), content=text, mentions_bot=True
+        )
+        self._thread = await self.rig.thread_of(asked)
+        await self.wait_button("stop")
+
+    def _holding(self, button: Button) -> Message | None:
+        prefix = STOP if button == "stop" else REGENERATE
+        found = [m for m in self.rig.bot_messages(self._thread) if has_button(m, prefix)]
+        return found[-1] if found else None
+
+    async def wait_button(self, button: Button) -> None:
+        await self.rig.fake.wait_for(lambda: self._holding(button))
+
+    async def click(self, button: Button, *, who: Who) -> None:
+        message = self._holding(button)
+        assert message is not None, f"no {button} button"
+        prefix = STOP if button == "stop" else REGENERATE
+        clicked = await self.rig.fake.click_button(
+            message.id, find_button(message, prefix), user=self._author(who)
+        )
+        await self.rig.fake.wait_for(lambda: clicked.acknowledged)
+        self._clicked = clicked
+
+    async def told(self) -> str:
+        data = self._clicked.response_data if self._clicked else None
+        assert data is not None
+        assert data.get("flags", 0) & EPHEMERAL
+        return str(data["content"])
+
+    def answers(self) -> list[str]:
+        return [m.content for m in self.rig.bot_messages(self._thread)]
+
+    async def until(self, check: Callable[[], object]) -> None:
+        await self.rig.fake.wait_for(check)
+
+    def channel_key(self) -> ThreadKey:
+        general = self.rig.fake.channel()
+        return ThreadKey("discord", str(general.guild_id), str(general.id), "")
+
+
+def _discord_ids(settings: dict[str, Any]) -> dict[str, Any]:
+    """Discord's lists take integer ids."""
+    return {
+        key: [int(v) for v in value] if key.endswith("_ids") else value
+        for key, value in settings.items()
+    }
