@@ -184,11 +184,29 @@ class TurnUpdate:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSettings:
-    """Per-conversation overrides; ``None`` means "use the configured default"."""
+    """Per-conversation overrides; ``None`` means "use the configured default".
+
+    ``temperature``, ``max_tokens`` and ``response_format`` ("text" or
+    "json_object") are the API parameters ``/settings`` stores (bot/params.py).
+    """
 
     model: str | None = None
     system_prompt: str | None = None
     temperature: float | None = None
+    max_tokens: int | None = None
+    response_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """API parameters asked for one question (``/ask temperature:…``, ``--json``);
+    ``None`` falls back to the conversation's settings, then the configured default.
+    ``n`` is per question only: how many candidates to show side by side."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    response_format: str | None = None
+    n: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +240,4 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     model: str | None = None
     system_prompt: str | None = None
+    params: Params = field(default_factory=Params)

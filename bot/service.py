@@ -55,6 +55,7 @@ from bot.errors import InputError, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
+from bot.params import ParamsDesk, wire_format
 from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream.types import ChatRequest
@@ -149,11 +150,17 @@ class ReplyService:
         self._queues: dict[ThreadKey, _ThreadQueue] = {}
         self._slots = asyncio.Semaphore(limits.max_concurrent_replies)
         self._trim_told: set[ThreadKey] = set()
+        # /settings and the per-question parameters (bot/params.py)
+        self.params = ParamsDesk(
+            store=store, catalog=catalog, upstream=upstream, settings_for=self.settings_for
+        )
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
         """Answer one incoming message; never raises for upstream trouble."""
         started = self._clock.monotonic()
-        refusal = self._images.refusal(incoming)
+        refusal = self._images.refusal(incoming) or self.params.refusal(
+            incoming.params, incoming.model
+        )
         if refusal is not None:  # nothing stored: the message is as if unsent
             await sink.start()
             await sink.finish(f"⚠️ {refusal}")
@@ -345,6 +352,8 @@ class ReplyService:
             model=own.model or channel.model,
             system_prompt=own.system_prompt or channel.system_prompt,
             temperature=own.temperature if own.temperature is not None else channel.temperature,
+            max_tokens=own.max_tokens or channel.max_tokens,
+            response_format=own.response_format or channel.response_format,
         )
 
     async def _prepare(
@@ -353,7 +362,8 @@ class ReplyService:
         settings = await self.settings_for(incoming.key)
         model = incoming.model or settings.model or self._catalog.default_model
         template = incoming.system_prompt or settings.system_prompt or self._limits.system_prompt
-        max_tokens = self._upstream.max_tokens
+        params = self.params.resolve(settings, incoming.params, model)
+        max_tokens = params.max_tokens
         budget = min(
             self._limits.context_tokens,
             self._catalog.spec(model).context_tokens - (max_tokens or 1024),
@@ -374,14 +384,13 @@ class ReplyService:
         context = build_messages(
             HistoryWindow(turns, window.omitted), template=template, today=self._today()
         )
-        temperature = settings.temperature
-        if temperature is None:
-            temperature = self._upstream.temperature
         request = ChatRequest(
             model=route.model,
             messages=context.messages,
             max_tokens=max_tokens,
-            temperature=temperature,
+            temperature=params.temperature,
+            n=params.n if params.n > 1 else None,
+            response_format=wire_format(params.response_format),
         )
         return context, route, request
 

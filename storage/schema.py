@@ -20,6 +20,9 @@ Version history:
        ``complete`` when its answer is stored (same statement, no extra commit),
        and a partial index finds the unanswered ones at start. Rows stored
        before v6 are ``complete``: none of them is asked again after the upgrade.
+    8  ``max_tokens`` and ``response_format`` per conversation (``/settings``, with
+       the v1 ``temperature``). Numbered after the ``delivery`` step (7) built in
+       parallel: renumber at merge if the order differs.
 """
 
 from __future__ import annotations
@@ -149,7 +152,12 @@ _V6 = (
     "CREATE INDEX turns_pending ON turns (id) WHERE status = 'pending'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+_V8 = (
+    "ALTER TABLE conversations ADD COLUMN max_tokens INTEGER",
+    "ALTER TABLE conversations ADD COLUMN response_format TEXT",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V8)
 LATEST_VERSION = len(MIGRATIONS)
 
 

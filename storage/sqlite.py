@@ -251,15 +251,19 @@ class SqliteStore(ClosesOnExit):
         async with self._writing():
             rows = await self._fetch(
                 "INSERT INTO conversations (platform, workspace, channel, thread, model, "
-                "system_prompt, temperature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "system_prompt, temperature, max_tokens, response_format, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (platform, workspace, channel, thread) DO UPDATE SET "
                 "model = excluded.model, system_prompt = excluded.system_prompt, "
-                "temperature = excluded.temperature RETURNING id",
+                "temperature = excluded.temperature, max_tokens = excluded.max_tokens, "
+                "response_format = excluded.response_format RETURNING id",
                 (
                     *_key_params(key),
                     settings.model,
                     settings.system_prompt,
                     settings.temperature,
+                    settings.max_tokens,
+                    settings.response_format,
                     time.time(),
                 ),
             )
@@ -411,15 +415,13 @@ class SqliteStore(ClosesOnExit):
     async def settings(self, key: ThreadKey) -> ConversationSettings:
         async with self._lock:
             rows = await self._fetch(
-                f"SELECT model, system_prompt, temperature FROM conversations WHERE {_KEY_MATCH}",
+                "SELECT model, system_prompt, temperature, max_tokens, response_format "
+                f"FROM conversations WHERE {_KEY_MATCH}",
                 _key_params(key),
             )
         if not rows:
             return ConversationSettings()
-        model, system_prompt, temperature = rows[0]
-        return ConversationSettings(
-            model=model, system_prompt=system_prompt, temperature=temperature
-        )
+        return ConversationSettings(*rows[0])
 
     async def usage_since(
         self,

@@ -33,6 +33,7 @@ from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.listeners import MessageEvents
+from adapters.discord.params import ParamsCommands
 from adapters.discord.recovery import answer_unanswered, finish_interrupted
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
@@ -131,6 +132,7 @@ class DiscordBot(commands.Bot):
                 runner=runner,
             )
         )
+        await self.add_cog(ParamsCommands(settings=settings, service=self._service))
         self.add_dynamic_items(StopButton, RegenerateButton)
         if self._interrupted or self._unanswered:  # REST works from here (after login)
             answers, self._interrupted = self._interrupted, []

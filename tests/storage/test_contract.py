@@ -490,6 +490,18 @@ async def test_settings_default_round_trip_and_clear(store: ConversationStore) -
     assert await store.settings(KEY) == ConversationSettings(temperature=1.5)
 
 
+async def test_parameters_round_trip_and_clear(store: ConversationStore) -> None:
+    """max_tokens and response_format (``/settings``) are stored with the conversation."""
+    chosen = ConversationSettings(
+        model="gpt-4o", temperature=0.0, max_tokens=512, response_format="json_object"
+    )
+    await store.save_settings(KEY, chosen)
+    assert await store.settings(KEY) == chosen
+    assert await store.settings(OTHER) == ConversationSettings()
+    await store.save_settings(KEY, ConversationSettings(model="gpt-4o"))
+    assert await store.settings(KEY) == ConversationSettings(model="gpt-4o")
+
+
 # -- recovery and usage -------------------------------------------------------------
 
 
