@@ -1,11 +1,15 @@
 """The slash commands, with the meanings they have on Discord.
 
-    /ask [--model NAME] prompt   one answer, threaded under a message that quotes the question
+    /ask [--model NAME] [key=value …] prompt
+                                 one answer, threaded under a message that quotes the question;
+                                 leading temperature=, max_tokens=, format=json, n= words are
+                                 this answer's parameters
     /image prompt                the same, answered by the configured image model
     /model [name]                show or set this channel's model
     /system [text]               show or set this channel's system prompt
     /reset                       the next message starts a fresh conversation
     /usage                       tokens used today (UTC): by you, here, in the workspace
+    /settings [key=value …]      show or set temperature, max_tokens, format (adapters/slack/params.py)
 
 Slack wants a slash command acknowledged within 3 seconds
 (https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands):
@@ -36,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.failures import translated
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.names import UserNames
+from adapters.slack.params import settings_command
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     PLATFORM,
@@ -44,9 +49,10 @@ from adapters.slack.translate import (
     command_message_id,
 )
 from bot import wording
-from bot.domain import Incoming, ThreadKey
+from bot.domain import Incoming, Params, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
+from bot.params import parse_ask_prefix
 from bot.ports import ConversationStore
 from bot.service import channel_key
 
@@ -57,8 +63,9 @@ log = logging.getLogger(__name__)
 # (text, shown to the whole channel?) -> posted through the command's response_url
 CommandReply = Callable[[str, bool], Awaitable[None]]
 
-COMMANDS = ("/ask", "/image", "/model", "/system", "/reset", "/usage")
+COMMANDS = ("/ask", "/image", "/model", "/system", "/reset", "/usage", "/settings")
 
+NO_PARAMS = Params()
 _MODEL_FLAG = re.compile(r"(?:^|\s)--model(?:\s+|=)(\S+)")
 
 
@@ -132,6 +139,7 @@ class SlashCommands:
             "/system": self._system,
             "/reset": self._reset,
             "/usage": self._usage,
+            "/settings": self._settings,
         }
         handler = handlers.get(command.name)
         if handler is None:
@@ -145,16 +153,26 @@ class SlashCommands:
 
     async def _ask(self, command: SlashCommand, reply: CommandReply) -> None:
         prompt, model = parse_prompt(command.text)
+        params, prompt = parse_ask_prefix(prompt)
         if model is not None and not self._catalog.knows(model):
             await reply(wording.slack_unknown_model(model, self._catalog.names()), False)
             return
-        await self._answer(command, reply, prompt, model)
+        refused = self._replies.params.refusal(params, model)
+        if refused is not None:  # nothing posted, nothing asked
+            await reply(refused, False)
+            return
+        await self._answer(command, reply, prompt, model, params)
 
     async def _image(self, command: SlashCommand, reply: CommandReply) -> None:
         await self._answer(command, reply, command.text, self._catalog.image_model)
 
     async def _answer(
-        self, command: SlashCommand, reply: CommandReply, prompt: str, model: str | None
+        self,
+        command: SlashCommand,
+        reply: CommandReply,
+        prompt: str,
+        model: str | None,
+        params: Params = NO_PARAMS,
     ) -> None:
         if not prompt:
             await reply(wording.slack_empty_prompt(command.name), False)
@@ -174,6 +192,7 @@ class SlashCommands:
             author_name=await self._names.name(command.user_id),
             text=prompt,
             model=model,
+            params=params,
         )
         await self._replies.answer(incoming, place)
 
@@ -224,6 +243,9 @@ class SlashCommands:
             return
         await self._store.reset(ThreadKey(PLATFORM, command.team_id, command.channel_id, thread))
         await reply(wording.slack_reset_done(), True)
+
+    async def _settings(self, command: SlashCommand, reply: CommandReply) -> None:
+        await reply(*await settings_command(self._replies.params, command))
 
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
         # The place's key: only its workspace and channel matter for the figures.

@@ -15,6 +15,7 @@ from adapters.slack.translate import ReplyPlace, place_of
 from bot.allowance import UsageReport
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
+from bot.params import ParamsDesk
 from bot.ports import ConversationStore
 from bot.service import ReplyResult, ReplyService
 
@@ -37,6 +38,11 @@ class Replies:
         self._service = service
         self._streams = streams
         self.assistant = assistant
+
+    @property
+    def params(self) -> ParamsDesk:
+        """``/settings`` and the per-question parameter checks (bot/params.py)."""
+        return self._service.params
 
     def target(self, place: ReplyPlace) -> SlackTarget:
         return SlackTarget(self._client, place, self.assistant)

@@ -1,0 +1,92 @@
+"""Parameters from Slack: ``/settings key=value`` on a channel reaches the requests of
+its threads, ``/ask key=value … question`` reaches one request, and values out of
+range get a sentence, never a request."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import wording
+from bot.domain import ThreadKey
+from bot.ports import ConversationStore
+from tests.fakes.slack import SlackFake
+from tests.fakes.upstream import FakeUpstream
+from tests.slack.conftest import ALICE, GENERAL, TEAM, MakeBot, bot_messages
+from tests.slack.test_commands import responses, run_command
+
+CHANNEL = ThreadKey("slack", TEAM, GENERAL, "")
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"], indirect=True)
+async def test_settings_on_a_channel_reach_the_requests_of_its_threads(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/settings", "temperature=0.4 max_tokens=300 format=json")
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses, what="the answer")
+    await run_command(slack_fake, "/ask", "three colours")
+    await slack_fake.wait_for(lambda: upstream.requests, what="an upstream request")
+
+    [(kind, said)] = responses(slack_fake)
+    assert kind == "in_channel"
+    assert said == (
+        f"<@{ALICE}> set this channel's temperature to 0.4, max_tokens to 300, "
+        "response_format to json_object."
+    )
+    stored = await store.settings(CHANNEL)
+    assert (stored.temperature, stored.max_tokens, stored.response_format) == (
+        0.4,
+        300,
+        "json_object",
+    )
+    [request] = upstream.requests  # /ask's thread inherits the channel's values
+    assert request["temperature"] == 0.4
+    assert request["max_tokens"] == 300
+    assert request["response_format"] == {"type": "json_object"}
+
+
+async def test_ask_takes_key_value_words_before_the_question(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/ask", "temperature=1.2 max_tokens=50 x=3 solve for y")
+    await slack_fake.wait_for(lambda: upstream.requests, what="an upstream request")
+    [request] = upstream.requests
+    assert request["temperature"] == 1.2
+    assert request["max_tokens"] == 50
+    assert "response_format" not in request
+    assert request["messages"][-1]["content"] == "x=3 solve for y"  # not a known key
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "sentence"),
+    [
+        ("/settings", "temperature=3", wording.temperature_out_of_range(3.0)),
+        ("/settings", "max_tokens=0", wording.max_tokens_out_of_range(0, 128_000)),
+        ("/settings", "colour=blue", wording.params_unknown_word("colour=blue")),
+        (
+            "/settings",
+            "format=xml",
+            wording.response_format_unknown("xml", ("text", "json_object")),
+        ),
+        ("/ask", "temperature=warm hi", wording.params_not_a_number("temperature", "warm")),
+        ("/ask", "n=9 hi", wording.n_out_of_range(9, 4)),
+        ("/ask", "max_tokens=99999999 hi", wording.max_tokens_out_of_range(99999999, 128_000)),
+    ],
+)
+async def test_bad_values_get_a_sentence_and_no_request(
+    slack_fake: SlackFake,
+    make_bot: MakeBot,
+    upstream: FakeUpstream,
+    store: ConversationStore,
+    command: str,
+    text: str,
+    sentence: str,
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, command, text)
+    await slack_fake.wait_for(lambda: slack_fake.workspace.responses, what="the refusal")
+    assert responses(slack_fake) == [("ephemeral", sentence)]
+    assert upstream.requests == []
+    assert bot_messages(slack_fake, GENERAL) == []  # /ask posted no question either
+    assert await store.settings(CHANNEL) == type(await store.settings(CHANNEL))()
