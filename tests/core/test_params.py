@@ -62,7 +62,8 @@ async def test_a_stored_max_tokens_too_big_for_a_new_model_gets_a_sentence(
     await store.save_settings(KEY, ConversationSettings(model="gpt-4", max_tokens=100_000))
     sink = RecordingSink()
     assert (await service.handle(message("long"), sink)).outcome is Outcome.FAILED
-    assert sink.footer is not None and "max_tokens must be between 1 and" in sink.footer
+    assert sink.footer is not None
+    assert "max_tokens must be between 1 and" in sink.footer
     assert upstream.requests == []
 
 
