@@ -53,6 +53,7 @@ from bot.domain import (
 )
 from bot.errors import InputError, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
+from bot.json_answers import JsonSink, json_problem
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.params import ParamsDesk, wire_format
@@ -289,6 +290,9 @@ class ReplyService:
                 # Told why there is no answer: the question is settled, not asked again.
                 await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.COMPLETE))
             return ReplyResult(Outcome.FAILED, error=error)
+        json_asked = request.response_format == {"type": "json_object"}
+        if json_asked:
+            sink = JsonSink(sink)  # shown as a code block, checked once complete
         await sink.start()
         notices = self._notices(incoming.key, context, route)
         answer = await self._store.add_turn(
@@ -319,6 +323,8 @@ class ReplyService:
                 writer.parts = delivered.parts
                 if delivered.failed:
                     notices.append(wording.image_upload_failed(delivered.failed))
+            if json_asked and (problem := json_problem(writer.text)) is not None:
+                notices.append(problem)
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])

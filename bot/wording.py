@@ -341,6 +341,10 @@ def params_changed(who: str, changes: dict[str, float | int | str | None], place
     return f"{who} set this {place}'s {said}."
 
 
+def json_not_valid(reason: str) -> str:
+    return f"⚠️ JSON was asked for, but this answer is not valid JSON ({reason})."
+
+
 def params_cleared(who: str, place: str) -> str:
     return f"{who} cleared this {place}'s parameters: it inherits them again."
 

@@ -10,10 +10,11 @@ from tests.test_cli import env, threadline  # noqa: F401  (the fixture)
 
 
 async def test_ask_flags_reach_the_request(env: dict[str, str], upstream: FakeUpstream) -> None:  # noqa: F811
-    code, _out, err = await threadline(
+    code, out, err = await threadline(
         env, "ask", "--temperature", "0.1", "--max-tokens", "40", "--json", "colours?"
     )
     assert code == 0, err
+    assert out == '{"you_said": "colours?"}\n'  # bare JSON on stdout: it pipes to jq
     [request] = upstream.requests
     assert request["temperature"] == 0.1
     assert request["max_tokens"] == 40

@@ -33,7 +33,10 @@ class ConsoleSink:
     """Implements ``bot.ports.ReplySink`` for a terminal: no edits, just append.
 
     Images the model makes are saved in ``image_dir`` and their paths printed.
+    Answers are printed as they come, never fenced (``--json`` output pipes to jq).
     """
+
+    shows_markdown = False
 
     def __init__(
         self,

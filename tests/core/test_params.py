@@ -10,7 +10,7 @@ from bot.service import Outcome, channel_key
 from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.core.test_service import KEY, RecordingSink, message
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import Answer, FakeUpstream
 from tests.services import reply_service
 
 
@@ -96,3 +96,39 @@ def test_key_value_words() -> None:
     )
     assert parse_ask_prefix("2+2=4?") == (Params(), "2+2=4?")
     assert parse_ask_prefix("n=2") == (Params(n=2), "")
+
+
+async def test_a_json_answer_is_a_code_block_and_checked(
+    store: ConversationStore,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+    upstream: FakeUpstream,
+) -> None:
+    service = reply_service(store, client, upstream_settings)
+    sink = RecordingSink()
+    result = await service.handle(message("hi", params=Params(response_format="json_object")), sink)
+    assert result.outcome is Outcome.ANSWERED
+    assert sink.text == '```json\n{"you_said": "hi"}\n```'
+    assert sink.footer == ""  # it parses: no notice
+    assert result.text == '{"you_said": "hi"}'  # stored as the model wrote it
+
+
+async def test_a_json_answer_that_does_not_parse_is_marked(
+    store: ConversationStore,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+    upstream: FakeUpstream,
+) -> None:
+    """A server that ignores response_format, or max_tokens cutting the object short."""
+    service = reply_service(store, client, upstream_settings)
+    cut = RecordingSink()
+    asked = message("hi", params=Params(response_format="json_object", max_tokens=1))
+    await service.handle(asked, cut)
+    assert cut.text == '```json\n{"you_said":\n```'
+    assert cut.footer is not None
+    assert cut.footer.startswith("⚠️ JSON was asked for, but this answer is not valid JSON (")
+    upstream.answer = Answer(text="Sure! Here it is.")
+    prose = RecordingSink()
+    await service.handle(message("again", params=Params(response_format="json_object")), prose)
+    assert prose.footer is not None
+    assert "not valid JSON" in prose.footer

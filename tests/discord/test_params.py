@@ -51,7 +51,8 @@ async def test_ask_options_reach_the_request(rig: Rig, upstream: FakeUpstream) -
         interaction = await rig.fake.dispatch_slash_command(
             "ask", {"prompt": "hi", "temperature": 1.5, "max_tokens": 64, "json": True}
         )
-        await rig.interaction_done(interaction)
+        answer = await rig.interaction_done(interaction)
+    assert answer.content == '```json\n{"you_said": "hi"}\n```'  # checked: no notice
     [request] = upstream.requests
     assert request["temperature"] == 1.5
     assert request["max_tokens"] == 64
