@@ -41,10 +41,14 @@ class JsonSink:
             await self._sink.append(OPEN)
         await self._sink.append(text)
 
-    async def finish(self, footer: str = "") -> tuple[str, ...]:
+    async def close_fence(self) -> None:
+        """End the code block here; the next text opens a new one (the next candidate)."""
         if self._opened:
             self._opened = False
             await self._sink.append(CLOSE)
+
+    async def finish(self, footer: str = "") -> tuple[str, ...]:
+        await self.close_fence()
         return await self._sink.finish(footer)
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:

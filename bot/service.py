@@ -52,6 +52,7 @@ from bot.domain import (
     Usage,
 )
 from bot.errors import InputError, ThreadlineError, UpstreamError
+from bot.candidates import Gathered, keep, store_others
 from bot.image_flow import ImageFlow
 from bot.json_answers import JsonSink, json_problem
 from bot.metrics import Metrics
@@ -83,6 +84,8 @@ class ReplyResult:
     model: str | None = None
     usage: Usage | None = None
     message_ids: tuple[str, ...] = ()
+    # With n > 1: every candidate's turn id, the first (the answer) first (bot/candidates.py).
+    candidates: tuple[int, ...] = ()
 
 
 @dataclass
@@ -291,9 +294,13 @@ class ReplyService:
                 await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.COMPLETE))
             return ReplyResult(Outcome.FAILED, error=error)
         json_asked = request.response_format == {"type": "json_object"}
+        plain = sink
         if json_asked:
             sink = JsonSink(sink)  # shown as a code block, checked once complete
         await sink.start()
+        gathered = Gathered(request.n) if request.n and request.n > 1 else None
+        if gathered is not None:
+            await plain.append(wording.candidate_heading(1, gathered.n))
         notices = self._notices(incoming.key, context, route)
         answer = await self._store.add_turn(
             incoming.key,
@@ -314,7 +321,9 @@ class ReplyService:
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
-            usage = await self._stream(request, None if holding else sink, writer, started)
+            usage = await self._stream(
+                request, None if holding else sink, writer, started, gathered
+            )
             if usage is None:  # the stream reported none: count an estimate (quotas)
                 usage = Usage(context.estimated_tokens, estimate_tokens(writer.text))
             if holding:
@@ -325,6 +334,11 @@ class ReplyService:
                     notices.append(wording.image_upload_failed(delivered.failed))
             if json_asked and (problem := json_problem(writer.text)) is not None:
                 notices.append(problem)
+            others: tuple[int, ...] = ()
+            if gathered is not None:
+                others = await self._show_others(
+                    incoming.key, gathered, (plain, sink), answer, notices
+                )
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
@@ -346,7 +360,38 @@ class ReplyService:
             sink, writer, "\n".join(notices), TurnStatus.COMPLETE, usage=usage
         )
         self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
-        return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
+        candidates = (answer.id, *others) if others else ()
+        return ReplyResult(
+            Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids, candidates
+        )
+
+    async def _show_others(
+        self,
+        key: ThreadKey,
+        gathered: Gathered,
+        sinks: tuple[ReplySink, ReplySink],
+        answer: Turn,
+        notices: list[str],
+    ) -> tuple[int, ...]:
+        """Candidates 2 … n after the first, each under its heading; stored set aside.
+
+        ``sinks``: the reply itself (headings) and what the answer's text goes through
+        (the same, or the JSON fence around it)."""
+        plain, sink = sinks
+        fence = isinstance(sink, JsonSink)
+        texts = gathered.others()
+        for number, text in enumerate(texts, start=2):
+            if isinstance(sink, JsonSink):
+                await sink.close_fence()
+            await plain.append("\n\n" + wording.candidate_heading(number, gathered.n))
+            await sink.append(text)
+            if fence and (problem := json_problem(text)) is not None:
+                notices.append(wording.candidate_notice(number, problem))
+        return await store_others(self._store, key, answer, texts)
+
+    async def keep(self, key: ThreadKey, turn_id: int, number: int) -> str:
+        """A Keep button: candidate ``number`` (turn ``turn_id``) becomes the answer."""
+        return await keep(self._store, key, turn_id, number)
 
     async def settings_for(self, key: ThreadKey) -> ConversationSettings:
         """The thread's own settings, falling back to its channel's (``/model``, ``/system``)."""
@@ -401,15 +446,22 @@ class ReplyService:
         return context, route, request
 
     async def _stream(
-        self, request: ChatRequest, sink: ReplySink | None, writer: _AnswerWriter, started: float
+        self,
+        request: ChatRequest,
+        sink: ReplySink | None,
+        writer: _AnswerWriter,
+        started: float,
+        gathered: Gathered | None = None,
     ) -> Usage | None:
         usage, first = None, True
         async with contextlib.aclosing(self._client.stream(request)) as deltas:
             async for delta in deltas:
                 if delta.usage is not None:
                     usage = delta.usage
+                if delta.index != 0 and gathered is not None:
+                    gathered.add(delta.index, delta.content)  # shown once the first is done
                 if delta.index != 0 or not delta.content:
-                    continue  # with n > 1 a chat shows the first choice
+                    continue
                 if first:
                     first = False
                     self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)

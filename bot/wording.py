@@ -345,6 +345,26 @@ def json_not_valid(reason: str) -> str:
     return f"⚠️ JSON was asked for, but this answer is not valid JSON ({reason})."
 
 
+def candidate_heading(number: int, of: int) -> str:
+    return f"**Candidate {number} of {of}**\n"
+
+
+def candidate_notice(number: int, notice: str) -> str:
+    return f"Candidate {number}: {notice}"
+
+
+def candidate_kept(number: int) -> str:
+    return f"✅ Kept candidate {number}: the conversation goes on from it."
+
+
+def nothing_to_keep() -> str:
+    return "That candidate is no longer stored, so there is nothing to keep."
+
+
+def keep_label(number: int) -> str:
+    return f"Keep {number}"
+
+
 def params_cleared(who: str, place: str) -> str:
     return f"{who} cleared this {place}'s parameters: it inherits them again."
 

@@ -132,3 +132,53 @@ async def test_a_json_answer_that_does_not_parse_is_marked(
     await service.handle(message("again", params=Params(response_format="json_object")), prose)
     assert prose.footer is not None
     assert "not valid JSON" in prose.footer
+
+
+async def test_n_candidates_are_shown_together_and_kept_one_is_the_context(
+    store: ConversationStore,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+    upstream: FakeUpstream,
+) -> None:
+    service = reply_service(store, client, upstream_settings)
+    sink = RecordingSink()
+    result = await service.handle(message("colours", params=Params(n=3)), sink)
+    assert result.outcome is Outcome.ANSWERED
+    assert upstream.requests[0]["n"] == 3
+    assert sink.text == (
+        "**Candidate 1 of 3**\nYou said: colours\n\n"
+        "**Candidate 2 of 3**\nYou said: colours (candidate 2)\n\n"
+        "**Candidate 3 of 3**\nYou said: colours (candidate 3)"
+    )
+    first, second, third = result.candidates
+    assert first == result.turn_id
+    # Before any Keep: the first is the answer the next request carries.
+    await service.handle(message("more"), RecordingSink())
+    assert [m["content"] for m in upstream.requests[1]["messages"][1:]] == [
+        "colours",
+        "You said: colours",
+        "more",
+    ]
+    assert await service.keep(KEY, second, 2) == wording.candidate_kept(2)
+    await service.handle(message("again"), RecordingSink())
+    assistant = [m["content"] for m in upstream.requests[2]["messages"] if m["role"] == "assistant"]
+    assert assistant == ["You said: colours (candidate 2)", "You said: more"]
+    stored = [await store.get_turn(i) for i in (first, second, third)]
+    assert [t.status.value for t in stored if t is not None] == ["failed", "complete", "failed"]
+
+
+async def test_n_json_candidates_are_fenced_and_checked_one_by_one(
+    store: ConversationStore,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+    upstream: FakeUpstream,
+) -> None:
+    service = reply_service(store, client, upstream_settings)
+    sink = RecordingSink()
+    asked = message("hi", params=Params(n=2, response_format="json_object"))
+    await service.handle(asked, sink)
+    assert sink.text == (
+        '**Candidate 1 of 2**\n```json\n{"you_said": "hi"}\n```\n\n'
+        '**Candidate 2 of 2**\n```json\n{"you_said": "hi", "candidate": 2}\n```'
+    )
+    assert sink.footer == ""
