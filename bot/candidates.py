@@ -61,7 +61,8 @@ async def store_others(
                 tokens=estimate_tokens(text),
             ),
         )
-        assert stored is not None and stored.id is not None  # assistant turns never repeat
+        assert stored is not None  # assistant turns are never duplicates
+        assert stored.id is not None
         ids.append(stored.id)
     return tuple(ids)
 
