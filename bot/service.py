@@ -35,6 +35,7 @@ from enum import StrEnum
 
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
+from bot.candidates import Gathered, keep, store_others
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.domain import (
     ContentPart,
@@ -52,7 +53,6 @@ from bot.domain import (
     Usage,
 )
 from bot.errors import InputError, ThreadlineError, UpstreamError
-from bot.candidates import Gathered, keep, store_others
 from bot.image_flow import ImageFlow
 from bot.json_answers import JsonSink, json_problem
 from bot.metrics import Metrics
