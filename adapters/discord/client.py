@@ -32,6 +32,7 @@ from adapters.discord.commands import ThreadlineCommands
 from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
+from adapters.discord.keep import KeepButton
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.params import ParamsCommands
 from adapters.discord.recovery import answer_unanswered, finish_interrupted
@@ -133,7 +134,7 @@ class DiscordBot(commands.Bot):
             )
         )
         await self.add_cog(ParamsCommands(settings=settings, service=self._service))
-        self.add_dynamic_items(StopButton, RegenerateButton)
+        self.add_dynamic_items(StopButton, RegenerateButton, KeepButton)
         if self._interrupted or self._unanswered:  # REST works from here (after login)
             answers, self._interrupted = self._interrupted, []
             questions, self._unanswered = self._unanswered, []

@@ -82,3 +82,35 @@ async def test_values_out_of_range_are_refused_without_a_request(
     general = fake.channel()
     key = ThreadKey("discord", str(general.guild_id), str(general.id), "")
     assert (await rig.store.settings(key)).temperature is None
+
+
+async def test_n_candidates_each_get_a_keep_button_and_the_kept_one_is_context(
+    rig: Rig, upstream: FakeUpstream
+) -> None:
+    fake = rig.fake
+    async with rig.bot():
+        opened = await fake.dispatch_message(content="hello there", mentions_bot=True)
+        thread_id = await rig.thread_of(opened)
+        await rig.answered(thread_id)
+        asked = await fake.dispatch_slash_command(
+            "ask", {"prompt": "a colour", "n": 3}, channel_id=thread_id
+        )
+        answer = await rig.interaction_done(asked)
+        keeps = [b.custom_id or "" for b in answer.buttons if "keep" in (b.custom_id or "")]
+        click = await fake.click_button(answer.id, keeps[1])
+        await fake.wait_for(lambda: click.acknowledged)
+        await fake.wait_for(lambda: click.followup_ids)
+        await fake.dispatch_message(thread_id, content="and another?")
+        await fake.wait_for(lambda: len(upstream.requests) == 3)
+
+    assert upstream.requests[1]["n"] == 3
+    assert answer.content == (
+        "**Candidate 1 of 3**\nYou said: a colour\n\n"
+        "**Candidate 2 of 3**\nYou said: a colour (candidate 2)\n\n"
+        "**Candidate 3 of 3**\nYou said: a colour (candidate 3)"
+    )
+    assert [b.label for b in answer.buttons] == ["Regenerate", "Keep 1", "Keep 2", "Keep 3"]
+    told = fake.world.messages[click.followup_ids[0]]
+    assert told.content == wording.candidate_kept(2)
+    carried = [m["content"] for m in upstream.requests[2]["messages"] if m["role"] == "assistant"]
+    assert carried == ["You said: hello there", "You said: a colour (candidate 2)"]
