@@ -361,6 +361,10 @@ def nothing_to_keep() -> str:
     return "That candidate is no longer stored, so there is nothing to keep."
 
 
+def keep_prompt() -> str:
+    return "Keep the candidate you like best: the conversation goes on from it."
+
+
 def keep_label(number: int) -> str:
     return f"Keep {number}"
 

@@ -47,6 +47,7 @@ from adapters.slack.failures import AUTH_CODES, translated
 from adapters.slack.files import FileReader
 from adapters.slack.gate import events_runner
 from adapters.slack.history import ThreadHistory
+from adapters.slack.keep import KEEP_ACTION, keep_clicked
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -266,6 +267,7 @@ class SlackBot:
             app.event(name)(self._on_event)
         for name in COMMANDS:
             app.command(name)(self._on_command)
+        app.action(KEEP_ACTION)(self._on_keep)
         return app
 
     async def _recover(
@@ -315,6 +317,10 @@ class SlackBot:
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
         self._spawn(self._commands.run(command, command_reply(client, command, respond)))
+
+    async def _on_keep(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()  # within 3 s; keeping and telling the thread follow
+        self._spawn(keep_clicked(self._service, client, body))
 
     # -- background work ---------------------------------------------------------------
 

@@ -194,7 +194,9 @@ class SlashCommands:
             model=model,
             params=params,
         )
-        await self._replies.answer(incoming, place)
+        result = await self._replies.answer(incoming, place)
+        if result.candidates:  # /ask n=3: a Keep button per candidate
+            await self._replies.offer_keep(place, result.candidates)
 
     async def _asked_before(self, command: SlashCommand) -> bool:
         """The command's question is stored: it was answered (or is being answered)."""

@@ -7,6 +7,7 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.keep import offer_keep
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
@@ -43,6 +44,10 @@ class Replies:
     def params(self) -> ParamsDesk:
         """``/settings`` and the per-question parameter checks (bot/params.py)."""
         return self._service.params
+
+    async def offer_keep(self, place: ReplyPlace, candidates: tuple[int, ...]) -> None:
+        """Keep buttons under an answer with candidates (adapters/slack/keep.py)."""
+        await offer_keep(self._client, place, candidates)
 
     def target(self, place: ReplyPlace) -> SlackTarget:
         return SlackTarget(self._client, place, self.assistant)

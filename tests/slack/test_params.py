@@ -90,3 +90,43 @@ async def test_bad_values_get_a_sentence_and_no_request(
     assert upstream.requests == []
     assert bot_messages(slack_fake, GENERAL) == []  # /ask posted no question either
     assert await store.settings(CHANNEL) == type(await store.settings(CHANNEL))()
+
+
+async def test_n_candidates_get_keep_buttons_and_the_kept_one_is_context(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/ask", "n=3 a colour")
+    await slack_fake.wait_for(lambda: bot_messages(slack_fake, GENERAL), what="the question")
+    question = bot_messages(slack_fake, GENERAL)[0]
+
+    def offer() -> object:
+        found = [m for m in bot_messages(slack_fake, GENERAL, question.ts) if m.blocks]
+        return found[0] if found else None
+
+    await slack_fake.wait_for(offer, what="the Keep buttons")
+    buttons = offer()
+    shown = "".join(m.body for m in bot_messages(slack_fake, GENERAL, question.ts)[:-1])
+    for text in ("You said: a colour", "You said: a colour (candidate 2)", "(candidate 3)"):
+        assert text in shown
+    [actions] = [b for b in buttons.blocks if b["type"] == "actions"]  # type: ignore[attr-defined]
+    assert [e["text"]["text"] for e in actions["elements"]] == ["Keep 1", "Keep 2", "Keep 3"]
+    second = actions["elements"][1]
+    click = slack_fake.payloads.block_actions(
+        action_id=second["action_id"],
+        value=second["value"],
+        message_ts=buttons.ts,  # type: ignore[attr-defined]
+        thread_ts=question.ts,
+        block_id=actions["block_id"],
+    )
+    await slack_fake.send_interaction(click)
+    kept = wording.candidate_kept(2)
+    await slack_fake.wait_for(
+        lambda: any(m.body == kept for m in bot_messages(slack_fake, GENERAL, question.ts)),
+        what="the kept sentence",
+    )
+    await slack_fake.send_event(slack_fake.payloads.message("and another?", thread_ts=question.ts))
+    await slack_fake.wait_for(lambda: len(upstream.requests) == 2, what="the next request")
+    assert upstream.requests[0]["n"] == 3
+    carried = [m["content"] for m in upstream.requests[1]["messages"] if m["role"] == "assistant"]
+    assert carried == ["You said: a colour (candidate 2)"]
