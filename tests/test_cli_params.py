@@ -49,3 +49,12 @@ async def test_out_of_range_is_bad_input_and_asks_nothing(
     code, out, err = await threadline(env, "ask", *flags, "hi")
     assert (code, out, err.strip()) == (2, "", sentence)
     assert upstream.requests == []
+
+
+async def test_ask_n_prints_each_candidate(env: dict[str, str], upstream: FakeUpstream) -> None:  # noqa: F811
+    code, out, err = await threadline(env, "ask", "-n", "2", "hi")
+    assert code == 0, err
+    assert upstream.requests[0]["n"] == 2
+    assert out == (
+        "**Candidate 1 of 2**\nYou said: hi\n\n**Candidate 2 of 2**\nYou said: hi (candidate 2)\n"
+    )
