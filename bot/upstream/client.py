@@ -38,6 +38,7 @@ import orjson
 from bot import wording
 from bot.errors import (
     ConfigError,
+    UpstreamBadRequest,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTruncated,
@@ -48,6 +49,7 @@ from bot.settings import UpstreamSettings
 from bot.upstream.failures import error_from_body, error_from_event, error_from_transport
 from bot.upstream.parse import EventStream, deltas_from, loads, merged, plain_text, result_from
 from bot.upstream.retry import RetryPolicy
+from bot.upstream.stream_usage import INCLUDE_USAGE, StreamUsage, refuses_stream_options
 from bot.upstream.transport import can_gather, gathering
 from bot.upstream.transport import transport as pausable_transport
 from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
@@ -86,6 +88,8 @@ class UpstreamClient:
         self._first_token_timeout = settings.timeout_first_token
         self._idle_timeout = settings.timeout_idle
         self._read_interval = settings.read_interval
+        self._base_url = settings.base_url
+        self.stream_usage = StreamUsage()  # does this server take stream_options?
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.
@@ -146,15 +150,30 @@ class UpstreamClient:
     # -- streamed ----------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
-        """The answer's deltas as they arrive; see the module docstring for failures."""
+        """The answer's deltas as they arrive; see the module docstring for failures.
+
+        Usage is asked for with ``stream_options`` where the server takes it
+        (bot/upstream/stream_usage.py)."""
         attempt, waited = 1, 0.0
+        include = self.stream_usage.ask(self._base_url)
+        probing = False  # asking again without stream_options, after a refusal with it
         while True:
-            delivered = False
+            delivered = reported = False
             try:
-                async for delta in self._stream_once(request):
+                async for delta in self._stream_once(request, include_usage=include):
+                    if probing:  # accepted without it: it was stream_options they refused
+                        probing = False
+                        self.stream_usage.refused(self._base_url)
                     delivered = delivered or bool(delta.content)
+                    reported = reported or delta.usage is not None
                     yield delta
+                if include:
+                    self.stream_usage.finished(self._base_url, reported=reported)
                 return
+            except UpstreamBadRequest as error:
+                if not include or delivered or not refuses_stream_options(error):
+                    raise  # another fault of the request: the server's sentence
+                include, probing = False, True
             except UpstreamError as error:
                 delay = None if delivered else self._policy.delay(error, attempt, waited)
                 if delay is None:
@@ -163,8 +182,13 @@ class UpstreamClient:
                 await self._clock.sleep(delay)
                 attempt, waited = attempt + 1, waited + delay
 
-    async def _stream_once(self, request: ChatRequest) -> AsyncIterator[ChatDelta]:
-        body = orjson.dumps(request.payload(stream=True))
+    async def _stream_once(
+        self, request: ChatRequest, *, include_usage: bool = False
+    ) -> AsyncIterator[ChatDelta]:
+        payload = request.payload(stream=True)
+        if include_usage:
+            payload["stream_options"] = INCLUDE_USAGE
+        body = orjson.dumps(payload)
         http_request = self._http.build_request(
             "POST", "chat/completions", content=body, headers=_SSE
         )

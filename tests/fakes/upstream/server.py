@@ -73,6 +73,10 @@ class Answer:
     write_batch: int = 64  # chunks per socket write when unthrottled
     include_usage: bool = True  # False: a non-streamed result without "usage"
     stream_as_json: bool = False  # answer a stream request in one JSON piece
+    # What the server does with stream_options {"include_usage": true}: "ignore" (the
+    # documented API's streams carry no usage), "honour" (OpenAI: a last chunk with
+    # empty choices and the usage), "refuse" (400 for a field it does not know).
+    stream_options: Literal["ignore", "honour", "refuse"] = "ignore"
 
 
 @dataclass
@@ -239,7 +243,7 @@ class FakeUpstream:
             )
         self.requests.append(payload)
         problem = _invalid_parts(payload)
-        if problem is None and (refused := _parameter_problem(payload)) is not None:
+        if problem is None and (refused := _parameter_problem(payload, self.answer)) is not None:
             body = {"error": {"message": refused, "type": "invalid_request_error", "code": None}}
             return web.json_response(body, status=400)
         if problem is not None:
@@ -419,8 +423,10 @@ def _finish(payload: dict[str, Any], tokens: list[str], answer: Answer) -> str:
     return "stop"
 
 
-def _parameter_problem(payload: dict[str, Any]) -> str | None:
+def _parameter_problem(payload: dict[str, Any], answer: Answer) -> str | None:
     """What OpenAI answers 400 for among the common optional parameters, or None."""
+    if "stream_options" in payload and answer.stream_options == "refuse":
+        return "Unrecognized request argument supplied: stream_options"
     temperature = payload.get("temperature")
     if temperature is not None and not (
         isinstance(temperature, int | float) and 0 <= temperature <= 2
@@ -529,7 +535,8 @@ def _chunks_for(
         else:
             choice = {"delta": {}, "index": i, "finish_reason": reason}
         events.append(_sse({"choices": [choice], **base}))
-    if answer.usage_chunk:
+    asked = (payload.get("stream_options") or {}).get("include_usage") is True
+    if answer.usage_chunk or (asked and answer.stream_options == "honour"):
         completion = sum(len(tokens) for tokens in candidates)
         usage = {
             "prompt_tokens": 10,
