@@ -96,8 +96,24 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of one answer, or summed over many.
+
+    ``estimated_tokens``: how many of the total are threadline's estimate rather than
+    the server's figure (a stream that reported no usage, a failed or stopped answer):
+    for one answer all or none of them; for a sum, the estimated answers' share.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    estimated_tokens: int = 0
+
+    @classmethod
+    def estimate(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+
+    @property
+    def estimated(self) -> bool:
+        return self.estimated_tokens > 0
 
     @property
     def total_tokens(self) -> int:

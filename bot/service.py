@@ -317,7 +317,7 @@ class ReplyService:
         # An assistant turn has no platform message id, so it is never a duplicate.
         assert answer is not None
         assert answer.id is not None
-        writer = _AnswerWriter(self._store, answer.id, self._flushes)
+        writer = _AnswerWriter(self._store, answer.id, self._flushes, context.estimated_tokens)
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
@@ -325,7 +325,7 @@ class ReplyService:
                 request, None if holding else sink, writer, started, gathered
             )
             if usage is None:  # the stream reported none: count an estimate (quotas)
-                usage = Usage(context.estimated_tokens, estimate_tokens(writer.text))
+                usage = writer.spent()
             if holding:
                 delivered = await self._images.deliver(writer.text, sink)
                 await sink.append(delivered.text)
@@ -342,7 +342,14 @@ class ReplyService:
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
-            await self._conclude(sink, writer, footer, TurnStatus.FAILED, trace_id=error.trace_id)
+            await self._conclude(
+                sink,
+                writer,
+                footer,
+                TurnStatus.FAILED,
+                usage=writer.spent() if writer.text else writer.reported,
+                trace_id=error.trace_id,
+            )
             return ReplyResult(Outcome.FAILED, writer.text, error, answer.id, route.model)
         except asyncio.CancelledError:
             await self._interrupted(sink, writer)
@@ -457,7 +464,7 @@ class ReplyService:
         async with contextlib.aclosing(self._client.stream(request)) as deltas:
             async for delta in deltas:
                 if delta.usage is not None:
-                    usage = delta.usage
+                    usage = writer.reported = delta.usage
                 if delta.index != 0 and gathered is not None:
                     gathered.add(delta.index, delta.content)  # shown once the first is done
                 if delta.index != 0 or not delta.content:
@@ -512,7 +519,9 @@ class ReplyService:
                 ids = await sink.finish(wording.stopped_notice())
         except (TimeoutError, ThreadlineError):
             ids = ()
-        await asyncio.shield(writer.close(TurnStatus.INTERRUPTED, message_ids=ids))
+        # What was streamed was spent: it counts (an estimate, unless the server said).
+        spent = writer.spent() if writer.text else writer.reported
+        await asyncio.shield(writer.close(TurnStatus.INTERRUPTED, usage=spent, message_ids=ids))
 
     def _notices(self, key: ThreadKey, context: Context, route: Route) -> list[str]:
         notices = []
@@ -556,16 +565,24 @@ class _Flushes:
 class _AnswerWriter:
     """The assistant turn's text, flushed to the store as it grows."""
 
-    def __init__(self, store: ConversationStore, turn_id: int, flushes: _Flushes) -> None:
+    def __init__(
+        self, store: ConversationStore, turn_id: int, flushes: _Flushes, prompt_tokens: int = 0
+    ) -> None:
         self._store = store
         self.turn_id = turn_id
         self._flushes = flushes
+        self._prompt_tokens = prompt_tokens  # the context's estimated size
+        self.reported: Usage | None = None  # the server's usage, when the stream said
         self._parts: list[str] = []
         self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    def spent(self) -> Usage:
+        """The server's usage if it reported one, else an estimate of context and text."""
+        return self.reported or Usage.estimate(self._prompt_tokens, estimate_tokens(self.text))
 
     async def add(self, text: str) -> None:
         self._parts.append(text)

@@ -265,12 +265,18 @@ def all_in_flight() -> str:
 def usage_report(report: UsageReport, place: str) -> str:
     """``/usage``: today's tokens as the quotas count them; ``place`` is "server" or "workspace"."""
 
-    def of(used: int, quota: int) -> str:
-        return f"{used:,} of {quota:,}" if quota else f"{used:,}"
+    def of(used: int, quota: int, estimated: int) -> str:
+        figure = f"{used:,} of {quota:,}" if quota else f"{used:,}"
+        # Exact figures are the server's; estimates are threadline's (no usage reported).
+        return f"{figure} ({estimated:,} estimated)" if estimated else figure
 
-    where = [f"{of(report.mine, report.user_quota)} by you", f"{report.channel:,} in this channel"]
+    where = [
+        f"{of(report.mine, report.user_quota, report.mine_estimated)} by you",
+        f"{of(report.channel, 0, report.channel_estimated)} in this channel",
+    ]
     if report.workspace is not None:
-        where.append(f"{of(report.workspace, report.workspace_quota)} in this {place}")
+        figure = of(report.workspace, report.workspace_quota, report.workspace_estimated)
+        where.append(f"{figure} in this {place}")
     sentence = f"Tokens used today (UTC): {', '.join(where)}."
     if report.user_quota or report.workspace_quota:
         sentence += f" Quotas renew at 00:00 UTC, {after(report.renews_in)}."

@@ -21,7 +21,8 @@ Version history:
        and a partial index finds the unanswered ones at start. Rows stored
        before v6 are ``complete``: none of them is asked again after the upgrade.
     8  ``max_tokens`` and ``response_format`` per conversation (``/settings``, with
-       the v1 ``temperature``). Numbered after the ``delivery`` step (7) built in
+       the v1 ``temperature``); ``usage_estimated`` per turn (1: the usage is
+       threadline's estimate, not the server's figure; rows before v8 say 0). Numbered after the ``delivery`` step (7) built in
        parallel: renumber at merge if the order differs.
 """
 
@@ -155,6 +156,7 @@ _V6 = (
 _V8 = (
     "ALTER TABLE conversations ADD COLUMN max_tokens INTEGER",
     "ALTER TABLE conversations ADD COLUMN response_format TEXT",
+    "ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",
 )
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V8)
