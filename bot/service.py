@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from bot import wording
@@ -170,6 +170,7 @@ class ReplyService:
             await sink.finish(f"⚠️ {refusal}")
             return ReplyResult(Outcome.FAILED, error=InputError(refusal))
         async with self._in_turn(incoming.key) as wait_for_turn:
+            await self._remember_image_model(incoming)
             parts = await self._images.parts_for(incoming)
             question = user_turn(incoming, parts, status=TurnStatus.PENDING)
             stored = await self._store.add_turn(incoming.key, question)
@@ -181,6 +182,17 @@ class ReplyService:
                 await wait_for_turn()
                 async with self._slots:
                     return await self._measured(incoming, stored, sink, started)
+
+    async def _remember_image_model(self, incoming: Incoming) -> None:
+        """A conversation ``/image`` opens stays on the image model: its follow-ups
+        ("make it blue") edit the last image made there (``select_images`` sends it)."""
+        if incoming.model != self._catalog.image_model:
+            return
+        if await self._store.has_conversation(incoming.key):
+            return  # /image inside a conversation asks once; the conversation keeps its model
+        own = await self._store.settings(incoming.key)
+        if own.model is None:
+            await self._store.save_settings(incoming.key, replace(own, model=incoming.model))
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
         """Answer an answer's question again (the Regenerate button).
