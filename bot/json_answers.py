@@ -14,7 +14,12 @@ import json
 from bot import wording
 from bot.ports import ReplySink
 
-__all__ = ["JsonSink", "json_problem"]
+__all__ = ["JsonSink", "json_problem", "with_json_instruction"]
+
+# OpenAI refuses json_object unless a message says "JSON" ("'messages' must contain the word
+# 'json' in some form, to use 'response_format' of type 'json_object'"), and the model
+# needs telling anyway: the system prompt says it when the conversation's own does not.
+JSON_INSTRUCTION = "Answer with one JSON object and nothing else."
 
 OPEN = "```json\n"
 CLOSE = "\n```"
@@ -53,6 +58,13 @@ class JsonSink:
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         await self._sink.attach(name, data, mime)
+
+
+def with_json_instruction(system_prompt: str) -> str:
+    """The system prompt, with the JSON instruction unless it already speaks of JSON."""
+    if "json" in system_prompt.lower():
+        return system_prompt
+    return f"{system_prompt}\n\n{JSON_INSTRUCTION}".strip()
 
 
 def json_problem(text: str) -> str | None:

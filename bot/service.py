@@ -54,7 +54,7 @@ from bot.domain import (
 )
 from bot.errors import InputError, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
-from bot.json_answers import JsonSink, json_problem
+from bot.json_answers import JsonSink, json_problem, with_json_instruction
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.params import ParamsDesk, wire_format
@@ -433,6 +433,8 @@ class ReplyService:
         model = incoming.model or settings.model or self._catalog.default_model
         template = incoming.system_prompt or settings.system_prompt or self._limits.system_prompt
         params = self.params.resolve(settings, incoming.params, model)
+        if params.json:
+            template = with_json_instruction(template)
         max_tokens = params.max_tokens
         budget = min(
             self._limits.context_tokens,

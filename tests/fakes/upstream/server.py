@@ -441,6 +441,11 @@ def _parameter_problem(payload: dict[str, Any], answer: Answer) -> str | None:
     kind = (payload.get("response_format") or {"type": "text"}).get("type")
     if kind not in ("text", "json_object", "json_schema"):
         return f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object'"
+    if kind == "json_object" and "json" not in json.dumps(payload.get("messages")).lower():
+        return (
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'."
+        )
     if payload.get("stream_options") is not None and not payload.get("stream"):
         return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
     return None
