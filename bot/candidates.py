@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from bot import wording
 from bot.conversation import estimate_tokens
 from bot.domain import Role, ThreadKey, Turn, TurnStatus, TurnUpdate
-from bot.ports import ConversationStore
+from bot.json_answers import JsonSink, json_problem
+from bot.ports import ConversationStore, ReplySink
 
-__all__ = ["Gathered", "keep", "store_others"]
+__all__ = ["Gathered", "keep", "show_others", "store_others"]
 
 # Reading a whole thread's history to find a question's candidates: far more than
 # any thread holds between a question and its Keep click.
@@ -40,6 +41,23 @@ class Gathered:
     def others(self) -> list[str]:
         """Candidates 2 … n in order ('' for one that said nothing)."""
         return ["".join(self.texts.get(index, ())) for index in range(1, self.n)]
+
+
+async def show_others(gathered: Gathered, plain: ReplySink, sink: ReplySink) -> list[str]:
+    """Candidates 2 … n after the first, each under its heading; the notices they need.
+
+    ``plain`` is the reply itself (headings go there); ``sink`` is what the answer's
+    text goes through: the same, or the JSON fence around it (each candidate fenced
+    and checked on its own)."""
+    notices = []
+    for number, text in enumerate(gathered.others(), start=2):
+        if isinstance(sink, JsonSink):
+            await sink.close_fence()
+        await plain.append("\n\n" + wording.candidate_heading(number, gathered.n))
+        await sink.append(text)
+        if isinstance(sink, JsonSink) and (problem := json_problem(text)) is not None:
+            notices.append(wording.candidate_notice(number, problem))
+    return notices
 
 
 async def store_others(

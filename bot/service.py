@@ -35,7 +35,7 @@ from enum import StrEnum
 
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
-from bot.candidates import Gathered, keep, store_others
+from bot.candidates import Gathered, keep, show_others, store_others
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.domain import (
     ContentPart,
@@ -348,9 +348,8 @@ class ReplyService:
                 notices.append(problem)
             others: tuple[int, ...] = ()
             if gathered is not None:
-                others = await self._show_others(
-                    incoming.key, gathered, (plain, sink), answer, notices
-                )
+                notices += await show_others(gathered, plain, sink)
+                others = await store_others(self._store, incoming.key, answer, gathered.others())
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
@@ -383,30 +382,6 @@ class ReplyService:
         return ReplyResult(
             Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids, candidates
         )
-
-    async def _show_others(
-        self,
-        key: ThreadKey,
-        gathered: Gathered,
-        sinks: tuple[ReplySink, ReplySink],
-        answer: Turn,
-        notices: list[str],
-    ) -> tuple[int, ...]:
-        """Candidates 2 … n after the first, each under its heading; stored set aside.
-
-        ``sinks``: the reply itself (headings) and what the answer's text goes through
-        (the same, or the JSON fence around it)."""
-        plain, sink = sinks
-        fence = isinstance(sink, JsonSink)
-        texts = gathered.others()
-        for number, text in enumerate(texts, start=2):
-            if isinstance(sink, JsonSink):
-                await sink.close_fence()
-            await plain.append("\n\n" + wording.candidate_heading(number, gathered.n))
-            await sink.append(text)
-            if fence and (problem := json_problem(text)) is not None:
-                notices.append(wording.candidate_notice(number, problem))
-        return await store_others(self._store, key, answer, texts)
 
     async def keep(self, key: ThreadKey, turn_id: int, number: int) -> str:
         """A Keep button: candidate ``number`` (turn ``turn_id``) becomes the answer."""
