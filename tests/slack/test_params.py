@@ -130,3 +130,25 @@ async def test_n_candidates_get_keep_buttons_and_the_kept_one_is_context(
     assert upstream.requests[0]["n"] == 3
     carried = [m["content"] for m in upstream.requests[1]["messages"] if m["role"] == "assistant"]
     assert carried == ["You said: a colour (candidate 2)"]
+
+
+async def test_settings_shows_privately_and_clear_inherits_again(
+    slack_fake: SlackFake, make_bot: MakeBot, store: ConversationStore
+) -> None:
+    await make_bot()
+    await run_command(slack_fake, "/settings", "temp=0.9")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 1)
+    await run_command(slack_fake, "/settings")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 2)
+    await run_command(slack_fake, "/settings", "clear")
+    await slack_fake.wait_for(lambda: len(slack_fake.workspace.responses) == 3)
+
+    _, (kind, shown), (cleared_kind, cleared) = responses(slack_fake)
+    assert kind == "ephemeral"
+    assert shown.startswith("Parameters here — temperature: 0.9 (set for this channel)")
+    assert shown.endswith("Change them with /settings temperature=0.7 max_tokens=500 format=json.")
+    assert (cleared_kind, cleared) == (
+        "in_channel",
+        wording.params_cleared(f"<@{ALICE}>", "channel"),
+    )
+    assert (await store.settings(CHANNEL)).temperature is None
