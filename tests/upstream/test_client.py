@@ -105,9 +105,10 @@ async def test_a_result_without_usage_is_accepted(
 async def test_parameters_and_unknown_fields_pass_through(
     client: UpstreamClient, upstream: FakeUpstream
 ) -> None:
+    # OpenAI (and the fake) take json_object only when a message mentions JSON.
     request = ChatRequest(
         model="gpt-4o",
-        messages=HELLO,
+        messages=({"role": "user", "content": "hello, in JSON"},),
         max_tokens=64,
         temperature=0.2,
         n=2,
