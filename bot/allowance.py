@@ -57,6 +57,10 @@ class UsageReport:
     user_quota: int
     workspace_quota: int
     renews_in: float  # seconds until 00:00 UTC
+    # Of each figure, the tokens threadline estimated (the server reported no usage).
+    mine_estimated: int = 0
+    channel_estimated: int = 0
+    workspace_estimated: int = 0
 
 
 class Allowance:
@@ -97,10 +101,10 @@ class Allowance:
         since, renews_in = self._today()
         usage = self._store.usage_since
         mine = await usage(since, platform=key.platform, requester_id=user_id)
-        workspace = None
+        workspace, workspace_estimated = None, 0
         if key.workspace:
             used = await usage(since, platform=key.platform, workspace=key.workspace)
-            workspace = used.total_tokens
+            workspace, workspace_estimated = used.total_tokens, used.estimated_tokens
         channel = await usage(
             since, platform=key.platform, workspace=key.workspace, channel=key.channel
         )
@@ -111,6 +115,9 @@ class Allowance:
             user_quota=self._settings.user_daily_tokens,
             workspace_quota=self._settings.workspace_daily_tokens if key.workspace else 0,
             renews_in=renews_in,
+            mine_estimated=mine.estimated_tokens,
+            channel_estimated=channel.estimated_tokens,
+            workspace_estimated=workspace_estimated,
         )
 
     async def _refusal(self, incoming: Incoming, mine_in_flight: int) -> Refusal | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import importlib.metadata
 import logging
 import signal
@@ -23,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.console import ConsoleSink, chat_loop, console_incoming, console_key
+from adapters.console.flags import param_flags, params_from
 from bot import logs, wording
 from bot.allowance import Allowance
 from bot.check import check
 from bot.cli_threads import cmd_history, cmd_threads
-from bot.domain import Attachment, ConversationSettings, StoredTurn
+from bot.domain import Attachment, Params, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
 from bot.files import sniff_image
@@ -100,13 +102,17 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
 
 async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     attachments = tuple(_read_image(Path(p)) for p in args.image or ())
+    params = params_from(args)
     async with open_core(settings) as core:
+        model = core.catalog.image_model if args.image_model else args.model
+        _check_params(core, params, model)
         incoming = console_incoming(
             args.thread or f"ask-{time.time_ns()}",
             " ".join(args.question),
-            model=core.catalog.image_model if args.image_model else args.model,
+            model=model,
             system_prompt=args.system,
             attachments=attachments,
+            params=params,
         )
         sink = ConsoleSink(image_dir=settings.images.output_dir)
         result = await core.service.handle(incoming, sink)
@@ -116,10 +122,12 @@ async def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     key = console_key(args.thread)
+    params = params_from(args)
     async with open_core(settings) as core:
+        _check_params(core, params, args.model)
         chosen = await core.store.settings(key)
         if args.model:  # the thread keeps the model it was started with
-            chosen = ConversationSettings(args.model, chosen.system_prompt, chosen.temperature)
+            chosen = dataclasses.replace(chosen, model=args.model)
             await core.store.save_settings(key, chosen)
         window = await core.store.history(key, token_budget=10**9, max_turns=RESUME_TURNS)
         await chat_loop(
@@ -128,8 +136,16 @@ async def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
             model=chosen.model or core.catalog.default_model,
             recent=[(t.role.value, t.text) for t in window.turns],
             image_dir=settings.images.output_dir,
+            params=params,
         )
     return EXIT_OK
+
+
+def _check_params(core: Core, params: Params, model: str | None) -> None:
+    """A value out of range is bad input (exit 2), said before anything is asked."""
+    refused = core.service.params.refusal(params, model)
+    if refused is not None:
+        raise InputError(refused)
 
 
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -285,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = command("chat", "Talk to the model from this terminal (/help lists the commands).")
     chat.add_argument("--thread", default="default", help="resume or start this thread")
     chat.add_argument("--model", help="the model for this thread (it keeps it)")
+    param_flags(chat)
     ask = command("ask", "Ask one question; the answer streams to stdout.")
     ask.add_argument("question", nargs="+")
     ask.add_argument("--thread", help="continue this thread (default: a new one)")
@@ -296,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="answer with the image model (UPSTREAM__IMAGE_MODEL); made images are saved",
     )
+    param_flags(ask)
     threads = command("threads", "List the stored conversations, the most recent first.")
     threads.add_argument("--json", action="store_true")
     history = command("history", "Print one stored conversation, failed answers included.")

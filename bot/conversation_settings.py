@@ -77,6 +77,8 @@ async def inherited(store: ConversationStore, key: ThreadKey) -> ConversationSet
         model=own.model or channel.model,
         system_prompt=own.system_prompt or channel.system_prompt,
         temperature=own.temperature if own.temperature is not None else channel.temperature,
+        max_tokens=own.max_tokens or channel.max_tokens,
+        response_format=own.response_format or channel.response_format,
     )
 
 

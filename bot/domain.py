@@ -111,8 +111,24 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of one answer, or summed over many.
+
+    ``estimated_tokens``: how many of the total are threadline's estimate rather than
+    the server's figure (a stream that reported no usage, a failed or stopped answer):
+    for one answer all or none of them; for a sum, the estimated answers' share.
+    """
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    estimated_tokens: int = 0
+
+    @classmethod
+    def estimate(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(prompt_tokens, completion_tokens, prompt_tokens + completion_tokens)
+
+    @property
+    def estimated(self) -> bool:
+        return self.estimated_tokens > 0
 
     @property
     def total_tokens(self) -> int:
@@ -201,11 +217,29 @@ class TurnUpdate:
 
 @dataclass(frozen=True, slots=True)
 class ConversationSettings:
-    """Per-conversation overrides; ``None`` means "use the configured default"."""
+    """Per-conversation overrides; ``None`` means "use the configured default".
+
+    ``temperature``, ``max_tokens`` and ``response_format`` ("text" or
+    "json_object") are the API parameters ``/settings`` stores (bot/params.py).
+    """
 
     model: str | None = None
     system_prompt: str | None = None
     temperature: float | None = None
+    max_tokens: int | None = None
+    response_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """API parameters asked for one question (``/ask temperature:…``, ``--json``);
+    ``None`` falls back to the conversation's settings, then the configured default.
+    ``n`` is per question only: how many candidates to show side by side."""
+
+    temperature: float | None = None
+    max_tokens: int | None = None
+    response_format: str | None = None
+    n: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,3 +273,4 @@ class Incoming:
     attachments: tuple[Attachment, ...] = ()
     model: str | None = None
     system_prompt: str | None = None
+    params: Params = field(default_factory=Params)

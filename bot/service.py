@@ -32,11 +32,12 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
+from bot.candidates import Gathered, keep, show_others, store_others
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.conversation_settings import inherited
 from bot.delivery import Deliveries
@@ -64,8 +65,10 @@ from bot.errors import (
     UpstreamError,
 )
 from bot.image_flow import ImageFlow
+from bot.json_answers import JsonSink, json_problem, with_json_instruction
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
+from bot.params import ParamsDesk, wire_format
 from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream.types import ChatRequest
@@ -92,6 +95,8 @@ class ReplyResult:
     model: str | None = None
     usage: Usage | None = None
     message_ids: tuple[str, ...] = ()
+    # With n > 1: every candidate's turn id, the first (the answer) first (bot/candidates.py).
+    candidates: tuple[int, ...] = ()
 
 
 @dataclass
@@ -163,16 +168,23 @@ class ReplyService:
         self._queues: dict[ThreadKey, _ThreadQueue] = {}
         self._slots = asyncio.Semaphore(limits.max_concurrent_replies)
         self._trim_told: set[ThreadKey] = set()
+        # /settings and the per-question parameters (bot/params.py)
+        self.params = ParamsDesk(
+            store=store, catalog=catalog, upstream=upstream, settings_for=self.settings_for
+        )
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
         """Answer one incoming message; never raises for upstream trouble."""
         started = self._clock.monotonic()
-        refusal = self._images.refusal(incoming)
+        refusal = self._images.refusal(incoming) or self.params.refusal(
+            incoming.params, incoming.model
+        )
         if refusal is not None:  # nothing stored: the message is as if unsent
             await sink.start()
             await sink.finish(f"⚠️ {refusal}")
             return ReplyResult(Outcome.FAILED, error=InputError(refusal))
         async with self._in_turn(incoming.key) as wait_for_turn:
+            await self._remember_image_model(incoming)
             parts = await self._images.parts_for(incoming)
             question = user_turn(incoming, parts, status=TurnStatus.PENDING)
             try:
@@ -187,6 +199,17 @@ class ReplyService:
                 await wait_for_turn()
                 async with self._slots:
                     return await self._measured(incoming, stored, sink, started)
+
+    async def _remember_image_model(self, incoming: Incoming) -> None:
+        """A conversation ``/image`` opens stays on the image model: its follow-ups
+        ("make it blue") edit the last image made there (``select_images`` sends it)."""
+        if incoming.model != self._catalog.image_model:
+            return
+        if await self._store.has_conversation(incoming.key):
+            return  # /image inside a conversation asks once; the conversation keeps its model
+        own = await self._store.settings(incoming.key)
+        if own.model is None:
+            await self._store.save_settings(incoming.key, replace(own, model=incoming.model))
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
         """Answer an answer's question again (the Regenerate button).
@@ -299,7 +322,14 @@ class ReplyService:
                 # Told why there is no answer: the question is settled, not asked again.
                 await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.COMPLETE))
             return ReplyResult(Outcome.FAILED, error=error)
+        json_asked = request.response_format == {"type": "json_object"}
+        plain = sink
+        if json_asked:
+            sink = JsonSink(sink)  # shown as a code block, checked once complete
         await sink.start()
+        gathered = Gathered(request.n) if request.n and request.n > 1 else None
+        if gathered is not None:
+            await plain.append(wording.candidate_heading(1, gathered.n))
         notices = self._notices(incoming.key, context, route)
         try:
             answer = await self._add_answer(incoming, question, route)
@@ -308,23 +338,45 @@ class ReplyService:
         # An assistant turn has no platform message id, so it is never a duplicate.
         assert answer is not None
         assert answer.id is not None
-        writer = _AnswerWriter(self._store, answer.id, self._flushes, incoming.key, self.deliveries)
+        writer = _AnswerWriter(
+            self._store,
+            answer.id,
+            self._flushes,
+            incoming.key,
+            self.deliveries,
+            context.estimated_tokens,
+        )
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
-            usage = await self._stream(request, None if holding else sink, writer, started)
+            usage = await self._stream(
+                request, None if holding else sink, writer, started, gathered
+            )
             if usage is None:  # the stream reported none: count an estimate (quotas)
-                usage = Usage(context.estimated_tokens, estimate_tokens(writer.text))
+                usage = writer.spent()
             if holding:
                 delivered = await self._images.deliver(writer.text, sink)
                 await sink.append(delivered.text)
                 writer.parts = delivered.parts
                 if delivered.failed:
                     notices.append(wording.image_upload_failed(delivered.failed))
+            if json_asked and (problem := json_problem(writer.text)) is not None:
+                notices.append(problem)
+            others: tuple[int, ...] = ()
+            if gathered is not None:
+                notices += await show_others(gathered, plain, sink)
+                others = await store_others(self._store, incoming.key, answer, gathered.others())
         except UpstreamError as error:
             log.warning("answer failed in %s: %s", incoming.key, error)
             footer = "\n".join([*notices, f"⚠️ {error.user_message}"])
-            await self._conclude(sink, writer, footer, TurnStatus.FAILED, trace_id=error.trace_id)
+            await self._conclude(
+                sink,
+                writer,
+                footer,
+                TurnStatus.FAILED,
+                usage=writer.spent() if writer.text else writer.reported,
+                trace_id=error.trace_id,
+            )
             return ReplyResult(Outcome.FAILED, writer.text, error, answer.id, route.model)
         except asyncio.CancelledError:
             await self._interrupted(sink, writer)
@@ -343,7 +395,14 @@ class ReplyService:
             sink, writer, "\n".join(notices), TurnStatus.COMPLETE, usage=usage
         )
         self._metrics.time_to_final_edit.observe(self._clock.monotonic() - started)
-        return ReplyResult(Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids)
+        candidates = (answer.id, *others) if others else ()
+        return ReplyResult(
+            Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids, candidates
+        )
+
+    async def keep(self, key: ThreadKey, turn_id: int, number: int) -> str:
+        """A Keep button: candidate ``number`` (turn ``turn_id``) becomes the answer."""
+        return await keep(self._store, key, turn_id, number)
 
     async def _add_answer(self, incoming: Incoming, question: Turn, route: Route) -> Turn | None:
         return await self._store.add_turn(
@@ -379,7 +438,10 @@ class ReplyService:
         settings = await self.settings_for(incoming.key)
         model = incoming.model or settings.model or self._catalog.default_model
         template = incoming.system_prompt or settings.system_prompt or self._limits.system_prompt
-        max_tokens = self._upstream.max_tokens
+        params = self.params.resolve(settings, incoming.params, model)
+        if params.json:
+            template = with_json_instruction(template)
+        max_tokens = params.max_tokens
         budget = min(
             self._limits.context_tokens,
             self._catalog.spec(model).context_tokens - (max_tokens or 1024),
@@ -403,27 +465,33 @@ class ReplyService:
             today=self._today(),
             budget=max(budget, 1),
         )
-        temperature = settings.temperature
-        if temperature is None:
-            temperature = self._upstream.temperature
         request = ChatRequest(
             model=route.model,
             messages=context.messages,
             max_tokens=max_tokens,
-            temperature=temperature,
+            temperature=params.temperature,
+            n=params.n if params.n > 1 else None,
+            response_format=wire_format(params.response_format),
         )
         return context, route, request
 
     async def _stream(
-        self, request: ChatRequest, sink: ReplySink | None, writer: _AnswerWriter, started: float
+        self,
+        request: ChatRequest,
+        sink: ReplySink | None,
+        writer: _AnswerWriter,
+        started: float,
+        gathered: Gathered | None = None,
     ) -> Usage | None:
         usage, first = None, True
         async with contextlib.aclosing(self._client.stream(request)) as deltas:
             async for delta in deltas:
                 if delta.usage is not None:
-                    usage = delta.usage
+                    usage = writer.reported = delta.usage
+                if delta.index != 0 and gathered is not None:
+                    gathered.add(delta.index, delta.content)  # shown once the first is done
                 if delta.index != 0 or not delta.content:
-                    continue  # with n > 1 a chat shows the first choice
+                    continue
                 if first:
                     first = False
                     self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)
@@ -482,8 +550,10 @@ class ReplyService:
             ids = error.message_ids
         except (TimeoutError, ThreadlineError):
             ids = ()
+        # What was streamed was spent: it counts (an estimate, unless the server said).
+        spent = writer.spent() if writer.text else writer.reported
         await asyncio.shield(
-            writer.close(TurnStatus.INTERRUPTED, message_ids=ids, delivered=delivered)
+            writer.close(TurnStatus.INTERRUPTED, usage=spent, message_ids=ids, delivered=delivered)
         )
 
     def _notices(self, key: ThreadKey, context: Context, route: Route) -> list[str]:
@@ -547,18 +617,25 @@ class _AnswerWriter:
         flushes: _Flushes,
         key: ThreadKey,
         deliveries: Deliveries,
+        prompt_tokens: int = 0,
     ) -> None:
         self._store = store
         self.turn_id = turn_id
         self._flushes = flushes
         self._key = key
         self._deliveries = deliveries
+        self._prompt_tokens = prompt_tokens  # the context's estimated size
+        self.reported: Usage | None = None  # the server's usage, when the stream said
         self._parts: list[str] = []
         self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
 
     @property
     def text(self) -> str:
         return "".join(self._parts)
+
+    def spent(self) -> Usage:
+        """The server's usage if it reported one, else an estimate of context and text."""
+        return self.reported or Usage.estimate(self._prompt_tokens, estimate_tokens(self.text))
 
     async def add(self, text: str) -> None:
         self._parts.append(text)

@@ -326,12 +326,18 @@ def all_in_flight() -> str:
 def usage_report(report: UsageReport, place: str) -> str:
     """``/usage``: today's tokens as the quotas count them; ``place`` is "server" or "workspace"."""
 
-    def of(used: int, quota: int) -> str:
-        return f"{used:,} of {quota:,}" if quota else f"{used:,}"
+    def of(used: int, quota: int, estimated: int) -> str:
+        figure = f"{used:,} of {quota:,}" if quota else f"{used:,}"
+        # Exact figures are the server's; estimates are threadline's (no usage reported).
+        return f"{figure} ({estimated:,} estimated)" if estimated else figure
 
-    where = [f"{of(report.mine, report.user_quota)} by you", f"{report.channel:,} in this channel"]
+    where = [
+        f"{of(report.mine, report.user_quota, report.mine_estimated)} by you",
+        f"{of(report.channel, 0, report.channel_estimated)} in this channel",
+    ]
     if report.workspace is not None:
-        where.append(f"{of(report.workspace, report.workspace_quota)} in this {place}")
+        figure = of(report.workspace, report.workspace_quota, report.workspace_estimated)
+        where.append(f"{figure} in this {place}")
     sentence = f"Tokens used today (UTC): {', '.join(where)}."
     if report.user_quota or report.workspace_quota:
         sentence += f" Quotas renew at 00:00 UTC, {after(report.renews_in)}."
@@ -342,8 +348,96 @@ def busy_try_later() -> str:
     return "threadline is answering too many questions right now. Please try again in a minute."
 
 
-def n_out_of_range(value: int) -> str:
-    return f"n (how many answers to generate) must be 1 or more; {value} is not."
+def n_out_of_range(value: int, most: int | None = None) -> str:
+    if most is None:
+        return f"n (how many answers to generate) must be 1 or more; {value} is not."
+    return f"n (how many answers to compare) must be between 1 and {most}; {value} is not."
+
+
+# -- parameters (/settings, /ask options, terminal flags: bot/params.py) ----------------
+
+
+def max_tokens_out_of_range(value: int, context: int) -> str:
+    return f"max_tokens must be between 1 and {context} (this model's context); {value} is not."
+
+
+def response_format_unknown(value: str, known: tuple[str, ...]) -> str:
+    return f"response_format must be one of {', '.join(known)} (or json); {value} is not."
+
+
+def params_unknown_word(word: str) -> str:
+    return (
+        f"I don't understand {word!r}. Write key=value words: temperature=0.7 "
+        "max_tokens=500 format=json (or key=default to inherit again)."
+    )
+
+
+def params_not_a_number(name: str, raw: str) -> str:
+    return f"{name} needs a number; {raw!r} is not one."
+
+
+def params_nothing_to_change() -> str:
+    return "Nothing to change: give at least one of temperature, max_tokens, response_format."
+
+
+_PARAMS_HINT = {
+    "discord": "/settings temperature:0.7 max_tokens:500 response_format:json_object",
+    "slack": "/settings temperature=0.7 max_tokens=500 format=json",
+    "console": "--temperature 0.7 --max-tokens 500 --json",
+}
+
+
+def params_shown(lines: list[tuple[str, object, str]], place: str, syntax: str) -> str:
+    """Each parameter with its value and where it comes from ("here", "channel",
+    the operator's default, or the model's own default when none is set)."""
+    shown = []
+    for name, value, source in lines:
+        where = {"here": f"set for this {place}", "channel": "from the channel"}.get(
+            source, "the default"
+        )
+        figure = "the model's default" if value is None else str(value)
+        shown.append(f"{name}: {figure} ({where})")
+    return f"Parameters here — {'; '.join(shown)}. Change them with {_PARAMS_HINT[syntax]}."
+
+
+def params_changed(who: str, changes: dict[str, float | int | str | None], place: str) -> str:
+    said = ", ".join(
+        f"{name} back to the inherited value" if value is None else f"{name} to {value}"
+        for name, value in changes.items()
+    )
+    return f"{who} set this {place}'s {said}."
+
+
+def json_not_valid(reason: str) -> str:
+    return f"⚠️ JSON was asked for, but this answer is not valid JSON ({reason})."
+
+
+def candidate_heading(number: int, of: int) -> str:
+    return f"**Candidate {number} of {of}**\n"
+
+
+def candidate_notice(number: int, notice: str) -> str:
+    return f"Candidate {number}: {notice}"
+
+
+def candidate_kept(number: int) -> str:
+    return f"✅ Kept candidate {number}: the conversation goes on from it."
+
+
+def nothing_to_keep() -> str:
+    return "That candidate is no longer stored, so there is nothing to keep."
+
+
+def keep_prompt() -> str:
+    return "Keep the candidate you like best: the conversation goes on from it."
+
+
+def keep_label(number: int) -> str:
+    return f"Keep {number}"
+
+
+def params_cleared(who: str, place: str) -> str:
+    return f"{who} cleared this {place}'s parameters: it inherits them again."
 
 
 def model_switched(model: str, because: str) -> str:

@@ -231,7 +231,7 @@ class MemoryStore(ClosesOnExit):
         channel: str | None = None,
         requester_id: str | None = None,
     ) -> Usage:
-        prompt = completion = 0
+        prompt = completion = estimated = 0
         for key, turn in self._turns.values():
             if (
                 turn.usage is None
@@ -244,7 +244,8 @@ class MemoryStore(ClosesOnExit):
                 continue
             prompt += turn.usage.prompt_tokens
             completion += turn.usage.completion_tokens
-        return Usage(prompt, completion)
+            estimated += turn.usage.estimated_tokens
+        return Usage(prompt, completion, estimated)
 
     async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]:
         levels = [bucket.level(self._buckets.get(bucket.scope), now) for bucket in buckets]

@@ -24,6 +24,9 @@ Version history:
        text, kept apart from ``status``, so an outage cannot make an answer look
        shown; a partial index finds what is owed at start. Rows stored before v7
        have none (nothing is owed for them).
+    8  ``max_tokens`` and ``response_format`` per conversation (``/settings``, with
+       the v1 ``temperature``); ``usage_estimated`` per turn (1: the usage is
+       threadline's estimate, not the server's figure; rows before v8 say 0).
 """
 
 from __future__ import annotations
@@ -159,7 +162,14 @@ _V7 = (
     "CREATE INDEX turns_undelivered ON turns (id) WHERE delivery = 'pending'",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
+
+_V8 = (
+    "ALTER TABLE conversations ADD COLUMN max_tokens INTEGER",
+    "ALTER TABLE conversations ADD COLUMN response_format TEXT",
+    "ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -74,7 +74,7 @@ Row = tuple[Any, ...]
 _TURN_COLUMNS = (
     "id, role, text, author_id, author_name, requester_id, reply_to, parts, platform_message_id, "
     "reply_ids, status, model, prompt_tokens, completion_tokens, trace_id, tokens, "
-    "created_at, updated_at, delivery"
+    "created_at, updated_at, delivery, usage_estimated"
 )
 _T_TURN_COLUMNS = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
 _TURN_WIDTH = _TURN_COLUMNS.count(",") + 1
@@ -84,8 +84,8 @@ _KEY_MATCH = "platform = ? AND workspace = ? AND channel = ? AND thread = ?"
 _INSERT_TURN = (
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
-    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery, "
+    "usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 # Thread order is (coalesce(reply_to, id), id), the key of the turns_in_thread_order
@@ -265,15 +265,19 @@ class SqliteStore(ClosesOnExit):
         async with self._writing():
             rows = await self._fetch(
                 "INSERT INTO conversations (platform, workspace, channel, thread, model, "
-                "system_prompt, temperature, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "system_prompt, temperature, max_tokens, response_format, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (platform, workspace, channel, thread) DO UPDATE SET "
                 "model = excluded.model, system_prompt = excluded.system_prompt, "
-                "temperature = excluded.temperature RETURNING id",
+                "temperature = excluded.temperature, max_tokens = excluded.max_tokens, "
+                "response_format = excluded.response_format RETURNING id",
                 (
                     *_key_params(key),
                     settings.model,
                     settings.system_prompt,
                     settings.temperature,
+                    settings.max_tokens,
+                    settings.response_format,
                     time.time(),
                 ),
             )
@@ -462,15 +466,13 @@ class SqliteStore(ClosesOnExit):
     async def settings(self, key: ThreadKey) -> ConversationSettings:
         async with self._lock:
             rows = await self._fetch(
-                f"SELECT model, system_prompt, temperature FROM conversations WHERE {_KEY_MATCH}",
+                "SELECT model, system_prompt, temperature, max_tokens, response_format "
+                f"FROM conversations WHERE {_KEY_MATCH}",
                 _key_params(key),
             )
         if not rows:
             return ConversationSettings()
-        model, system_prompt, temperature = rows[0]
-        return ConversationSettings(
-            model=model, system_prompt=system_prompt, temperature=temperature
-        )
+        return ConversationSettings(*rows[0])
 
     async def usage_since(
         self,
@@ -499,12 +501,14 @@ class SqliteStore(ClosesOnExit):
                 params.append(value)
         async with self._lock:
             rows = await self._fetch(
-                "SELECT coalesce(sum(t.prompt_tokens), 0), coalesce(sum(t.completion_tokens), 0) "
+                "SELECT coalesce(sum(t.prompt_tokens), 0), coalesce(sum(t.completion_tokens), 0), "
+                "coalesce(sum(CASE WHEN t.usage_estimated THEN "
+                "coalesce(t.prompt_tokens, 0) + coalesce(t.completion_tokens, 0) END), 0) "
                 "FROM turns t JOIN conversations c ON c.id = t.conversation_id "
                 f"WHERE {' AND '.join(where)}",
                 params,
             )
-        return Usage(rows[0][0], rows[0][1])
+        return Usage(rows[0][0], rows[0][1], rows[0][2])
 
     # -- internals ------------------------------------------------------------
 
@@ -853,6 +857,7 @@ def _turn_values(conversation_id: int, platform: str, turn: Turn) -> tuple[objec
         turn.created_at,
         turn.updated_at,
         None if turn.delivery is None else turn.delivery.value,
+        int(usage is not None and usage.estimated),
     )
 
 
@@ -874,6 +879,7 @@ def _update_assignments(update: TurnUpdate) -> tuple[str, list[object]]:
     if update.usage is not None:
         assign("prompt_tokens", update.usage.prompt_tokens)
         assign("completion_tokens", update.usage.completion_tokens)
+        assign("usage_estimated", int(update.usage.estimated))
     if update.trace_id is not None:
         assign("trace_id", update.trace_id)
     if update.tokens is not None:
@@ -911,8 +917,13 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         created_at,
         updated_at,
         delivery,
+        usage_estimated,
     ) = row
     no_usage = prompt_tokens is None and completion_tokens is None
+    usage = None
+    if not no_usage:
+        prompt, completion = prompt_tokens or 0, completion_tokens or 0
+        usage = Usage(prompt, completion, (prompt + completion) if usage_estimated else 0)
     return Turn(
         role=_ROLES[role],
         text=text,
@@ -925,7 +936,7 @@ def _turn_from(row: Sequence[Any]) -> Turn:
         reply_message_ids=tuple(orjson.loads(reply_ids)) if reply_ids else (),
         status=_STATUSES[status],
         model=model,
-        usage=None if no_usage else Usage(prompt_tokens or 0, completion_tokens or 0),
+        usage=usage,
         trace_id=trace_id,
         tokens=tokens,
         created_at=created_at,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from bot import wording
-from bot.domain import Attachment, Incoming, ThreadKey
+from bot.domain import Attachment, Incoming, Params, ThreadKey
 
 if TYPE_CHECKING:
     from bot.service import ReplyService
@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 PROMPT = "you> "
 COMMAND = re.compile(r"/\w+")  # a line that is one /word is a chat command, not a question
 T = TypeVar("T")
+NO_PARAMS = Params()
 
 
 class ConsoleSink:
     """Implements ``bot.ports.ReplySink`` for a terminal: no edits, just append.
 
     Images the model makes are saved in ``image_dir`` and their paths printed.
+    Answers are printed as they come, never fenced (``--json`` output pipes to jq).
     """
+
+    shows_markdown = False
 
     def __init__(
         self,
@@ -91,6 +95,7 @@ def console_incoming(
     model: str | None = None,
     system_prompt: str | None = None,
     attachments: tuple[Attachment, ...] = (),
+    params: Params = NO_PARAMS,
 ) -> Incoming:
     return Incoming(
         key=console_key(thread),
@@ -101,6 +106,7 @@ def console_incoming(
         attachments=attachments,
         model=model,
         system_prompt=system_prompt,
+        params=params,
     )
 
 
@@ -113,6 +119,7 @@ async def chat_loop(
     stdin: TextIO | None = None,
     out: TextIO | None = None,
     image_dir: Path = Path("threadline-images"),
+    params: Params = NO_PARAMS,
 ) -> None:
     """Read a line, stream the answer, repeat until end of input, ``/exit`` or Ctrl-C.
 
@@ -139,7 +146,7 @@ async def chat_loop(
                 known = text == "/help"
                 out.write((wording.chat_help() if known else wording.chat_unknown(text)) + "\n")
             elif text:
-                incoming = console_incoming(thread, line.rstrip("\n"))
+                incoming = console_incoming(thread, line.rstrip("\n"), params=params)
                 if await interrupts.unless_interrupted(service.handle(incoming, sink)) is None:
                     out.write(wording.chat_answer_stopped() + "\n")
 

@@ -27,8 +27,9 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord.keep import candidate_controls
 from adapters.discord.recovery import RecordingReply, RecordingTarget
-from adapters.discord.target import InteractionTarget
+from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
     PLATFORM,
     interaction_message_id,
@@ -197,7 +198,7 @@ class AnswerRunner:
         turn_id = await self._answer_turn(refs[0], result)
         if not stop_removed and len(refs) > 1:
             await self._show(target, refs[0], None)
-        await self._show(target, refs[-1], regenerate_controls(turn_id) if turn_id else None)
+        await self._show(target, refs[-1], _controls(turn_id, result))
 
     async def _answer_turn(self, first: MessageRef, result: ReplyResult | None) -> int | None:
         if result is not None:
@@ -270,8 +271,33 @@ class AnswerRunner:
             platform_admin=platform_admin,
         )
 
+    async def keep_clicked(
+        self, interaction: discord.Interaction[Any], turn_id: int, number: int
+    ) -> None:
+        """A Keep button (adapters/discord/keep.py): the core decides, the thread is told."""
+        if not await self._admitted(interaction):
+            return
+        await interaction.response.defer()  # acknowledged within 3 s; the buttons stay
+        message = interaction.message
+        stored = await self._store.find_by_message(PLATFORM, str(message.id)) if message else None
+        if stored is None:
+            sentence = wording.nothing_to_keep()
+        else:
+            sentence = await self._service.keep(stored.key, turn_id, number)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.followup.send(sentence, allowed_mentions=NO_PINGS)
+
     async def _admitted(self, interaction: discord.Interaction[Any]) -> bool:
         if may_use(self._settings, requester_of(interaction.user, interaction.channel)):
             return True
         await interaction.response.send_message(wording.not_allowed(), ephemeral=True)
         return False
+
+
+def _controls(turn_id: int | None, result: ReplyResult | None) -> discord.ui.View | None:
+    """Regenerate under a finished answer; with candidates, a Keep button for each too."""
+    if turn_id is None:
+        return None
+    if result is not None and result.candidates:
+        return candidate_controls(turn_id, result.candidates)
+    return regenerate_controls(turn_id)

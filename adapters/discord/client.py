@@ -34,7 +34,9 @@ from adapters.discord.counting import count_every_request
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
+from adapters.discord.keep import KeepButton
 from adapters.discord.listeners import MessageEvents
+from adapters.discord.params import ParamsCommands
 from adapters.discord.recovery import DiscordRepairer, answer_unanswered
 from adapters.discord.redaction import redact_every_request
 from adapters.discord.translate import PLATFORM
@@ -153,7 +155,8 @@ class DiscordBot(commands.Bot):
                 ),
             )
         )
-        self.add_dynamic_items(StopButton, RegenerateButton)
+        await self.add_cog(ParamsCommands(settings=settings, service=self._service))
+        self.add_dynamic_items(StopButton, RegenerateButton, KeepButton)
         # REST works from here (after login): answers still owed are shown, then the
         # questions a stop left waiting are answered.
         deliveries = self._service.deliveries

@@ -12,6 +12,7 @@ Where settings live and who may change them: ``bot.conversation_settings``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -21,6 +22,7 @@ from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.files import read_files
+from adapters.discord.params import MaxTokens, Temperature
 from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
     incoming,
@@ -34,9 +36,11 @@ from adapters.discord.translate import (
 from adapters.discord.views import stop_controls
 from bot import wording
 from bot.conversation_settings import Changer, Place, SettingsDesk, place_of
+from bot.domain import Params
 from bot.fetch import Downloader
 from bot.files import FileLimits, with_files
 from bot.models import ModelCatalog
+from bot.params import MAX_CANDIDATES
 from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import DiscordSettings
@@ -48,6 +52,7 @@ Interaction = discord.Interaction[Any]
 # Autocomplete answers at most 25 choices
 # (https://discord.com/developers/docs/interactions/application-commands#autocomplete).
 MAX_CHOICES = 25
+NO_PARAMS = Params()
 
 
 class ThreadlineCommands(commands.Cog):
@@ -78,6 +83,10 @@ class ThreadlineCommands(commands.Cog):
         prompt="Your question",
         model="Answer with this model instead of this channel's",
         image="An image (or a text file) to ask about",
+        temperature="0 to 2 for this answer: higher is more varied",
+        max_tokens="At most this many tokens in this answer",
+        json="Ask for the answer as a JSON object",
+        n="How many candidate answers to compare (keep one)",
     )
     async def ask(
         self,
@@ -85,8 +94,13 @@ class ThreadlineCommands(commands.Cog):
         prompt: str,
         model: str | None = None,
         image: discord.Attachment | None = None,
+        temperature: Temperature | None = None,
+        max_tokens: MaxTokens | None = None,
+        json: bool | None = None,
+        n: app_commands.Range[int, 1, MAX_CANDIDATES] | None = None,
     ) -> None:
-        await self._ask(interaction, prompt, model, image)
+        fmt = None if json is None else ("json_object" if json else "text")
+        await self._ask(interaction, prompt, model, image, Params(temperature, max_tokens, fmt, n))
 
     @ask.autocomplete("model")
     async def _ask_model(
@@ -109,15 +123,21 @@ class ThreadlineCommands(commands.Cog):
         prompt: str,
         model: str | None,
         attachment: discord.Attachment | None,
+        params: Params = NO_PARAMS,
     ) -> None:
         if not await self._admitted(interaction):
             return
         if model is not None and not self._catalog.knows(model):
             await self._refuse(interaction, wording.unknown_model(model, self._catalog.names()))
             return
+        refused = self._service.params.refusal(params, model)
+        if refused is not None:
+            await self._refuse(interaction, refused)
+            return
         await interaction.response.defer(thinking=True)
         self._runner.spawn(
-            self._answer(interaction, prompt, model, attachment), f"discord-ask-{interaction.id}"
+            self._answer(interaction, prompt, model, attachment, params),
+            f"discord-ask-{interaction.id}",
         )
 
     async def _answer(
@@ -126,6 +146,7 @@ class ThreadlineCommands(commands.Cog):
         prompt: str,
         model: str | None,
         attachment: discord.Attachment | None,
+        params: Params = NO_PARAMS,
     ) -> None:
         files = await read_files([attachment] if attachment else [], self._limits, self._downloader)
         if files.refusal is not None:
@@ -143,6 +164,7 @@ class ThreadlineCommands(commands.Cog):
             images=files.images,
             model=model,
         )
+        asked = dataclasses.replace(asked, params=params)
         target = InteractionTarget(interaction, controls=stop_controls(request_id))
         await self._runner.answer(
             asked, target, request_id=request_id, requester_id=interaction.user.id

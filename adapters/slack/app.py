@@ -47,6 +47,7 @@ from adapters.slack.history import ThreadHistory
 from adapters.slack.identity import auth_test as _auth_test
 from adapters.slack.identity import identity as _identity
 from adapters.slack.identity import share_auth_test as _share_auth_test
+from adapters.slack.keep import KEEP_ACTION, keep_clicked
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.recent import RecentIds
@@ -301,6 +302,7 @@ class SlackBot:
             app.command(name)(self._on_command)
         for action in (STOP_ACTION, REGENERATE_ACTION):
             app.action(action)(self._on_click)
+        app.action(KEEP_ACTION)(self._on_keep)
         return app
 
     async def _recover(self, questions: list[StoredTurn]) -> None:
@@ -354,6 +356,10 @@ class SlackBot:
         click = click_of(body)
         if click is not None:
             self._spawn(self._clicks.handle(click, respond))
+
+    async def _on_keep(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()  # within 3 s; keeping and telling the thread follow
+        self._spawn(keep_clicked(self._service, client, body))
 
     # -- background work ---------------------------------------------------------------
 

@@ -1,13 +1,17 @@
 """The slash commands, with the meanings they have on Discord.
 
-    /ask [--model NAME] prompt   one answer, threaded under a message that quotes the question
+    /ask [--model NAME] [key=value …] prompt
+                                 one answer, threaded under a message that quotes the question;
+                                 leading temperature=, max_tokens=, format=json, n= words are
+                                 this answer's parameters
     /image prompt                the same, answered by the configured image model
     /model [name]                show or set the model of this thread, DM or channel
     /system [text | --clear]     show, set or clear its system prompt
     /reset                       the next message in this thread or DM starts afresh
+    /usage                       tokens used today (UTC): by you, here, in the workspace
+    /settings [key=value …]      show or set temperature, max_tokens, format (adapters/slack/params.py)
 
 The rules (where a setting lives, who may change it) are ``bot.conversation_settings``.
-    /usage                       tokens used today (UTC): by you, here, in the workspace
 
 Slack wants a slash command acknowledged within 3 seconds
 (https://docs.slack.dev/interactivity/implementing-slash-commands#responding_to_commands):
@@ -37,6 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.failures import translated
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.names import UserNames
+from adapters.slack.params import settings_command
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     PLATFORM,
@@ -48,9 +53,10 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.access import AccessLists, may_use
 from bot.conversation_settings import Changer, SettingsDesk
-from bot.domain import Incoming, ThreadKey
+from bot.domain import Incoming, Params, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
+from bot.params import parse_ask_prefix
 from bot.ports import ConversationStore
 from bot.redact import Redactor
 
@@ -61,8 +67,9 @@ log = logging.getLogger(__name__)
 # (text, shown to the whole channel?) -> posted through the command's response_url
 CommandReply = Callable[[str, bool], Awaitable[None]]
 
-COMMANDS = ("/ask", "/image", "/model", "/system", "/reset", "/usage")
+COMMANDS = ("/ask", "/image", "/model", "/system", "/reset", "/usage", "/settings")
 
+NO_PARAMS = Params()
 _MODEL_FLAG = re.compile(r"(?:^|\s)--model(?:\s+|=)(\S+)")
 
 
@@ -142,6 +149,7 @@ class SlashCommands:
             "/system": self._system,
             "/reset": self._reset,
             "/usage": self._usage,
+            "/settings": self._settings,
         }
         handler = handlers.get(command.name)
         if handler is None:
@@ -158,16 +166,26 @@ class SlashCommands:
 
     async def _ask(self, command: SlashCommand, reply: CommandReply) -> None:
         prompt, model = parse_prompt(command.text)
+        params, prompt = parse_ask_prefix(prompt)
         if model is not None and not self._catalog.knows(model):
             await reply(wording.unknown_model(model, self._catalog.names()), False)
             return
-        await self._answer(command, reply, prompt, model)
+        refused = self._replies.params.refusal(params, model)
+        if refused is not None:  # nothing posted, nothing asked
+            await reply(refused, False)
+            return
+        await self._answer(command, reply, prompt, model, params)
 
     async def _image(self, command: SlashCommand, reply: CommandReply) -> None:
         await self._answer(command, reply, command.text, self._catalog.image_model)
 
     async def _answer(
-        self, command: SlashCommand, reply: CommandReply, prompt: str, model: str | None
+        self,
+        command: SlashCommand,
+        reply: CommandReply,
+        prompt: str,
+        model: str | None,
+        params: Params = NO_PARAMS,
     ) -> None:
         if not prompt:
             await reply(wording.slack_empty_prompt(command.name), False)
@@ -187,8 +205,11 @@ class SlashCommands:
             author_name=await self._names.name(command.user_id),
             text=prompt,
             model=model,
+            params=params,
         )
-        await self._replies.answer(incoming, place)
+        result = await self._replies.answer(incoming, place)
+        if result.candidates:  # /ask n=3: a Keep button per candidate
+            await self._replies.offer_keep(place, result.candidates)
 
     async def _asked_before(self, command: SlashCommand) -> bool:
         """The command's question is stored: it was answered (or is being answered)."""
@@ -224,6 +245,9 @@ class SlashCommands:
             direct=command.direct,
             platform_admin=lambda: self._names.is_admin(user),
         )
+
+    async def _settings(self, command: SlashCommand, reply: CommandReply) -> None:
+        await reply(*await settings_command(self._replies.params, command))
 
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:
         # The place's key: only its workspace and channel matter for the figures.

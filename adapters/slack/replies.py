@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.answers import Answers
 from adapters.slack.assistant import AssistantThreads
+from adapters.slack.keep import offer_keep
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
@@ -18,6 +19,7 @@ from adapters.slack.translate import ReplyPlace, place_of
 from bot.allowance import UsageReport
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
+from bot.params import ParamsDesk
 from bot.ports import ConversationStore, ReplySink
 from bot.service import ReplyResult, ReplyService
 
@@ -41,6 +43,15 @@ class Replies:
         self._streams = streams
         self.assistant = assistant
         self.answers = Answers(client, streams.scheduler, store)
+
+    @property
+    def params(self) -> ParamsDesk:
+        """``/settings`` and the per-question parameter checks (bot/params.py)."""
+        return self._service.params
+
+    async def offer_keep(self, place: ReplyPlace, candidates: tuple[int, ...]) -> None:
+        """Keep buttons under an answer with candidates (adapters/slack/keep.py)."""
+        await offer_keep(self._client, place, candidates)
 
     def target(self, place: ReplyPlace) -> SlackTarget:
         return SlackTarget(self._client, place, self.assistant)

@@ -39,6 +39,7 @@ import orjson
 from bot import wording
 from bot.errors import (
     ConfigError,
+    UpstreamBadRequest,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamTruncated,
@@ -55,6 +56,7 @@ from bot.upstream.failures import (
 )
 from bot.upstream.parse import EventStream, deltas_from, loads, merged, plain_text, result_from
 from bot.upstream.retry import RetryPolicy
+from bot.upstream.stream_usage import INCLUDE_USAGE, StreamUsage, refuses_stream_options
 from bot.upstream.transport import can_gather, gathering
 from bot.upstream.transport import transport as pausable_transport
 from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
@@ -96,6 +98,8 @@ class UpstreamClient:
         self._redact = Redactor([settings.api_key])
         self._idle_timeout = settings.timeout_idle
         self._read_interval = settings.read_interval
+        self._base_url = settings.base_url
+        self.stream_usage = StreamUsage()  # does this server take stream_options?
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.
@@ -171,16 +175,32 @@ class UpstreamClient:
     # -- streamed ----------------------------------------------------------------
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[ChatDelta, None]:
-        """The answer's deltas as they arrive; see the module docstring for failures."""
+        """The answer's deltas as they arrive; see the module docstring for failures.
+
+        Usage is asked for with ``stream_options`` where the server takes it
+        (bot/upstream/stream_usage.py)."""
         attempt, waited = 1, 0.0
         deadline = _Deadline(self._first_token_timeout)
+        include = self.stream_usage.ask(self._base_url)
+        probing = False  # asking again without stream_options, after a refusal with it
         while True:
-            delivered = False
+            delivered = reported = False
             try:
-                async for delta in self._stream_once(request, deadline):
+                async for delta in self._stream_once(request, deadline, include_usage=include):
+                    if probing:  # accepted without it: it was stream_options they refused
+                        probing = False
+                        self.stream_usage.refused(self._base_url)
                     delivered = delivered or bool(delta.content)
+                    reported = reported or delta.usage is not None
                     yield delta
+                if include:
+                    self.stream_usage.finished(self._base_url, reported=reported)
                 return
+            except UpstreamBadRequest as error:
+                error.redact(self._redact)
+                if not include or delivered or not refuses_stream_options(error):
+                    raise  # another fault of the request: the server's sentence
+                include, probing = False, True
             except UpstreamError as error:
                 error.redact(self._redact)
                 delay = None if delivered else self._retry_in(error, attempt, waited, deadline)
@@ -192,9 +212,12 @@ class UpstreamClient:
                 deadline.spend(delay)
 
     async def _stream_once(
-        self, request: ChatRequest, deadline: _Deadline
+        self, request: ChatRequest, deadline: _Deadline, *, include_usage: bool = False
     ) -> AsyncIterator[ChatDelta]:
-        body = orjson.dumps(request.payload(stream=True))
+        payload = request.payload(stream=True)
+        if include_usage:
+            payload["stream_options"] = INCLUDE_USAGE
+        body = orjson.dumps(payload)
         http_request = self._http.build_request(
             "POST", "chat/completions", content=body, headers=_SSE
         )

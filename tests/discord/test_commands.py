@@ -16,7 +16,7 @@ from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS
 from tests.fakes.upstream import Answer, FakeUpstream
 from tests.fakes.upstream.seeds import TINY_PNG
 
-COMMANDS = ["ask", "image", "model", "system", "reset", "usage"]
+COMMANDS = ["ask", "image", "model", "system", "reset", "usage", "settings"]
 
 
 async def test_commands_are_synced_at_start(rig: Rig) -> None:

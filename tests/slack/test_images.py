@@ -49,3 +49,28 @@ async def test_image_shares_the_made_image_in_the_thread_with_link_free_text(
     assert "吉卜力" in text
     assert "http" not in text
     assert "下载" not in text
+
+
+async def test_an_image_edit_round_trip_in_an_image_thread(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
+) -> None:
+    """/image opens a thread on the image model; a file shared there with "make it blue"
+    goes as a file_url part, with the image the bot made, and the new image is shared."""
+    bot = await make_bot()
+    await run_command(slack_fake, "/image", "a lighthouse at dusk")
+    await slack_fake.wait_for(lambda: upstream.requests, what="the first request")
+    await bot.idle()
+    [question] = [m for m in bot_messages(slack_fake, GENERAL) if m.thread_ts is None]
+    sketch = slack_fake.workspace.add_file("sketch.png", TINY_PNG, "image/png")
+    event = slack_fake.payloads.message("make it blue", thread_ts=question.ts, files=[sketch])
+    await slack_fake.send_event(event)
+    await slack_fake.wait_for(lambda: len(upstream.requests) == 2, what="the edit request")
+    await bot.idle()
+
+    edit = upstream.requests[1]
+    assert edit["model"] == "gpt-4o-image"  # the thread remembers /image
+    kinds = [p["type"] for p in upstream.parts(1)]
+    assert kinds == ["file_url", "file_url"]  # the shared sketch and the made image
+    assert edit["messages"][-1]["content"][0] == {"type": "text", "text": "make it blue"}
+    shared = [m for m in bot_messages(slack_fake, GENERAL, question.ts) if m.files]
+    assert len(shared) == 2  # a new image in the thread

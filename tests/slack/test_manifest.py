@@ -37,7 +37,10 @@ def test_it_lists_exactly_the_slash_commands_the_adapter_registers(
         assert 1 <= len(command["description"]) <= 2_000
         assert command.get("should_escape") is False  # prompts arrive as typed: @name, not <@U…>
     hints = {c["command"]: c.get("usage_hint") for c in commands}
-    assert hints["/ask"] == "[--model NAME] your question"  # the flag parse_prompt reads
+    # the flag parse_prompt reads, and the words parse_ask_prefix reads
+    assert hints["/ask"] == (
+        "[--model NAME] [temperature=0.7 max_tokens=500 format=json n=3] your question"
+    )
 
 
 def test_it_subscribes_to_exactly_the_events_the_adapter_handles(manifest: dict[str, Any]) -> None:

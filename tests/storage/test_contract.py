@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -491,6 +492,18 @@ async def test_settings_default_round_trip_and_clear(store: ConversationStore) -
     assert await store.settings(KEY) == ConversationSettings(temperature=1.5)
 
 
+async def test_parameters_round_trip_and_clear(store: ConversationStore) -> None:
+    """max_tokens and response_format (``/settings``) are stored with the conversation."""
+    chosen = ConversationSettings(
+        model="gpt-4o", temperature=0.0, max_tokens=512, response_format="json_object"
+    )
+    await store.save_settings(KEY, chosen)
+    assert await store.settings(KEY) == chosen
+    assert await store.settings(OTHER) == ConversationSettings()
+    await store.save_settings(KEY, ConversationSettings(model="gpt-4o"))
+    assert await store.settings(KEY) == ConversationSettings(model="gpt-4o")
+
+
 # -- recovery and usage -------------------------------------------------------------
 
 
@@ -721,3 +734,19 @@ async def test_update_texts_stores_every_streaming_answer_and_no_finished_one(
     window = await store.history(KEY, token_budget=10_000, max_turns=10)
     assert [t.text for t in window.turns] == ["so far", "the whole answer"]
     await store.update_texts({999: "missing"})  # no such turn: nothing happens
+
+
+async def test_estimated_usage_is_kept_apart_in_turns_and_sums(store: ConversationStore) -> None:
+    """Exact (the server's) and estimated (threadline's) figures: ``/usage`` shows both."""
+    since = time.time() - 60
+    exact = await add(store, KEY, turn("a", role=Role.ASSISTANT, usage=Usage(3, 2)))
+    guessed = await add(store, KEY, turn("b", role=Role.ASSISTANT, usage=Usage.estimate(10, 5)))
+    assert exact.id is not None
+    assert guessed.id is not None
+    assert (await store.get_turn(guessed.id)).usage == Usage(10, 5, 15)  # type: ignore[union-attr]
+    assert (await store.get_turn(exact.id)).usage == Usage(3, 2)  # type: ignore[union-attr]
+    assert await store.usage_since(since, platform=KEY.platform) == Usage(13, 7, 15)
+    later = await add(store, KEY, turn("c", role=Role.ASSISTANT))
+    assert later.id is not None
+    await store.update_turn(later.id, TurnUpdate(usage=Usage.estimate(1, 1)))
+    assert await store.usage_since(since, platform=KEY.platform) == Usage(14, 8, 17)

@@ -105,9 +105,10 @@ async def test_a_result_without_usage_is_accepted(
 async def test_parameters_and_unknown_fields_pass_through(
     client: UpstreamClient, upstream: FakeUpstream
 ) -> None:
+    # OpenAI (and the fake) take json_object only when a message mentions JSON.
     request = ChatRequest(
         model="gpt-4o",
-        messages=HELLO,
+        messages=({"role": "user", "content": "hello, in JSON"},),
         max_tokens=64,
         temperature=0.2,
         n=2,
@@ -161,6 +162,20 @@ async def test_stream_with_n_choices_keeps_them_apart(
     deltas = await collect(client, ChatRequest(model="gpt-4o", messages=HELLO, n=3))
     assert [text_of(deltas, i) for i in range(3)] == ["alpha beta"] * 3
     assert sorted(d.index for d in deltas if d.finish_reason) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("tokens_per_s", [0.0, 400.0])
+async def test_interleaved_distinct_choices_stay_apart_in_gathered_reads(
+    client: UpstreamClient, upstream: FakeUpstream, tokens_per_s: float
+) -> None:
+    """Paced, the client gathers reads and joins plain text (parse.plain_text): only
+    choice 0's text may be joined, never another choice's into it."""
+    words = " ".join(f"w{i}" for i in range(40))
+    upstream.answer = Answer(tokens_per_s=tokens_per_s)
+    request = ChatRequest(model="gpt-4o", messages=({"role": "user", "content": words},), n=2)
+    deltas = await collect(client, request)
+    assert text_of(deltas, 0) == f"You said: {words}"
+    assert text_of(deltas, 1) == f"You said: {words} (candidate 2)"
 
 
 async def test_stream_reports_usage_from_a_final_chunk(

@@ -73,6 +73,10 @@ class Answer:
     write_batch: int = 64  # chunks per socket write when unthrottled
     include_usage: bool = True  # False: a non-streamed result without "usage"
     stream_as_json: bool = False  # answer a stream request in one JSON piece
+    # What the server does with stream_options {"include_usage": true}: "ignore" (the
+    # documented API's streams carry no usage), "honour" (OpenAI: a last chunk with
+    # empty choices and the usage), "refuse" (400 for a field it does not know).
+    stream_options: Literal["ignore", "honour", "refuse"] = "ignore"
 
 
 @dataclass
@@ -239,6 +243,9 @@ class FakeUpstream:
             )
         self.requests.append(payload)
         problem = _invalid_parts(payload)
+        if problem is None and (refused := _parameter_problem(payload, self.answer)) is not None:
+            body = {"error": {"message": refused, "type": "invalid_request_error", "code": None}}
+            return web.json_response(body, status=400)
         if problem is not None:
             return web.json_response(seeds.error_body("token_mismatched", problem), status=400)
         fault = self._faults.popleft() if self._faults else None
@@ -380,14 +387,68 @@ def _has_image(payload: dict[str, Any]) -> bool:
     return False
 
 
-def _generated_tokens(payload: dict[str, Any], answer: Answer) -> list[str]:
+def _generated_tokens(payload: dict[str, Any], answer: Answer, index: int = 0) -> list[str]:
+    """Choice ``index``'s tokens, cut at ``max_tokens`` as a real server cuts them
+    (one piece counts as one token here)."""
     if answer.tokens:
-        return ["tok "] * answer.tokens
-    if answer.pieces:
-        return list(answer.pieces)
-    text = answer.text if answer.text is not None else f"You said: {_last_user_text(payload)}"
-    words = text.split(" ")
-    return [words[0], *(" " + word for word in words[1:])]
+        tokens = ["tok "] * answer.tokens
+    elif answer.pieces:
+        tokens = list(answer.pieces)
+    else:
+        words = _generated_text(payload, answer, index).split(" ")
+        tokens = [words[0], *(" " + word for word in words[1:])]
+    limit = payload.get("max_tokens")
+    return tokens[:limit] if isinstance(limit, int) else tokens
+
+
+def _generated_text(payload: dict[str, Any], answer: Answer, index: int) -> str:
+    """The echo answer: ``You said: …``; as a JSON object when ``response_format`` asks
+    for one; candidates after the first say which they are (``n`` gives distinct ones)."""
+    if answer.text is not None:
+        return answer.text
+    said = _last_user_text(payload)
+    if (payload.get("response_format") or {}).get("type") == "json_object":
+        reply: dict[str, Any] = {"you_said": said}
+        if index:
+            reply["candidate"] = index + 1
+        return json.dumps(reply)
+    return f"You said: {said}" + (f" (candidate {index + 1})" if index else "")
+
+
+def _finish(payload: dict[str, Any], tokens: list[str], answer: Answer) -> str:
+    """``length`` when ``max_tokens`` cut the answer, else ``stop``."""
+    limit = payload.get("max_tokens")
+    if isinstance(limit, int) and not answer.pieces and len(tokens) == limit:
+        return "length"
+    return "stop"
+
+
+def _parameter_problem(payload: dict[str, Any], answer: Answer) -> str | None:
+    """What OpenAI answers 400 for among the common optional parameters, or None."""
+    if "stream_options" in payload and answer.stream_options == "refuse":
+        return "Unrecognized request argument supplied: stream_options"
+    temperature = payload.get("temperature")
+    if temperature is not None and not (
+        isinstance(temperature, int | float) and 0 <= temperature <= 2
+    ):
+        return f"{temperature} is greater than the maximum of 2 - 'temperature'"
+    n = payload.get("n")
+    if n is not None and not (isinstance(n, int) and n >= 1):
+        return f"{n} is less than the minimum of 1 - 'n'"
+    max_tokens = payload.get("max_tokens")
+    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens >= 1):
+        return f"{max_tokens} is less than the minimum of 1 - 'max_tokens'"
+    kind = (payload.get("response_format") or {"type": "text"}).get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        return f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object'"
+    if kind == "json_object" and "json" not in json.dumps(payload.get("messages")).lower():
+        return (
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'."
+        )
+    if payload.get("stream_options") is not None and not payload.get("stream"):
+        return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+    return None
 
 
 def _seed_result(payload: dict[str, Any]) -> dict[str, Any] | None:
@@ -407,15 +468,20 @@ def _result_for(payload: dict[str, Any], answer: Answer) -> dict[str, Any]:
     seeded = _seed_result(payload)
     if seeded is not None:
         return seeded
-    text = "".join(_generated_tokens(payload, answer))
     n = int(payload.get("n") or 1)
+    candidates = [_generated_tokens(payload, answer, i) for i in range(n)]
     result = dict(seeds.BASIC_RESULT)
     result["model"] = payload.get("model", "gpt-4")
     result["choices"] = [
-        {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        for i in range(n)
+        {
+            "index": i,
+            "message": {"role": "assistant", "content": "".join(tokens)},
+            "finish_reason": _finish(payload, tokens, answer),
+        }
+        for i, tokens in enumerate(candidates)
     ]
-    result["usage"] = {"prompt_tokens": 10, "completion_tokens": len(text) // 4 + 1}
+    completion = sum(len(tokens) for tokens in candidates)
+    result["usage"] = {"prompt_tokens": 10, "completion_tokens": completion}
     result["usage"]["total_tokens"] = 10 + result["usage"]["completion_tokens"]
     if not answer.include_usage:
         del result["usage"]
@@ -437,12 +503,12 @@ def _chunks_for(
     seeded = _seed_result(payload)
     if seeded is not None and payload.get("model") == "gpt-4o-image":
         seeded = local(seeded)
+    n = int(payload.get("n") or 1)
     if seeded is not None:
         content = seeded["choices"][0]["message"]["content"]
-        tokens = [content[i : i + 8] for i in range(0, len(content), 8)]
+        candidates = [[content[i : i + 8] for i in range(0, len(content), 8)]] * n
     else:
-        tokens = _generated_tokens(payload, answer)
-    n = int(payload.get("n") or 1)
+        candidates = [_generated_tokens(payload, answer, i) for i in range(n)]
     model = str(payload.get("model", "gpt-4"))
     base = {"created": 1721007348, "id": "chatcmpl-fake", "model": model}
     base |= {"object": "chat.completion.chunk", "recipient": "all"}
@@ -458,20 +524,29 @@ def _chunks_for(
     events = [
         _sse({"choices": [{"delta": {"role": "assistant"}, "index": i}], **base}) for i in range(n)
     ]
-    events += [content_chunk(token, i) for token in tokens for i in range(n)]
-    for i in range(n):
+    # Choices interleave by index, token by token, as OpenAI streams them.
+    events += [
+        content_chunk(tokens[position], i)
+        for position in range(max(len(tokens) for tokens in candidates))
+        for i, tokens in enumerate(candidates)
+        if position < len(tokens)
+    ]
+    for i, tokens in enumerate(candidates):
+        reason = "stop" if seeded is not None else _finish(payload, tokens, answer)
         if answer.finish_in_delta:
             choice: dict[str, Any] = {
-                "delta": {"role": "assistant", "finish_reason": "stop", "index": i}
+                "delta": {"role": "assistant", "finish_reason": reason, "index": i}
             }
         else:
-            choice = {"delta": {}, "index": i, "finish_reason": "stop"}
+            choice = {"delta": {}, "index": i, "finish_reason": reason}
         events.append(_sse({"choices": [choice], **base}))
-    if answer.usage_chunk:
+    asked = (payload.get("stream_options") or {}).get("include_usage") is True
+    if answer.usage_chunk or (asked and answer.stream_options == "honour"):
+        completion = sum(len(tokens) for tokens in candidates)
         usage = {
             "prompt_tokens": 10,
-            "completion_tokens": len(tokens),
-            "total_tokens": 10 + len(tokens),
+            "completion_tokens": completion,
+            "total_tokens": 10 + completion,
         }
         events.append(_sse({"choices": [], "usage": usage, **base}))
     events.append(b"data: [DONE]\n\n")
