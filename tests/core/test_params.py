@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bot import wording
+from bot.conversation_settings import channel_key
 from bot.domain import ConversationSettings, Params
 from bot.params import parse_ask_prefix, parse_assignments
 from bot.ports import ConversationStore
-from bot.service import Outcome, channel_key
+from bot.service import Outcome
 from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.core.test_service import KEY, RecordingSink, message
