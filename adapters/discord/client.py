@@ -139,6 +139,12 @@ class DiscordBot(commands.Bot):
         )
         self._events = events
         await self.add_cog(events)
+        desk = SettingsDesk(
+            self._store,
+            self._catalog,
+            platform=PLATFORM,
+            admin_user_ids=[str(user) for user in settings.admin_user_ids],
+        )
         await self.add_cog(
             ThreadlineCommands(
                 settings=settings,
@@ -147,15 +153,10 @@ class DiscordBot(commands.Bot):
                 catalog=self._catalog,
                 runner=runner,
                 downloader=downloader,
-                desk=SettingsDesk(
-                    self._store,
-                    self._catalog,
-                    platform=PLATFORM,
-                    admin_user_ids=[str(user) for user in settings.admin_user_ids],
-                ),
+                desk=desk,
             )
         )
-        await self.add_cog(ParamsCommands(settings=settings, service=self._service))
+        await self.add_cog(ParamsCommands(settings=settings, service=self._service, desk=desk))
         self.add_dynamic_items(StopButton, RegenerateButton, KeepButton)
         # REST works from here (after login): answers still owed are shown, then the
         # questions a stop left waiting are answered.

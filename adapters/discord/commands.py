@@ -25,6 +25,7 @@ from adapters.discord.files import read_files
 from adapters.discord.params import MaxTokens, Temperature
 from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
+    changer_of,
     incoming,
     interaction_message_id,
     is_conversation_place,
@@ -177,7 +178,7 @@ class ThreadlineCommands(commands.Cog):
     async def model(self, interaction: Interaction, name: str | None = None) -> None:
         if not await self._admitted(interaction):
             return
-        who = _changer(interaction)
+        who = changer_of(interaction)
         if name is not None:
             if not self._catalog.knows(name):
                 await self._refuse(interaction, wording.unknown_model(name, self._catalog.names()))
@@ -203,7 +204,7 @@ class ThreadlineCommands(commands.Cog):
     ) -> None:
         if not await self._admitted(interaction):
             return
-        who = _changer(interaction)
+        who = changer_of(interaction)
         changing = text is not None or clear
         if changing and not await self._may_change(interaction, who):
             return
@@ -271,18 +272,3 @@ class ThreadlineCommands(commands.Cog):
                 interaction.command.name if interaction.command else "?",
                 error,
             )
-
-
-def _changer(interaction: Interaction) -> Changer:
-    """Who gives a settings command; Manage Channels makes a member a channel admin."""
-    manages = interaction.guild_id is not None and interaction.permissions.manage_channels
-
-    async def platform_admin() -> bool:
-        return manages
-
-    return Changer(
-        user_id=str(interaction.user.id),
-        name=interaction.user.display_name,
-        direct=interaction.guild_id is None,
-        platform_admin=platform_admin,
-    )

@@ -4,7 +4,8 @@ Discord checks an option's ``min_value``/``max_value`` and ``choices`` in the
 client (https://discord.com/developers/docs/interactions/application-commands#application-command-object-application-command-option-structure);
 the core checks them again, since a crafted request skips the client. Where the
 values live is the same as ``/model``: in a thread or DM on that conversation,
-in a channel on the channel, where its threads inherit them.
+in a channel on the channel, where its threads inherit them. Who may change them is
+the same as for ``/model`` (bot/conversation_settings.py); anyone may look.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from adapters.discord.target import NO_PINGS
-from adapters.discord.translate import may_use, place_key, place_kind, requester_of
+from adapters.discord.translate import changer_of, may_use, place_key, place_kind, requester_of
 from bot import wording
+from bot.conversation_settings import SettingsDesk
 from bot.errors import InputError
 from bot.params import Changes
 from bot.service import ReplyService
@@ -33,9 +35,12 @@ MaxTokens = app_commands.Range[int, 1, MAX_TOKENS_OPTION]
 
 
 class ParamsCommands(commands.Cog):
-    def __init__(self, *, settings: DiscordSettings, service: ReplyService) -> None:
+    def __init__(
+        self, *, settings: DiscordSettings, service: ReplyService, desk: SettingsDesk
+    ) -> None:
         self._settings = settings
         self._service = service
+        self._desk = desk  # who may change a place's settings: the same rule as /model
 
     @app_commands.command(
         name="settings", description="Show or set temperature, max_tokens and response_format here."
@@ -67,6 +72,9 @@ class ParamsCommands(commands.Cog):
             if value is not None
         }
         looking = not changes and not clear
+        if not looking and not await self._desk.may_change(changer_of(interaction)):
+            await _tell(interaction, self._desk.refusal().text, at_once=True)
+            return
         await interaction.response.defer(ephemeral=looking, thinking=True)
         key, place = place_key(interaction.channel), place_kind(interaction.channel)
         desk, who = self._service.params, interaction.user.display_name

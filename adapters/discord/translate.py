@@ -23,11 +23,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot import access
+from bot.conversation_settings import Changer
 from bot.domain import Attachment, Incoming, ThreadKey
 
 if TYPE_CHECKING:
@@ -305,3 +306,18 @@ def requester_of(author: discord.User | discord.Member, channel: Channel | None)
 
 
 # -- attachments -----------------------------------------------------------------
+
+
+def changer_of(interaction: discord.Interaction[Any]) -> Changer:
+    """Who gives a settings command; Manage Channels makes a member a channel admin."""
+    manages = interaction.guild_id is not None and interaction.permissions.manage_channels
+
+    async def platform_admin() -> bool:
+        return manages
+
+    return Changer(
+        user_id=str(interaction.user.id),
+        name=interaction.user.display_name,
+        direct=interaction.guild_id is None,
+        platform_admin=platform_admin,
+    )

@@ -247,6 +247,10 @@ class SlashCommands:
         )
 
     async def _settings(self, command: SlashCommand, reply: CommandReply) -> None:
+        changing = bool(command.text.strip())  # who may change: the same rule as /model
+        if changing and not await self._desk.may_change(self._changer(command)):
+            await reply(self._desk.refusal().text, False)
+            return
         await reply(*await settings_command(self._replies.params, command))
 
     async def _usage(self, command: SlashCommand, reply: CommandReply) -> None:

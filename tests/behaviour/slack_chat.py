@@ -105,7 +105,10 @@ class SlackChat:
         who: Who = "member",
         **options: Any,
     ) -> Said:
-        if options.get("clear"):
+        if name == "/settings":  # Slack's /settings takes key=value words
+            text = "clear" if options.pop("clear", False) else text
+            text = " ".join([text, *(f"{k}={v}" for k, v in options.items())]).strip()
+        elif options.get("clear"):
             text = "--clear"
         fields = {"channel_id": DM if where == "dm" else GENERAL, "user_id": USERS[who]}
         if where == "dm":

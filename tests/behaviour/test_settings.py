@@ -100,3 +100,17 @@ async def test_reset_in_a_channel_says_what_it_can_reset(chat: Chat) -> None:
     async with chat.bot():
         said = await chat.command("/reset")
     assert (said.text, said.public) == (wording.reset_in_channel(), False)
+
+
+async def test_parameters_follow_the_same_rule_as_the_model(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    async with chat.bot():
+        refused = await chat.command("/settings", temperature=0.5)
+        shown = await chat.command("/settings")
+        said = await chat.command("/settings", temperature=0.5, who="admin")
+        await chat.mention("how warm?")
+    assert (refused.text, refused.public) == (wording.settings_need_admin(chat.platform), False)
+    assert not shown.public  # anyone may look
+    assert said.public
+    assert upstream.requests[-1]["temperature"] == 0.5

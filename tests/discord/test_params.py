@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot import wording
 from bot.domain import ThreadKey
-from tests.discord.harness import Rig
+from tests.discord.harness import EVERYONE_PERMISSIONS, MANAGE_CHANNELS, Rig
 from tests.fakes.discord.interactions import MESSAGE
 from tests.fakes.discord.model import EPHEMERAL
 from tests.fakes.upstream import FakeUpstream
@@ -17,9 +17,10 @@ async def test_settings_on_a_channel_reach_its_threads_requests(
     fake = rig.fake
     general = fake.channel()
     async with rig.bot():
-        chosen = await fake.dispatch_slash_command(
+        chosen = await rig.slash(
             "settings",
             {"temperature": 0.3, "max_tokens": 200, "response_format": "json_object"},
+            permissions=EVERYONE_PERMISSIONS | MANAGE_CHANNELS,
         )
         said = await rig.interaction_reply(chosen)
         shown = await fake.dispatch_slash_command("settings")
@@ -70,7 +71,9 @@ async def test_values_out_of_range_are_refused_without_a_request(
             "ask", {"prompt": "hi", "max_tokens": 10_000_000}
         )
         await fake.wait_for(lambda: too_long.acknowledged)
-        too_hot = await fake.dispatch_slash_command("settings", {"temperature": 2.5})
+        too_hot = await rig.slash(
+            "settings", {"temperature": 2.5}, permissions=EVERYONE_PERMISSIONS | MANAGE_CHANNELS
+        )
         refused = await rig.interaction_reply(too_hot)
 
     assert too_long.response_type == MESSAGE

@@ -45,6 +45,12 @@ async def test_settings_on_a_channel_reach_the_requests_of_its_threads(
     assert request["response_format"] == {"type": "json_object"}
 
 
+@pytest.fixture(autouse=True)
+def alice_is_an_admin(slack_fake: SlackFake) -> None:
+    """Changing a channel's parameters needs a workspace admin (bot/conversation_settings.py)."""
+    slack_fake.workspace.users[ALICE].is_admin = True
+
+
 async def test_ask_takes_key_value_words_before_the_question(
     slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream
 ) -> None:
