@@ -11,7 +11,7 @@ workspace/team per app"). So both take their turn from one ``MethodPacer``.
 The pacer's bucket lives in the store (``ConversationStore.take_tokens``), so a
 restart within the interval, or a second worker, knows when the last call went.
 A call is counted when it is sent, while Slack counts it when it arrives: the
-spacing is widened a little (``MARGIN`` and ``SLACK``) so that a slow request
+spacing is widened a little (``MARGIN`` and ``LATENCY``) so that a slow request
 followed by a quick one cannot land inside one interval on Slack's side.
 """
 
@@ -26,7 +26,7 @@ from bot.ports import Clock, ConversationStore
 __all__ = ["MethodPacer"]
 
 MARGIN = 0.05  # of the interval
-SLACK = 0.25  # seconds a request may take to reach Slack, beyond the margin
+LATENCY = 0.25  # seconds a request may take to reach Slack, beyond the margin
 
 
 class MethodPacer:
@@ -43,7 +43,7 @@ class MethodPacer:
         self._store = store
         self._clock = clock
         self._now = now
-        spacing = interval * (1 + MARGIN) + SLACK
+        spacing = interval * (1 + MARGIN) + LATENCY
         self._bucket = Bucket(scope, capacity=1.0, per_second=1 / spacing) if interval else None
 
     async def take_now(self) -> bool:
