@@ -9,6 +9,8 @@ Slack had delivered it to a process that was not there); the next bot starts as
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from tests.fakes.slack import SlackFake
 from tests.fakes.slack.limits import RateLimit, SlackLimits
 from tests.fakes.upstream import FakeUpstream
 from tests.slack.conftest import GENERAL, TEAM, MakeBot, bot_messages, shown
+from tests.test_recovery import ended, slack_env
+from tests.test_run import start_run
 
 BOTH_STORES = pytest.mark.parametrize("store", ["memory", "sqlite"], indirect=True)
 BOB = "U0BOB00001"
@@ -162,3 +166,54 @@ async def test_at_slacks_real_tier_the_bot_answers_while_the_catch_up_waits(
     assert not shown(slack_fake, GENERAL, first).endswith("missed 0")
     assert len(slack_fake.log.calls("conversations.replies")) == 1
     assert slack_fake.rate_limited["conversations.replies"] == 0
+
+
+async def test_a_message_sent_while_a_killed_process_was_down_is_answered_once(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A real ``threadline run`` on the SQLite file, SIGKILLed: the message Slack got
+    meanwhile is answered by the next start, and the start after that (a follow-up
+    asked then is answered in its turn) does not answer it again."""
+    limits = SlackLimits().with_method_limit("conversations.replies", READS)
+    async with SlackFake(limits=limits) as slack:
+        env = slack_env(upstream, tmp_path, slack) | {
+            "SLACK__HISTORY_IMPORT_INTERVAL": str(READS.interval)
+        }
+        process = await start_run(env)
+        try:
+            await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
+            mention = slack.payloads.app_mention("first question")
+            thread = str(mention["ts"])
+            await slack.send_event(mention)
+            await slack.wait_for(lambda: finished(slack, thread, "first question"), 30)
+        finally:
+            process.kill()
+            await process.wait()
+        post_while_down(slack, "asked while you were down", thread)
+
+        for follow_up in ("", "and now?"):
+            restarted = await start_run(env)
+            try:
+                await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
+                await slack.wait_for(lambda: finished(slack, thread, "you were down"), 30)
+                if follow_up:
+                    await slack.send_event(slack.payloads.message(follow_up, thread_ts=thread))
+                    await slack.wait_for(lambda t=follow_up: finished(slack, thread, t), 30)
+            finally:
+                restarted.send_signal(signal.SIGTERM)
+                code, err = await ended(restarted)
+            assert code == 0, err
+    asked = [r["messages"][-1]["content"] for r in upstream.requests]
+    assert asked == ["first question", "bob: asked while you were down", "alice: and now?"]
+    assert len(bot_messages(slack, GENERAL, thread)) == 3
+    assert slack.rate_limited["conversations.replies"] == 0
+
+
+def finished(fake: SlackFake, thread: str, text: str) -> bool:
+    """The thread's last bot message is a finished answer ending with ``text``."""
+    answers = bot_messages(fake, GENERAL, thread)
+    return (
+        bool(answers)
+        and answers[-1].body.endswith(text)
+        and (answers[-1].stream_state != "streaming")
+    )
