@@ -67,11 +67,11 @@ class CatchUp:
         self._clock = clock
         self._within = within
         self._now = now
-        self._task: asyncio.Task[int] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self, handle: Handle) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self.run(handle), name="slack-catch-up")
+            self._task = asyncio.create_task(self._logged(handle), name="slack-catch-up")
 
     async def wait(self) -> None:
         """Until the catch-up has read every thread (at once if it never started)."""
@@ -82,6 +82,12 @@ class CatchUp:
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait([self._task])
+
+    async def _logged(self, handle: Handle) -> None:
+        try:
+            await self.run(handle)
+        except Exception:  # a background task's failure is logged, never lost
+            log.exception("the Slack catch-up failed")
 
     async def run(self, handle: Handle) -> int:
         """Hand each person's message sent since the newest stored question of a recent
