@@ -134,7 +134,8 @@ class ConversationLimits(BaseModel):
     # stopped (and marked interrupted); new messages are not taken meanwhile.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     # At start, questions accepted but never answered (the process stopped while they
-    # waited) are answered if asked within this many seconds; older ones are not (0: none).
+    # waited), and messages sent while it was down (catch-up), are answered if asked
+    # within this many seconds; older ones are not (0: none).
     reask_within_seconds: float = Field(default=3600.0, ge=0)
 
 
@@ -258,7 +259,8 @@ class SlackSettings(BaseModel):
     stream_max_chars: int = Field(default=12_000, ge=100, le=12_000)
     # Earlier thread messages read on a first mention (non-Marketplace cap: 15 per call).
     history_import_messages: int = Field(default=15, ge=0)
-    # Seconds between conversations.replies calls (non-Marketplace apps: ~1 per minute).
+    # Seconds between conversations.replies calls, the thread import's and the catch-up's
+    # at start (commercially distributed non-Marketplace apps: ~1 per minute).
     history_import_interval: float = Field(default=60.0, ge=0)
     # Recent event_ids remembered to drop Slack's retried deliveries.
     recent_events: Count = 2_048

@@ -97,8 +97,8 @@ DESCRIPTIONS: dict[str, str] = {
         "stopped (kept as interrupted); new messages are not taken meanwhile"
     ),
     "LIMITS__REASK_WITHIN_SECONDS": (
-        "at start, questions left unanswered by a crash or stop are answered if asked this "
-        "recently (0: none are)"
+        "at start, questions left unanswered by a crash or stop, and messages sent while "
+        "threadline was down, are answered if asked this recently (0: none are)"
     ),
     "QUOTA__USER_PER_MINUTE": (
         "messages one person may send a minute (a burst of that many, refilled at that rate)"
@@ -162,8 +162,8 @@ DESCRIPTIONS: dict[str, str] = {
     "SLACK__STREAM_MAX_CHARS": "markdown characters per streamed message",
     "SLACK__HISTORY_IMPORT_MESSAGES": "earlier thread messages read on a first mention",
     "SLACK__HISTORY_IMPORT_INTERVAL": (
-        "seconds between `conversations.replies` calls (apps outside the Marketplace: "
-        "about one a minute)"
+        "seconds between `conversations.replies` calls, the thread import's and the catch-up's "
+        "at start (commercially distributed apps outside the Marketplace: about one a minute)"
     ),
     "SLACK__RECENT_EVENTS": "event ids remembered to drop retried deliveries",
     "SLACK__MAX_IMAGE_BYTES": "largest shared image read (PNG, JPEG, WebP, GIF)",

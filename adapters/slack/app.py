@@ -38,6 +38,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.assistant import AssistantThreads
 from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
+from adapters.slack.catchup import CatchUp
 from adapters.slack.clicks import Clicks
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
 from adapters.slack.events import EventHandler
@@ -50,6 +51,7 @@ from adapters.slack.identity import share_auth_test as _share_auth_test
 from adapters.slack.keep import KEEP_ACTION, keep_clicked
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
+from adapters.slack.pacer import MethodPacer
 from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import SlackRepairer
 from adapters.slack.redaction import redact_every_call
@@ -119,6 +121,7 @@ class SlackBot:
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._scheduler: EditScheduler | None = None
+        self._catchup: CatchUp | None = None
 
     @property
     def http_address(self) -> tuple[str, int] | None:
@@ -174,7 +177,9 @@ class SlackBot:
             await asyncio.wait(list(self._tasks), timeout=grace)
 
     async def idle(self) -> None:
-        """Wait until the work in flight (answers, commands) has finished."""
+        """Wait until the work in flight (answers, commands, the catch-up) has finished."""
+        if self._catchup is not None:
+            await self._catchup.wait()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -198,6 +203,8 @@ class SlackBot:
         streams = self._wire(client, downloader, scheduler, me)
         stack.push_async_callback(streams.close)
         stack.push_async_callback(self._end_tasks)
+        assert self._catchup is not None  # _wire made it
+        stack.push_async_callback(self._catchup.aclose)
         replies = self._replies
         assert replies is not None  # _wire made it
         deliveries = self._service.deliveries
@@ -247,15 +254,14 @@ class SlackBot:
         replies = Replies(client, self._service, streams, AssistantThreads(client), self._store)
         self._replies = replies
         names = UserNames(client)
+        # The thread import and the catch-up at start share conversations.replies' budget.
+        replies_scope = f"slack:{me.team_id}:conversations.replies"
+        pacer = MethodPacer(self._store, replies_scope, slack.history_import_interval, self._clock)
         history = ThreadHistory(
-            client,
-            self._store,
-            names,
-            me=me,
-            limit=slack.history_import_messages,
-            interval=slack.history_import_interval,
-            clock=self._clock,
+            client, self._store, names, me=me, limit=slack.history_import_messages, pacer=pacer
         )
+        within = self._settings.limits.reask_within_seconds
+        self._catchup = CatchUp(client, self._store, pacer, me, self._clock, within=within)
         files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
         lists = slack_lists(slack)
         self._events = EventHandler(
@@ -308,12 +314,15 @@ class SlackBot:
     async def _recover(self, questions: list[StoredTurn]) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), then
         answer the questions a stop left waiting: each in a task of its own, begun in
-        the order asked (so each takes its thread's turn in that order)."""
+        the order asked (so each takes its thread's turn in that order); then catch up."""
         await self._service.deliveries.resume(PLATFORM)
         replies = self._replies
         assert replies is not None  # _wire made it
         for question in questions:
             self._spawn(_reasked(replies, question))
+        events, catchup = self._events, self._catchup  # then what Slack got while we were down
+        if events is not None and catchup is not None:
+            catchup.start(lambda event: self._spawn(events.handle(event)))
 
     # -- listeners (Bolt passes arguments by parameter name) -------------------------
 

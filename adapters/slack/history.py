@@ -4,8 +4,9 @@ threadline's database is the history; Slack is not re-read per turn. Slack now
 limits ``conversations.replies`` for apps outside its Marketplace to about one
 call a minute and 15 messages per call (changelog 2025-05-29,
 https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketplace-apps),
-so this reads one page (the parent and the oldest replies), at most once per
-``interval`` across the whole workspace, and skips the import rather than wait.
+so this reads one page (the parent and the oldest replies) when the method's
+shared pacer (pacer.py, which the catch-up at start also takes its turns from)
+has a turn free now, and skips the import rather than wait.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.failures import translated
 from adapters.slack.names import UserNames
+from adapters.slack.pacer import MethodPacer
 from adapters.slack.translate import BotIdentity, PersonMessage, earlier_messages
 from bot.errors import ThreadlineError
-from bot.ports import Clock, ConversationStore
+from bot.ports import ConversationStore
 from bot.service import user_turn
 
 __all__ = ["ThreadHistory"]
@@ -36,27 +38,22 @@ class ThreadHistory:
         *,
         me: BotIdentity,
         limit: int,
-        interval: float,
-        clock: Clock,
+        pacer: MethodPacer,
     ) -> None:
         self._client = client
         self._store = store
         self._names = names
         self._me = me
         self._limit = limit
-        self._interval = interval
-        self._clock = clock
-        self._last_call: float | None = None
+        self._pacer = pacer
 
     async def bring_in(self, mention: PersonMessage) -> int:
         """Store the people's messages before ``mention`` in its thread; how many were stored."""
         key = mention.incoming.key
-        now = self._clock.monotonic()
-        if self._last_call is not None and now - self._last_call < self._interval:
-            log.info("skipped reading %s: conversations.replies was used recently", key)
-            return 0
-        self._last_call = now
         try:
+            if not await self._pacer.take_now():
+                log.info("skipped reading %s: conversations.replies was used recently", key)
+                return 0
             with translated(key.channel):
                 page = await self._client.conversations_replies(
                     channel=key.channel, ts=key.thread, limit=self._limit

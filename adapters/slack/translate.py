@@ -249,8 +249,8 @@ def event_from_body(body: Json, me: BotIdentity) -> SlackEvent | None:
     kind = event.get("type")
     if kind == "assistant_thread_started":
         return _assistant_thread(event)
-    if kind == "app_mention":
-        return _person_message(event, me, team, mentioned=True)
+    if kind == "app_mention":  # (a subtype never comes with one; a catch-up's read might)
+        return _person_message(event, me, team, mentioned=True) if _is_new_message(event) else None
     if kind != "message":
         return None
     subtype = event.get("subtype")

@@ -13,7 +13,7 @@ from adapters.slack import SlackBot
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
-from bot.settings import Settings, SlackSettings, UpstreamSettings
+from bot.settings import ConversationLimits, Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore, SqliteStore
 from tests.fakes.slack import SlackFake
@@ -77,14 +77,21 @@ async def make_bot(
     """Start SlackBots (Socket Mode unless ``http=True``); all are stopped afterwards.
 
     ``recover``: start as ``threadline run`` does after a stop, finishing the answers
-    it cut and answering the questions it left waiting."""
+    it cut and answering the questions it left waiting; ``limits``: its LIMITS__*."""
     bots: list[SlackBot] = []
 
-    async def make(*, http: bool = False, recover: bool = False, **changes: Any) -> SlackBot:
+    async def make(
+        *,
+        http: bool = False,
+        recover: bool = False,
+        limits: ConversationLimits | None = None,
+        **changes: Any,
+    ) -> SlackBot:
         settings = Settings(
             _env_file=None,
             upstream=upstream_settings,
             slack=slack_settings(slack_fake, http=http, **changes),
+            limits=limits or ConversationLimits(),
         )
         if recover:
             await store.interrupt_streaming()

@@ -5,7 +5,10 @@
   ``response_metadata.next_cursor``. For apps outside the Marketplace (changelog
   2025-05-29) ``limit`` defaults to and is capped at 15 — the cap is
   ``SlackLimits.replies_max_messages`` — and the method is limited to 1 call/minute
-  (see limits.py). Errors: ``channel_not_found``, ``thread_not_found``.
+  (see limits.py). ``oldest`` (with ``inclusive``) keeps the replies after that ``ts``;
+  the parent is returned first all the same (the method "returns an entire thread";
+  a client must leave it out itself). Errors: ``channel_not_found``,
+  ``thread_not_found``, ``invalid_ts_oldest``.
 - reactions.add: ``message_not_found``, ``already_reacted``.
 - users.info: ``user_not_found``.
 - assistant.threads.setStatus / setTitle / setSuggestedPrompts: recorded in
@@ -15,7 +18,7 @@
 from __future__ import annotations
 
 from .chat import require_channel
-from .state import Channel, Json, User, Workspace
+from .state import Channel, Json, StoredMessage, User, Workspace, ts_key
 from .web_api import ApiCall, ApiError, Handler
 
 __all__ = ["ConversationMethods"]
@@ -57,6 +60,8 @@ class ConversationMethods:
         thread = ws.thread(channel.id, call.text("ts", required=True, error="thread_not_found"))
         if not thread:
             raise ApiError("thread_not_found")
+        inclusive = call.text("inclusive") in ("true", "1")
+        thread = _after(thread, call.text("ts"), call.text("oldest"), inclusive)
         cap = ws.limits.replies_max_messages
         try:
             limit = min(int(call.args.get("limit") or cap), cap)
@@ -112,6 +117,23 @@ class ConversationMethods:
                 record[name] = call.structured(name)
         ws.assistant_calls.append(record)
         return {}
+
+
+def _after(
+    thread: list[StoredMessage], parent_ts: str, oldest: str, inclusive: bool
+) -> list[StoredMessage]:
+    """The parent, then the replies after ``oldest`` (at or after it: ``inclusive``)."""
+    if not oldest:
+        return thread
+    try:
+        start = ts_key(oldest)
+    except ValueError as exc:
+        raise ApiError("invalid_ts_oldest") from exc
+    return [
+        m
+        for m in thread
+        if m.ts == parent_ts or ts_key(m.ts) > start or (inclusive and ts_key(m.ts) == start)
+    ]
 
 
 def _channel_json(channel: Channel) -> Json:

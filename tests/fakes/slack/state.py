@@ -23,6 +23,7 @@ __all__ = [
     "StreamInfo",
     "User",
     "Workspace",
+    "ts_key",
 ]
 
 ChannelKind = Literal["channel", "group", "im"]
@@ -215,7 +216,7 @@ class Workspace:
             for m in in_channel
             if not m.deleted and (m.ts == thread_ts or m.thread_ts == thread_ts)
         ]
-        return sorted(found, key=lambda m: _ts_key(m.ts))
+        return sorted(found, key=lambda m: ts_key(m.ts))
 
     def reply_count(self, channel: str, thread_ts: str) -> int:
         return sum(1 for m in self.thread(channel, thread_ts) if m.ts != thread_ts)
@@ -254,7 +255,7 @@ class Workspace:
         if thread_ts is not None:
             chosen = self.thread(channel, thread_ts)
         else:
-            chosen = sorted(self.messages.get(channel, {}).values(), key=lambda m: _ts_key(m.ts))
+            chosen = sorted(self.messages.get(channel, {}).values(), key=lambda m: ts_key(m.ts))
             chosen = [m for m in chosen if include_deleted or not m.deleted]
         return [self.view(m) for m in chosen]
 
@@ -383,6 +384,7 @@ class Workspace:
         return stored
 
 
-def _ts_key(ts: str) -> tuple[int, int]:
+def ts_key(ts: str) -> tuple[int, int]:
+    """A ``ts`` as a sortable pair; a malformed one raises ValueError."""
     seconds, _, micros = ts.partition(".")
     return int(seconds), int(micros or 0)

@@ -1,0 +1,161 @@
+"""At start: the messages that reached Slack's threads while threadline was down.
+
+A question sent while the process was stopped (or killed before it stored what
+Slack had just delivered) is not delivered again once Slack's retries are spent
+(https://docs.slack.dev/apis/events-api/#retries). So, once connected and after
+the answers still owed are shown, each thread whose newest stored question is
+within ``LIMITS__REASK_WITHIN_SECONDS`` is read after that question
+(``conversations.replies`` with ``oldest``: one page, the newest threads first)
+and every person's message found there is handed to the normal event path as if
+Slack had delivered it now: the same decision whether to answer (a follow-up in
+a thread the bot talks in, a mention), and the store's idempotency on message
+ids, so nothing is answered twice.
+
+Every read takes its turn from the pacer the thread import shares (pacer.py):
+outside the Marketplace that is one read a minute, so this runs in the
+background, never delaying readiness. A 429 (another process used the method)
+is waited out once. The top level of a DM has no thread to read
+(``conversations.history``, not done here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.failures import translated
+from adapters.slack.pacer import MethodPacer
+from adapters.slack.translate import PLATFORM, BotIdentity, SlackEvent, event_from_body, ts_order
+from bot.domain import ThreadKey
+from bot.errors import PlatformRateLimited, ThreadlineError
+from bot.ports import Clock, ConversationStore
+
+__all__ = ["CatchUp"]
+
+log = logging.getLogger(__name__)
+
+PAGE = 15  # messages per call, the non-Marketplace cap (changelog 2025-05-29)
+MAX_THREADS = 60  # the most recently active ones: an hour of reads at one a minute
+ATTEMPTS = 2  # a read that met a 429 is tried once more, after Retry-After
+
+Handle = Callable[[SlackEvent], None]
+
+
+class CatchUp:
+    """Runs the catch-up in a background task of its own; ``aclose`` ends it."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        store: ConversationStore,
+        pacer: MethodPacer,
+        me: BotIdentity,
+        clock: Clock,
+        *,
+        within: float,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._pacer = pacer
+        self._me = me
+        self._clock = clock
+        self._within = within
+        self._now = now
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, handle: Handle) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._logged(handle), name="slack-catch-up")
+
+    async def wait(self) -> None:
+        """Until the catch-up has read every thread (at once if it never started)."""
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    async def _logged(self, handle: Handle) -> None:
+        try:
+            await self.run(handle)
+        except Exception:  # a background task's failure is logged, never lost
+            log.exception("the Slack catch-up failed")
+
+    async def run(self, handle: Handle) -> int:
+        """Hand each person's message sent since the newest stored question of a recent
+        thread (and within ``within`` seconds) to ``handle``; return how many were handed."""
+        if self._within <= 0:
+            return 0
+        since = self._now() - self._within
+        try:
+            recent = await self._store.recent_conversations(PLATFORM, since=since)
+        except ThreadlineError as error:
+            log.warning("could not catch up: %s", error.user_message)
+            return 0
+        handed = 0
+        for key, last in reversed(recent[-MAX_THREADS:]):  # the newest threads first
+            if key.workspace != self._me.team_id or key.thread == key.channel:
+                continue  # another workspace's, or a DM's top level (no thread to read)
+            oldest = _oldest(key, last, since)
+            for message in await self._read(key, oldest):
+                event = _as_event(message, key, self._me, oldest)
+                if event is not None:
+                    handle(event)
+                    handed += 1
+        if handed:
+            log.info("caught up on %d Slack messages sent while threadline was down", handed)
+        return handed
+
+    async def _read(self, key: ThreadKey, oldest: str) -> list[Mapping[str, Any]]:
+        """One page of the thread after ``oldest``, oldest first; none if Slack refuses."""
+        for _ in range(ATTEMPTS):
+            await self._pacer.take()
+            try:
+                with translated(key.channel, workspace_wide=True):
+                    page = await self._client.conversations_replies(
+                        channel=key.channel, ts=key.thread, oldest=oldest, limit=PAGE
+                    )
+            except PlatformRateLimited as error:
+                log.info("conversations.replies is busy: reading %s again", key)
+                await self._clock.sleep(error.retry_after)
+                continue
+            except ThreadlineError as error:  # gone, or no access: nothing to catch up on
+                log.info("could not read %s to catch up: %s", key, error.user_message)
+                return []
+            messages = page.get("messages") or []
+            return [m for m in messages if isinstance(m, Mapping)]
+        return []
+
+
+def _oldest(key: ThreadKey, last: str, since: float) -> str:
+    """The ``ts`` to read after: the newest stored question's, or the window's start
+    when that is later (or when the question has no ``ts``: a slash command's)."""
+    channel, _, ts = last.rpartition(":")
+    start = f"{since:.6f}"
+    if channel != key.channel or ts_order(ts) < ts_order(start):
+        return start
+    return ts
+
+
+def _as_event(
+    message: Mapping[str, Any], key: ThreadKey, me: BotIdentity, oldest: str
+) -> SlackEvent | None:
+    """A ``conversations.replies`` message as the event Slack would have delivered: a
+    mention as ``app_mention`` (its ``message`` copy is left to that one), else
+    ``message``. Slack returns the thread's parent too: it and anything not after
+    ``oldest`` are left out."""
+    ts = str(message.get("ts", ""))
+    if not ts or ts_order(ts) <= ts_order(oldest):
+        return None
+    mention = f"<@{me.user_id}>" in str(message.get("text", ""))
+    kind = "app_mention" if mention and not key.channel.startswith("D") else "message"
+    event = {**message, "type": kind, "channel": key.channel}
+    return event_from_body({"team_id": key.workspace, "event": event}, me)
