@@ -19,12 +19,22 @@ from bot.settings import QuotaSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.discord.harness import eventually
 from tests.fakes.slack import SlackFake
+from tests.fakes.slack.limits import RateLimit, SlackLimits
 from tests.fakes.upstream import FakeUpstream, Fault
 from tests.services import reply_service
 from tests.slack.conftest import GENERAL, TEAM, MakeBot, bot_messages, shown, wait_shown
 
 BOTH_STORES = pytest.mark.parametrize("store", ["memory", "sqlite"], indirect=True)
 BOB = "U0BOB00001"
+# A restart reads each recent thread once (the catch-up, adapters/slack/catchup.py)
+# from conversations.replies' budget: a short tier here, the bot told the same, so a
+# restart need not wait out the real one-a-minute window.
+READS = RateLimit(burst=1, interval=0.5)
+
+
+@pytest.fixture
+def slack_fake_limits() -> SlackLimits:
+    return SlackLimits.fast().with_method_limit("conversations.replies", READS)
 
 
 @pytest.fixture
@@ -53,7 +63,7 @@ async def test_a_question_left_waiting_in_a_thread_is_answered_after_a_restart(
     slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
 ) -> None:
     payloads = slack_fake.payloads
-    bot = await make_bot()
+    bot = await make_bot(history_import_interval=READS.interval)
     upstream.fail_next(Fault("stall", after_chunks=3, seconds=30))  # the first answer hangs
     mention = payloads.app_mention("a long story")
     thread = mention["ts"]
@@ -68,7 +78,7 @@ async def test_a_question_left_waiting_in_a_thread_is_answered_after_a_restart(
     key = ThreadKey("slack", TEAM, GENERAL, thread)
     assert await answers_to(store, key, second_id) == []
 
-    restarted = await make_bot(recover=True)
+    restarted = await make_bot(recover=True, history_import_interval=READS.interval)
     await slack_fake.wait_for(
         lambda: shown(slack_fake, GENERAL, thread).endswith("You said: bob: and a second one")
     )
@@ -80,7 +90,9 @@ async def test_a_question_left_waiting_in_a_thread_is_answered_after_a_restart(
     assert await answers_to(store, key, second_id) == ["complete"]  # stored once
     asked = len(upstream.requests)
 
-    again = await make_bot(recover=True)  # a second restart asks nothing again
+    again = await make_bot(
+        recover=True, history_import_interval=READS.interval
+    )  # a second restart asks nothing again
     await again.idle()
     assert len(upstream.requests) == asked
     assert len(bot_messages(slack_fake, GENERAL, thread)) == 2
@@ -91,7 +103,7 @@ async def test_thread_context_and_refused_questions_are_not_asked_at_a_restart(
     slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, store: ConversationStore
 ) -> None:
     payloads, workspace = slack_fake.payloads, slack_fake.workspace
-    bot = await make_bot()
+    bot = await make_bot(history_import_interval=READS.interval)
     parent = payloads.message("should we ship on Friday?", user=BOB)
     workspace.record_user_event(parent)
     workspace.record_user_event(payloads.message("no, never", thread_ts=parent["ts"], user=BOB))
@@ -115,7 +127,7 @@ async def test_thread_context_and_refused_questions_are_not_asked_at_a_restart(
     assert refused_turn.turn.status is TurnStatus.FAILED
     asked = len(upstream.requests)
 
-    restarted = await make_bot(recover=True)
+    restarted = await make_bot(recover=True, history_import_interval=READS.interval)
     await restarted.idle()
     assert len(upstream.requests) == asked == 1
     assert len(bot_messages(slack_fake, GENERAL, parent["ts"])) == 2
