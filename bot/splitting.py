@@ -119,10 +119,11 @@ class Fence:
     def is_closed_by(self, line: str) -> bool:
         """Whether ``line`` (without its newline) closes this block.
 
-        CommonMark: the same character, a run at least as long, nothing else;
-        here also no longer than ``MAX_MARKER_CHARS``, like an opening run.
+        CommonMark: the same character, a run at least as long, nothing else but
+        spaces and tabs (not other white space, as for an opening line and
+        ``_FENCE_LINE``); here also no longer than ``MAX_MARKER_CHARS``.
         """
-        stripped = line.strip()
+        stripped = line.strip(" \t")
         run = self.marker[0] * len(stripped)
         return stripped == run and len(self.marker) <= len(run) <= MAX_MARKER_CHARS
 
