@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,7 +166,7 @@ async def test_a_slack_outage_ends_shown_or_told(
             await settled(store, deliveries, "slack", lambda: _first_id(fake, mention["ts"]))
         finally:
             await bot.stop()
-        messages = [m for m in fake.messages(CHANNEL, mention["ts"]) if m.user == _bot(fake)]
+        messages = _answer_messages(fake, mention["ts"])
         stored = await the_answer(store, "slack", f"{CHANNEL}:{messages[0].ts}")
 
     assert (stored.turn.status, stored.turn.text) == (TurnStatus.COMPLETE, WORDS)
@@ -187,13 +188,22 @@ def _bot(fake: SlackFake) -> str:
     return BOT
 
 
+def _answer_messages(fake: SlackFake, thread_ts: str) -> list[Any]:
+    """The bot's messages in the thread, less the small ones holding Stop or Regenerate."""
+    from tests.slack.conftest import holds_button
+
+    return [
+        m for m in fake.messages(CHANNEL, thread_ts) if m.user == _bot(fake) and not holds_button(m)
+    ]
+
+
 def _first_id(fake: SlackFake, thread_ts: str) -> str:
-    mine = [m for m in fake.messages(CHANNEL, thread_ts) if m.user == _bot(fake)]
+    mine = _answer_messages(fake, thread_ts)
     return f"{CHANNEL}:{mine[0].ts}" if mine else ""
 
 
 def _shown(fake: SlackFake, thread_ts: str) -> str:
-    return " ".join(m.body for m in fake.messages(CHANNEL, thread_ts) if m.user == _bot(fake))
+    return " ".join(m.body for m in _answer_messages(fake, thread_ts))
 
 
 def _refused_sentence(fake: SlackFake) -> bool:
