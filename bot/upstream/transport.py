@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import re
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 
 # Where this transport puts the response's asyncio transport (httpx extensions are
 # a plain dict on the response; the prefix keeps the key out of httpx's way).
 READING = "threadline.reading"
+# While gathering, how often the bytes waiting in the kernel are looked at (not
+# read: MSG_PEEK) for the stream's end, so the last tokens are never held back
+# for the rest of a pause (issue 19: the final text lands fast).
+PEEK_EVERY = 0.05
+PEEK_BYTES = 65536
+# The end of an answer on the wire: a finish reason, [DONE], or an error event.
+_ENDING = re.compile(rb'"finish_reason":\s*"|data: \[DONE\]|"error":\s*\{')
 
 
 def transport(kind: str) -> httpx.AsyncBaseTransport | None:
@@ -72,3 +81,52 @@ async def gathering(response: httpx.Response) -> AsyncIterator[None]:
     finally:
         if not reading.is_closing():
             reading.resume_reading()
+
+
+async def gather(response: httpx.Response, seconds: float) -> None:
+    """Let the response's bytes gather in the kernel for up to ``seconds``.
+
+    The pause ends early when the waiting bytes hold the end of the answer (or
+    the connection closed): the last tokens are read at once, not a pause later.
+    Without a pausable transport this is a plain sleep.
+    """
+    reading = response.extensions.get(READING)
+    if not isinstance(reading, asyncio.ReadTransport):
+        await asyncio.sleep(seconds)
+        return
+    async with gathering(response):
+        with _peeker(reading) as peek:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds
+            while (left := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(PEEK_EVERY, left))
+                waiting = peek()
+                if waiting is None or _ENDING.search(waiting):
+                    return
+
+
+@contextlib.contextmanager
+def _peeker(reading: asyncio.ReadTransport) -> Iterator[Callable[[], bytes | None]]:
+    """A function returning the bytes waiting on the transport's socket without taking
+    them; None once the peer closed it (or it cannot be looked at: then stop waiting)."""
+    own = reading.get_extra_info("socket")
+    try:
+        sock = own.dup() if own is not None else None
+    except OSError:
+        sock = None
+
+    def peek() -> bytes | None:
+        if sock is None:
+            return None
+        try:
+            return sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT) or None
+        except BlockingIOError:
+            return b""
+        except OSError:
+            return None
+
+    try:
+        yield peek
+    finally:
+        if sock is not None:
+            sock.close()
