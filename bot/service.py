@@ -16,7 +16,9 @@ interval of the model's text:
    ``interrupted`` (stopped or shut down).
 
 One answer per thread at a time, in the order the messages arrived; many
-threads at once, at most ``max_concurrent_replies``. A message the cost and
+threads at once, at most ``max_concurrent_replies`` (0: as many as the upstream
+tolerates, ``bot.concurrency``). Whoever waits for a slot sees a placeholder
+saying so (``wording.queued``), replaced when their answer starts. A message the cost and
 abuse controls refuse (bot/allowance.py) is stored as ``failed`` (kept, never
 context) and answered with the sentence that says when to ask again.
 """
@@ -35,6 +37,7 @@ from enum import StrEnum
 
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
+from bot.concurrency import ReplySlots
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.domain import (
     ContentPart,
@@ -55,7 +58,14 @@ from bot.errors import InputError, ThreadlineError, UpstreamError
 from bot.image_flow import ImageFlow
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
-from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
+from bot.ports import (
+    Clock,
+    CompletionClient,
+    ConversationStore,
+    QueueingSink,
+    ReplySink,
+    SystemClock,
+)
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream.types import ChatRequest
 
@@ -147,7 +157,7 @@ class ReplyService:
         self._flushes = _Flushes(store, self._clock, flush_interval)
         self._today = today
         self._queues: dict[ThreadKey, _ThreadQueue] = {}
-        self._slots = asyncio.Semaphore(limits.max_concurrent_replies)
+        self.slots = ReplySlots(limits.max_concurrent_replies, self._clock)
         self._trim_told: set[ThreadKey] = set()
 
     async def handle(self, incoming: Incoming, sink: ReplySink) -> ReplyResult:
@@ -168,7 +178,7 @@ class ReplyService:
                 if refused is not None:
                     return await self._refuse(stored, refused, sink)
                 await wait_for_turn()
-                async with self._slots:
+                async with self._reply_slot(sink):
                     return await self._measured(incoming, stored, sink, started)
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:
@@ -192,7 +202,7 @@ class ReplyService:
             await self._store.update_turn(answer_id, TurnUpdate(status=TurnStatus.FAILED))
             async with self._in_turn(key) as wait_for_turn:
                 await wait_for_turn()
-                async with self._slots:
+                async with self._reply_slot(sink):
                     return await self._measured(incoming, question, sink, started)
 
     async def unanswered(self) -> list[StoredTurn]:
@@ -220,7 +230,7 @@ class ReplyService:
             current = await self._store.get_turn(turn.id)
             if current is None or current.status is not TurnStatus.PENDING:
                 return ReplyResult(Outcome.DUPLICATE)
-            async with self._slots:
+            async with self._reply_slot(sink):
                 return await self._measured(asked(key, current), current, sink, started)
 
     async def usage(self, key: ThreadKey, user_id: str) -> UsageReport:
@@ -242,6 +252,15 @@ class ReplyService:
             await asyncio.shield(queue.release(ticket))
             if queue.idle:
                 self._queues.pop(key, None)
+
+    @contextlib.asynccontextmanager
+    async def _reply_slot(self, sink: ReplySink) -> AsyncIterator[None]:
+        """Hold a slot to answer in; whoever must wait for one is shown that they are
+        queued (nobody waits unseen), and ``sink.start`` replaces that placeholder."""
+        if not self.slots.free() and isinstance(sink, QueueingSink):
+            await sink.queued(wording.queued())
+        async with self.slots.acquire():
+            yield
 
     async def _refuse(self, question: Turn, refusal: Refusal, sink: ReplySink) -> ReplyResult:
         """Keep the message (``failed``: never context, never asked again) and say why."""
@@ -397,6 +416,7 @@ class ReplyService:
                     continue  # with n > 1 a chat shows the first choice
                 if first:
                     first = False
+                    self.slots.succeeded()
                     self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)
                 if sink is not None:
                     await sink.append(delta.content)

@@ -108,7 +108,9 @@ class ConversationLimits(BaseModel):
     )
     context_tokens: int = 16_000
     max_history_turns: int = 200
-    max_concurrent_replies: int = 32
+    # Answers streaming at once. 0 (the default): as many as the upstream tolerates,
+    # found by backing off on its 429s and growing otherwise (bot/concurrency.py).
+    max_concurrent_replies: int = Field(default=0, ge=0)
     # On SIGTERM/SIGINT, seconds the answers in flight get to finish before they are
     # stopped (and marked interrupted); new messages are not taken meanwhile.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)

@@ -311,7 +311,7 @@ class EditScheduler:
                 continue
             if slot.urgent_since is None:
                 key = (2, slot.last_sent_at, slot.order)
-            elif slot.ref is None and not slot.reply.has_words(slot):
+            elif slot.ref is None and not slot.reply.has_words(slot) and not slot.reply.waiting:
                 key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
             else:
                 key = (0, slot.urgent_since, slot.order)
@@ -483,10 +483,22 @@ class StreamedReply:
         self._finished = False
         self._slots: list[_Slot] = []
         self._typing: asyncio.Task[None] | None = None
+        self._placeholder = wording.THINKING_PLACEHOLDER
+        self.waiting = False  # queued for a slot: the placeholder is news, not cosmetic
+
+    async def queued(self, sentence: str) -> None:
+        """Show ``sentence`` (the answer waits for a slot) as soon as the budget allows;
+        ``start`` turns it into the usual placeholder when the answer begins."""
+        self._placeholder, self.waiting = sentence, True
+        if not self._slots:
+            self._slots.append(self._scheduler.new_slot(self, None))
+        self._scheduler.mark(self._slots[0])
 
     async def start(self) -> None:
         """Show a placeholder at once, and the typing indicator when the budget has room."""
-        self._slots.append(self._scheduler.new_slot(self, None))
+        self._placeholder, self.waiting = wording.THINKING_PLACEHOLDER, False
+        if not self._slots:
+            self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
         # In the background: the model is asked at once, not after a round trip.
         self._typing = asyncio.create_task(self._show_typing(), name="typing")
@@ -542,7 +554,7 @@ class StreamedReply:
             return slot.frozen_text
         markdown = "".join(self._tail)
         if not markdown.strip():
-            return wording.THINKING_PLACEHOLDER
+            return self._placeholder
         opener = self._fence.opener if self._fence is not None else ""
         shown = self._render(opener + markdown)
         room = self._limit - len(wording.IN_PROGRESS_MARKER) - 4

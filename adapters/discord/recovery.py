@@ -35,7 +35,14 @@ from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
+from bot.ports import (
+    ConversationStore,
+    MessageRef,
+    PlatformLimits,
+    QueueingSink,
+    ReplySink,
+    ReplyTarget,
+)
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
 
@@ -157,6 +164,10 @@ class RecordingReply:
     def __init__(self, inner: ReplySink, recorded: RecordingTarget) -> None:
         self._inner = inner
         self._recorded = recorded
+
+    async def queued(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.queued(sentence)
 
     async def start(self) -> None:
         await self._inner.start()

@@ -162,6 +162,9 @@ class FallbackReply:
         self._target = target
         self._reply = StreamedReply(target, scheduler, render_slack)
 
+    async def queued(self, sentence: str) -> None:
+        await self._reply.queued(sentence)
+
     async def start(self) -> None:
         await self._reply.start()
 
@@ -226,8 +229,18 @@ class NativeReply:
 
     # -- ReplySink -------------------------------------------------------------------
 
+    async def queued(self, sentence: str) -> None:
+        """Waiting for a slot: a stream cannot take its words back, so this answer is
+        posted and edited (the fallback), its placeholder saying that it is queued."""
+        if self._fallback is None:
+            self._fallback = StreamedReply(self._target, self._streams.scheduler, render_slack)
+        await self._fallback.queued(sentence)
+
     async def start(self) -> None:
         """Show the assistant status, and (outside assistant threads) open the stream."""
+        if self._fallback is not None:
+            await self._fallback.start()
+            return
         with contextlib.suppress(ThreadlineError):  # a missing status is cosmetic
             await self._target.typing()
         # In an assistant thread the "is thinking…" status shows until the first
@@ -243,13 +256,13 @@ class NativeReply:
         self._work.set()
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
-        if self._task is None:
+        if self._task is None and self._fallback is None:
             await self.start()
-        assert self._task is not None
         self._footer = footer
         self._finishing.set()
         self._work.set()
-        await self._task
+        if self._task is not None:
+            await self._task
         ids = list(self._ids)
         if self._fallback is not None:
             shown = await self._fallback.finish("" if self._footer_shown else footer)

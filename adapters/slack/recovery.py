@@ -31,7 +31,7 @@ from adapters.slack.target import SLACK_LIMITS
 from bot import wording
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, ReplySink
+from bot.ports import ConversationStore, QueueingSink, ReplySink
 from bot.render import render_slack
 from bot.streaming import EditScheduler
 
@@ -71,6 +71,10 @@ class RecordingSink:
         self._saved: tuple[str, ...] = ()
         self._saving = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+
+    async def queued(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.queued(sentence)
 
     async def start(self) -> None:
         await self._inner.start()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -42,6 +42,7 @@ from bot.errors import (
     ConfigError,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamRateLimited,
     UpstreamTruncated,
     UpstreamUnavailable,
 )
@@ -88,6 +89,9 @@ class UpstreamClient:
         self._first_token_timeout = settings.timeout_first_token
         self._idle_timeout = settings.timeout_idle
         self._read_interval = settings.read_interval
+        # Called with every 429 the upstream answers, retried or not: the reply
+        # slots back off on them (bot/concurrency.py).
+        self.rate_limited: list[Callable[[], None]] = []
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.
@@ -156,6 +160,9 @@ class UpstreamClient:
                     yield delta
                 return
             except UpstreamError as error:
+                if isinstance(error, UpstreamRateLimited):
+                    for listener in self.rate_limited:
+                        listener()
                 delay = None if delivered else self._policy.delay(error, attempt, waited)
                 if delay is None:
                     raise

@@ -91,6 +91,7 @@ class Rig:
     discord: dict[str, Any] = field(default_factory=dict)
     budget: BudgetPlan = FAST_BUDGET  # the edit scheduler's; it must match the fake's bucket
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
+    limits: ConversationLimits = field(default_factory=ConversationLimits)
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -109,7 +110,7 @@ class Rig:
             store=self.store,
             client=self.client,
             catalog=ModelCatalog(settings.upstream),
-            limits=ConversationLimits(),
+            limits=self.limits,
             upstream=settings.upstream,
             flush_interval=0.05,
             today=lambda: dt.date(2026, 11, 22),
