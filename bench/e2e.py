@@ -407,6 +407,8 @@ async def bench(
                 print(f"429: {line}", file=sys.stderr)
     first = [f.first_visible_ms for f in run.figures]
     lag = [f.final_lag_ms for f in run.figures]
+    print("final lags (ms): " + " ".join(f"{v:.0f}" for v in sorted(lag)), file=sys.stderr)
+    print("first visible (ms): " + " ".join(f"{v:.0f}" for v in sorted(first)), file=sys.stderr)
     seen = [f.first_seen_ms for f in run.figures]
     total_tokens = tokens * len(run.figures)
     return {

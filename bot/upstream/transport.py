@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+import weakref
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -94,39 +95,71 @@ async def gather(response: httpx.Response, seconds: float) -> None:
     if not isinstance(reading, asyncio.ReadTransport):
         await asyncio.sleep(seconds)
         return
+    loop = asyncio.get_running_loop()
+    watch = _WATCHES.get(loop)
+    if watch is None:
+        watch = _WATCHES[loop] = _Watch(loop)
     async with gathering(response):
-        with _peeker(reading) as peek:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + seconds
-            while (left := deadline - loop.time()) > 0:
-                await asyncio.sleep(min(PEEK_EVERY, left))
-                waiting = peek()
-                if waiting is None or _ENDING.search(waiting):
-                    return
-
-
-@contextlib.contextmanager
-def _peeker(reading: asyncio.ReadTransport) -> Iterator[Callable[[], bytes | None]]:
-    """A function returning the bytes waiting on the transport's socket without taking
-    them; None once the peer closed it (or it cannot be looked at: then stop waiting)."""
-    own = reading.get_extra_info("socket")
-    try:
-        sock = own.dup() if own is not None else None
-    except OSError:
-        sock = None
-
-    def peek() -> bytes | None:
-        if sock is None:
-            return None
         try:
-            return sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT) or None
-        except BlockingIOError:
-            return b""
+            own = reading.get_extra_info("socket")
+            sock = own.dup() if own is not None else None
         except OSError:
-            return None
-
-    try:
-        yield peek
-    finally:
+            sock = None
+        done = loop.create_future()
+        timer = loop.call_later(seconds, _settle, done)
         if sock is not None:
-            sock.close()
+            watch.add(done, sock)
+        try:
+            await done
+        finally:
+            timer.cancel()
+            watch.discard(done)
+            if sock is not None:
+                sock.close()
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+class _Watch:
+    """The sockets of every paused stream of one event loop, looked at together on
+    one timer (one wake-up per ``PEEK_EVERY`` for all of them, not one per stream)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._sockets: dict[asyncio.Future[None], socket.socket] = {}
+        self._tick: asyncio.TimerHandle | None = None
+
+    def add(self, done: asyncio.Future[None], sock: socket.socket) -> None:
+        self._sockets[done] = sock
+        if self._tick is None:
+            self._tick = self._loop.call_later(PEEK_EVERY, self._look)
+
+    def discard(self, done: asyncio.Future[None]) -> None:
+        self._sockets.pop(done, None)
+
+    def _look(self) -> None:
+        self._tick = None
+        for done, sock in list(self._sockets.items()):
+            waiting = _peek(sock)
+            if waiting is None or _ENDING.search(waiting):
+                del self._sockets[done]
+                _settle(done)
+        if self._sockets:
+            self._tick = self._loop.call_later(PEEK_EVERY, self._look)
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+
+
+def _peek(sock: socket.socket) -> bytes | None:
+    """The bytes waiting on ``sock``, left there; None once the peer closed it (or it
+    cannot be looked at: then the pause ends, nothing is lost by reading)."""
+    try:
+        return sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT) or None
+    except BlockingIOError:
+        return b""
+    except OSError:
+        return None
