@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from bot.ports import Clock, SystemClock
@@ -57,12 +57,23 @@ class ReplySlots:
         return not self._waiters and self._in_use < self.limit
 
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[None]:
-        """Hold one slot inside the block, waiting (in arrival order) for one."""
+    async def acquire(
+        self, waiting: Callable[[], Awaitable[None]] | None = None, *, after: float = 0.0
+    ) -> AsyncIterator[None]:
+        """Hold one slot inside the block, waiting (in arrival order) for one.
+
+        ``waiting`` is called once the wait has lasted ``after`` seconds (to tell the
+        person): a slot that frees sooner (the cap growing under a burst) costs no
+        "queued" message that its answer would replace at once.
+        """
         if not self.free():
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
+                if waiting is not None:
+                    await asyncio.wait([waiter], timeout=after)
+                    if not waiter.done():
+                        await waiting()
                 await waiter
             except BaseException:
                 if not waiter.cancelled() and waiter.done():

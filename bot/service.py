@@ -71,6 +71,11 @@ from bot.upstream.types import ChatRequest
 
 log = logging.getLogger(__name__)
 
+# Seconds a question waits for a reply slot before its "queued" placeholder goes
+# out: under a burst the adaptive cap grows within a few hundred ms, and a
+# placeholder its answer replaces at once would only spend the platform's budget.
+QUEUED_AFTER = 0.5
+
 IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
 
@@ -257,9 +262,15 @@ class ReplyService:
     async def _reply_slot(self, sink: ReplySink) -> AsyncIterator[None]:
         """Hold a slot to answer in; whoever must wait for one is shown that they are
         queued (nobody waits unseen), and ``sink.start`` replaces that placeholder."""
-        if not self.slots.free() and isinstance(sink, QueueingSink):
+        if not isinstance(sink, QueueingSink):
+            async with self.slots.acquire():
+                yield
+            return
+
+        async def tell() -> None:
             await sink.queued(wording.queued())
-        async with self.slots.acquire():
+
+        async with self.slots.acquire(tell, after=QUEUED_AFTER):
             yield
 
     async def _refuse(self, question: Turn, refusal: Refusal, sink: ReplySink) -> ReplyResult:

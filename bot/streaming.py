@@ -107,8 +107,11 @@ class _Window:
         self.long = shared and rate.per_seconds >= LONG_WINDOW
 
     def available_at(self, reserve: int = 0) -> float:
-        """When a request may go, leaving ``reserve`` of the window's requests unused."""
-        allowed = max(1, self.rate.count - reserve)
+        """When a request may go, leaving ``reserve`` of the window's requests unused
+        (never, while the reserve is the whole window)."""
+        allowed = self.rate.count - reserve
+        if allowed < 1:
+            return float("inf")
         done = self._done
         free = done[len(done) - allowed][0] + self.span if len(done) >= allowed else 0.0
         return max(free, self.blocked_until)
@@ -336,13 +339,15 @@ class EditScheduler:
                 continue
             if slot.urgent_since is None:
                 key = (2, slot.last_sent_at, slot.order)
-            elif slot.ref is None and not slot.reply.has_words(slot) and not slot.reply.waiting:
-                key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
+            elif not slot.reply.has_words(slot) and not slot.reply.waiting:
+                # A placeholder (or "queued" becoming "thinking"): only when idle.
+                key = (1, slot.urgent_since, slot.order)
             else:
                 key = (0, slot.urgent_since, slot.order)
             at = self._available_at(slot, cosmetic=key[0] == 1, urgent=key[0] == 0)
             if at > now:
-                next_at = at if next_at is None else min(next_at, at)
+                if at != float("inf"):  # a placeholder nobody can afford waits for a change
+                    next_at = at if next_at is None else min(next_at, at)
                 continue
             if best_key is None or key < best_key:
                 best, best_key = slot, key
@@ -403,16 +408,20 @@ class EditScheduler:
 
         A placeholder or the typing indicator is cosmetic: in a shared window it
         also leaves half the window for answers about to start and one request
-        for every answer still waiting to show its first words. Under a burst
+        for every answer still waiting to show its first words (in a long window,
+        on top of the finals' reserve: Slack 50 at once spent its minute of
+        chat.update on placeholders' first words, and 36 finals waited 45 s). Under a burst
         (20 mentions at once) the budget goes to words, not to "thinking…" signs
         that push the words a window on.
         """
         if not window.shared:
             return 1
         count = window.rate.count
-        finals = min(len(self._open), count - 1)
+        finals = min(len(self._open), count)
         if cosmetic:
-            return max(count // 2, len(self._wordless), finals)
+            waiting = max(count // 2, len(self._wordless))
+            # In a long window a placeholder's words would cost an edit of their own.
+            return waiting + finals if window.long else max(waiting, finals)
         return max(1, finals)
 
     def _dispatch(self, slot: _Slot, now: float) -> None:

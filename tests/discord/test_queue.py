@@ -16,7 +16,8 @@ async def test_a_person_waiting_for_a_slot_sees_a_queued_placeholder_then_the_an
     upstream: FakeUpstream,
     fake: RecordingDiscord,
 ) -> None:
-    upstream.answer = Answer(text="one two three four", tokens_per_s=8)  # holds the slot
+    # The first answer holds the only slot longer than QUEUED_AFTER (bot/service.py).
+    upstream.answer = Answer(text="one two three four five six", tokens_per_s=4)
     limits = ConversationLimits(max_concurrent_replies=1)
     rig = Rig(fake, MemoryStore(), client, upstream_settings, limits=limits)
     async with rig.bot():
@@ -27,7 +28,7 @@ async def test_a_person_waiting_for_a_slot_sees_a_queued_placeholder_then_the_an
         threads = [await rig.thread_of(question) for question in asked]
         for thread in threads:
             [answer] = await rig.answered(thread, timeout=15)
-            assert answer.content == "one two three four"
+            assert answer.content == "one two three four five six"
     shown = [
         (method, body["content"])
         for method, path, body in fake.bodies
@@ -37,7 +38,7 @@ async def test_a_person_waiting_for_a_slot_sees_a_queued_placeholder_then_the_an
     # came, the same message became the answer (never a second message).
     assert shown[0] == ("POST", wording.queued())
     assert [method for method, _ in shown[1:]] == ["PATCH"] * (len(shown) - 1)
-    assert shown[-1][1] == "one two three four"
+    assert shown[-1][1] == "one two three four five six"
     first_thread = [
         body["content"]
         for _method, path, body in fake.bodies
