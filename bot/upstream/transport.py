@@ -54,9 +54,11 @@ def transport(kind: str) -> httpx.AsyncBaseTransport | None:
                 response.extensions[READING] = reading
             return response
 
-    return PausableTransport(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
-    )
+    # 0: no cap on connections (aiohttp's meaning). None would leave aiohttp's own
+    # default of 100, and the 101st answer at once waited for a whole answer
+    # (bench/e2e.py --conversations 200 --burst: 100 answers' first words 12 s late).
+    # How many streams run at once is the reply slots' call (bot/concurrency.py).
+    return PausableTransport(limits=httpx.Limits(max_connections=0, max_keepalive_connections=64))
 
 
 def can_gather(response: httpx.Response) -> bool:

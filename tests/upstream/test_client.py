@@ -352,6 +352,18 @@ async def test_a_gathering_pause_ends_when_the_answer_ends(
         await response.aclose()
 
 
+async def test_more_than_a_hundred_answers_stream_at_once(
+    client: UpstreamClient, upstream: FakeUpstream
+) -> None:
+    """The HTTP client has no connection cap of its own (aiohttp's default is 100):
+    how many answers stream at once is the reply slots' decision (issue 19)."""
+    upstream.answer = Answer(tokens=10, tokens_per_s=10)
+    await asyncio.gather(
+        *(collect(client, ChatRequest(model="gpt-4o", messages=HELLO)) for _ in range(110))
+    )
+    assert upstream.stats.max_concurrent_streams == 110
+
+
 # -- errors -------------------------------------------------------------------------
 
 
