@@ -44,7 +44,7 @@ from bot import wording
 from bot.errors import PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
 from bot.render import render_slack
-from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
+from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, open_fence, opening_fence, take_first
 from bot.streaming import EditScheduler, StreamedReply
 
 __all__ = ["AppendPacer", "FallbackReply", "NativeReply", "NativeStreams", "StreamOptions"]
@@ -293,6 +293,11 @@ class NativeReply:
             await self._next_batch()
             last = self._finishing.is_set()
             text = self._take_pending()
+            if not last:
+                text = self._whole_lines(text)
+                if not text:  # only a partial line near the rollover: wait for its end
+                    await self._line_or_expiry()
+                    continue
             if last:
                 text += self._footer_block(text)
                 if not self._shown_words and not text.strip():
@@ -322,6 +327,42 @@ class NativeReply:
         self._pending.clear()
         return text
 
+    async def _line_or_expiry(self) -> None:
+        """Wait for more text; if the message expires first, end it (at a line end)."""
+        self._work.clear()
+        message = self._message
+        if message is None:
+            await self._work.wait()
+            return
+        left = message.started_at + self._options.rollover_after - self._clock.monotonic()
+        if left > 0 and await self._clock.wait(self._work, left):
+            return
+        if self._message is message:
+            await self._roll_over(message)
+
+    def _whole_lines(self, text: str) -> str:
+        """Near the rollover only whole lines go out; the partial one waits in pending.
+
+        A message ends where its text ends: had an append stopped mid-line there,
+        the rollover would cut a code line in two (issue 19). Past half a message,
+        in characters or in time (``rollover_after``), the partial line is held
+        back, unless it alone is longer than the room (then ``_split`` cuts it
+        between words).
+        """
+        message = self._message
+        used = len(message.text) if message is not None else len(self._reopen)
+        young = message is None or (
+            self._clock.monotonic() - message.started_at < self._options.rollover_after / 2
+        )
+        if used + len(text) <= self._max_chars // 2 and young:
+            return text
+        end = text.rfind("\n") + 1
+        if end == 0 and len(text) >= self._room(message):
+            return text
+        if end < len(text):
+            self._pending.insert(0, text[end:])
+        return text[:end]
+
     def _footer_block(self, text: str) -> str:
         if not self._footer:
             return ""
@@ -341,7 +382,10 @@ class NativeReply:
                 if last and message is not None:
                     await self._roll_over(message)  # everything is shown: just end it
                 return
-            piece, rest = _cut(text, self._room(message))
+            piece, rest = self._split(message, text)
+            if not piece and message is not None:
+                await self._roll_over(message)  # full: it ends at a line end
+                continue
             outcome = await self._send(message, piece, stop=last and not rest)
             if outcome is _Sent.FALL_BACK:
                 await self._fall_back(text)
@@ -353,6 +397,19 @@ class NativeReply:
 
     def _expiring(self, message: _Message) -> bool:
         return self._clock.monotonic() - message.started_at >= self._options.rollover_after
+
+    def _split(self, message: _Message | None, text: str) -> tuple[str, str]:
+        """``text`` split so the first part fits this message, where ``bot.splitting``
+        would end a message (paragraph, line, word; never inside a fence line)."""
+        room = self._room(message)
+        if len(text) <= room:
+            return text, ""
+        if room < MIN_LIMIT:
+            return "", text
+        fence = open_fence(message.text if message is not None else self._reopen)
+        prefix = fence.opener if fence is not None else ""  # already in the message
+        chunk, carry = take_first(text, room + len(prefix), fence)
+        return chunk.body, carry.rest if carry is not None else ""
 
     def _room(self, message: _Message | None) -> int:
         used = len(message.text) if message is not None else len(self._reopen)
@@ -480,18 +537,6 @@ class NativeReply:
         self._fallback = fallback
         if text:
             await fallback.append(text)
-
-
-def _cut(text: str, room: int) -> tuple[str, str]:
-    """``text`` split so the first part fits ``room``, at a line or word end if one is near."""
-    if len(text) <= room:
-        return text, ""
-    floor = room // 2
-    for separator in ("\n", " "):
-        at = text.rfind(separator, floor, room)
-        if at >= 0:
-            return text[: at + 1], text[at + 1 :]
-    return text[:room], text[room:]
 
 
 def _fence_edges(markdown: str) -> tuple[str, str]:
