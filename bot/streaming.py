@@ -242,7 +242,7 @@ class EditScheduler:
         while True:
             now = self.clock.monotonic()
             at = max(
-                (w.available_at(0 if urgent else self._reserve(w, optional)) for w in windows),
+                (w.available_at(self._spend_reserve(w, optional, urgent)) for w in windows),
                 default=0.0,
             )
             if at <= now:
@@ -250,6 +250,14 @@ class EditScheduler:
             if optional:
                 return None
             await self.clock.sleep(at - now)
+
+    def _spend_reserve(self, window: _Window, optional: bool, urgent: bool) -> int:
+        """What a one-off request leaves of ``window``: a request that must go (a button,
+        a library call) keeps at least one request of it, so it never waits forever."""
+        if urgent:
+            return 0
+        reserve = self._reserve(window, optional)
+        return reserve if optional else min(reserve, window.rate.count - 1)
 
     async def _call_counted(self, cells: list[list[float]], call: Callable[[], Awaitable[T]]) -> T:
         counted = _COUNTED.set(True)

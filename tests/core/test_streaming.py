@@ -332,3 +332,23 @@ async def test_progress_on_a_long_window_is_spread_at_its_sustained_rate(
     assert min(gaps) >= 60.0 / (50 - 5)  # one share of what the reserve leaves, each
     assert len(progress) + 5 <= 50  # the finals' reserve was never spent on progress
     assert platform.rate_limited == 0
+
+
+async def test_a_library_request_goes_while_every_answer_owes_its_final(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    """More answers open than the bot's 50/s: the finals' reserve is the whole window,
+    yet a request that must go (a button, a library call) still gets one of it."""
+    replies = [
+        StreamedReply(platform.target(f"c{n}"), scheduler, render_discord) for n in range(60)
+    ]
+    for reply in replies:
+        await reply.start()
+        await reply.append("words ")
+
+    async def library_call() -> str:
+        return "sent"
+
+    assert await scheduler.count(library_call) == "sent"
+    assert float("inf") not in clock.sleeps  # it never waited for a window that cannot free
+    await asyncio.gather(*(reply.finish() for reply in replies))
