@@ -25,9 +25,10 @@ READING = "threadline.reading"
 # While gathering, how often the bytes waiting in the kernel are looked at (not
 # read: MSG_PEEK) for the stream's end, so the last tokens are never held back
 # for the rest of a pause (issue 19: the final text lands fast).
-PEEK_EVERY = 0.05
+PEEK_EVERY = 0.1
 PEEK_BYTES = 65536
 # The end of an answer on the wire: a finish reason, [DONE], or an error event.
+_OVERLAP = 32  # an ending marker may straddle two looks
 _ENDING = re.compile(rb'"finish_reason":\s*"|data: \[DONE\]|"error":\s*\{')
 
 
@@ -132,22 +133,31 @@ class _Watch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._sockets: dict[asyncio.Future[None], socket.socket] = {}
+        self._seen: dict[asyncio.Future[None], int] = {}  # bytes waiting at the last look
         self._tick: asyncio.TimerHandle | None = None
 
     def add(self, done: asyncio.Future[None], sock: socket.socket) -> None:
         self._sockets[done] = sock
+        self._seen[done] = 0
         if self._tick is None:
             self._tick = self._loop.call_later(PEEK_EVERY, self._look)
 
     def discard(self, done: asyncio.Future[None]) -> None:
         self._sockets.pop(done, None)
+        self._seen.pop(done, None)
 
     def _look(self) -> None:
+        """One peek per paused stream into one buffer (no bytes object made), searched
+        only where bytes arrived since the last look."""
         self._tick = None
         for done, sock in list(self._sockets.items()):
-            waiting = _peek(sock)
-            if waiting is None or _ENDING.search(waiting):
-                del self._sockets[done]
+            seen = self._seen[done]
+            count = _peek_into(sock)
+            if count == seen:
+                continue
+            self._seen[done] = count
+            if count < 0 or _ENDING.search(_PEEKED, max(0, seen - _OVERLAP), count):
+                self.discard(done)
                 _settle(done)
         if self._sockets:
             self._tick = self._loop.call_later(PEEK_EVERY, self._look)
@@ -156,12 +166,16 @@ class _Watch:
 _WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
 
 
-def _peek(sock: socket.socket) -> bytes | None:
-    """The bytes waiting on ``sock``, left there; None once the peer closed it (or it
-    cannot be looked at: then the pause ends, nothing is lost by reading)."""
+def _peek_into(sock: socket.socket) -> int:
+    """How many bytes wait on ``sock`` (copied into ``_PEEKED``, left on the socket);
+    -1 once the peer closed it or it cannot be looked at (then the pause ends:
+    nothing is lost by reading)."""
     try:
-        return sock.recv(PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT) or None
+        return sock.recv_into(_PEEKED, PEEK_BYTES, socket.MSG_PEEK | socket.MSG_DONTWAIT) or -1
     except BlockingIOError:
-        return b""
+        return 0
     except OSError:
-        return None
+        return -1
+
+
+_PEEKED = bytearray(PEEK_BYTES)  # one event loop thread looks at a time
