@@ -93,6 +93,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             metrics=metrics,
             allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
         )
+        client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
         yield Core(settings, store, client, catalog, service, metrics, interrupted)
 

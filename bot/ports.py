@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from bot.domain import (
@@ -181,6 +181,15 @@ class ReplySink(Protocol):
 
         Raises ``ThreadlineError`` when the platform refuses it.
         """
+        ...
+
+
+@runtime_checkable
+class QueueingSink(Protocol):
+    """A sink that can show, before ``start``, that its answer waits for a slot."""
+
+    async def queued(self, sentence: str) -> None:
+        """Show ``sentence`` where the answer will be; ``start`` replaces it."""
         ...
 
 

@@ -18,7 +18,9 @@ interval of the model's text:
    answer is handed to ``deliveries`` (bot/delivery.py), which tries it again.
 
 One answer per thread at a time, in the order the messages arrived; many
-threads at once, at most ``max_concurrent_replies``. A message the cost and
+threads at once, at most ``max_concurrent_replies`` (0: as many as the upstream
+tolerates, ``bot.concurrency``). Whoever waits for a slot sees a placeholder
+saying so (``wording.queued``), replaced when their answer starts. A message the cost and
 abuse controls refuse (bot/allowance.py) is stored as ``failed`` (kept, never
 context) and answered with the sentence that says when to ask again.
 """
@@ -38,6 +40,7 @@ from enum import StrEnum
 from bot import wording
 from bot.allowance import Allowance, Refusal, UsageReport
 from bot.candidates import Gathered, keep, show_others, store_others
+from bot.concurrency import ReplySlots
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.conversation_settings import inherited
 from bot.delivery import Deliveries
@@ -69,11 +72,23 @@ from bot.json_answers import JsonSink, json_problem, with_json_instruction
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.params import ParamsDesk, wire_format
-from bot.ports import Clock, CompletionClient, ConversationStore, ReplySink, SystemClock
+from bot.ports import (
+    Clock,
+    CompletionClient,
+    ConversationStore,
+    QueueingSink,
+    ReplySink,
+    SystemClock,
+)
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
 from bot.upstream.types import ChatRequest
 
 log = logging.getLogger(__name__)
+
+# Seconds a question waits for a reply slot before its "queued" placeholder goes
+# out: under a burst the adaptive cap grows within a few hundred ms, and a
+# placeholder its answer replaces at once would only spend the platform's budget.
+QUEUED_AFTER = 0.5
 
 IMAGE_MIMES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 
@@ -166,7 +181,7 @@ class ReplyService:
         self._flushes = _Flushes(store, self._clock, flush_interval)
         self._today = today
         self._queues: dict[ThreadKey, _ThreadQueue] = {}
-        self._slots = asyncio.Semaphore(limits.max_concurrent_replies)
+        self.slots = ReplySlots(limits.max_concurrent_replies, self._clock)
         self._trim_told: set[ThreadKey] = set()
         # /settings and the per-question parameters (bot/params.py)
         self.params = ParamsDesk(
@@ -197,7 +212,7 @@ class ReplyService:
                 if refused is not None:
                     return await self._refuse(stored, refused, sink)
                 await wait_for_turn()
-                async with self._slots:
+                async with self._reply_slot(sink):
                     return await self._measured(incoming, stored, sink, started)
 
     async def _remember_image_model(self, incoming: Incoming) -> None:
@@ -232,7 +247,7 @@ class ReplyService:
             await self._store.update_turn(answer_id, TurnUpdate(status=TurnStatus.FAILED))
             async with self._in_turn(key) as wait_for_turn:
                 await wait_for_turn()
-                async with self._slots:
+                async with self._reply_slot(sink):
                     return await self._measured(incoming, question, sink, started)
 
     async def unanswered(self) -> list[StoredTurn]:
@@ -260,7 +275,7 @@ class ReplyService:
             current = await self._store.get_turn(turn.id)
             if current is None or current.status is not TurnStatus.PENDING:
                 return ReplyResult(Outcome.DUPLICATE)
-            async with self._slots:
+            async with self._reply_slot(sink):
                 return await self._measured(asked(key, current), current, sink, started)
 
     async def usage(self, key: ThreadKey, user_id: str) -> UsageReport:
@@ -282,6 +297,21 @@ class ReplyService:
             await asyncio.shield(queue.release(ticket))
             if queue.idle:
                 self._queues.pop(key, None)
+
+    @contextlib.asynccontextmanager
+    async def _reply_slot(self, sink: ReplySink) -> AsyncIterator[None]:
+        """Hold a slot to answer in; whoever must wait for one is shown that they are
+        queued (nobody waits unseen), and ``sink.start`` replaces that placeholder."""
+        if not isinstance(sink, QueueingSink):
+            async with self.slots.acquire():
+                yield
+            return
+
+        async def tell() -> None:
+            await sink.queued(wording.queued())
+
+        async with self.slots.acquire(tell, after=QUEUED_AFTER):
+            yield
 
     async def _refuse(self, question: Turn, refusal: Refusal, sink: ReplySink) -> ReplyResult:
         """Keep the message (``failed``: never context, never asked again) and say why."""
@@ -494,6 +524,7 @@ class ReplyService:
                     continue
                 if first:
                     first = False
+                    self.slots.succeeded()
                     self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)
                 if sink is not None:
                     await sink.append(delta.content)

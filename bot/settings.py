@@ -128,8 +128,9 @@ class ConversationLimits(BaseModel):
     )
     context_tokens: Count = 16_000
     max_history_turns: Count = 200
-    # 0 would make every answer wait forever.
-    max_concurrent_replies: Count = 32
+    # Answers streaming at once. 0 (the default): as many as the upstream tolerates,
+    # found by backing off on its 429s and growing otherwise (bot/concurrency.py).
+    max_concurrent_replies: int = Field(default=0, ge=0)
     # On SIGTERM/SIGINT, seconds the answers in flight get to finish before they are
     # stopped (and marked interrupted); new messages are not taken meanwhile.
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)

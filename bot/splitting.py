@@ -62,6 +62,7 @@ __all__ = [
     "Chunk",
     "Fence",
     "balance_fences",
+    "open_fence",
     "opening_fence",
     "split_text",
     "take_first",
@@ -228,6 +229,11 @@ def split_text(text: str, limit: int) -> list[Chunk]:
             break
         rest, fence = carry.rest, carry.fence
     return chunks
+
+
+def open_fence(text: str) -> Fence | None:
+    """The code block open at the end of ``text`` (None outside one)."""
+    return _FenceScan(text, None, len(text)).fence_at(len(text))
 
 
 def balance_fences(text: str) -> str:

@@ -76,6 +76,10 @@ DISCORD_BUDGET = BudgetPlan(channel=Rate(5, 5.0), overall=Rate(50, 1.0))
 # Tier 3, 50+ per minute per app per workspace (https://api.slack.com/methods/chat.update).
 SLACK_BUDGET = BudgetPlan(channel_posts=Rate(1, 1.0), overall_edits=Rate(50, 60.0))
 
+# A window this long (Slack's minute) cannot be waited out by a final edit: its
+# intermediate edits leave a request for every message still owing its final.
+LONG_WINDOW = 10.0
+
 # No limits at all: terminals and tests that are not about budgets.
 UNLIMITED = BudgetPlan()
 
@@ -89,7 +93,7 @@ class _Window:
     window on the platform's side, whatever the network latency.
     """
 
-    __slots__ = ("_done", "blocked_until", "rate", "shared", "span")
+    __slots__ = ("_done", "blocked_until", "long", "paced_until", "rate", "shared", "span")
 
     def __init__(self, rate: Rate, margin: float, *, shared: bool) -> None:
         self.rate = rate
@@ -97,10 +101,17 @@ class _Window:
         self.span = rate.per_seconds + margin
         self._done: deque[list[float]] = deque(maxlen=rate.count)
         self.blocked_until = 0.0
+        self.paced_until = 0.0  # intermediate edits: spread at the sustained rate
+        # Too long for a final edit to wait out (Slack's minute of chat.update): its
+        # intermediate edits keep a reserve for finals and go at the sustained rate.
+        self.long = shared and rate.per_seconds >= LONG_WINDOW
 
     def available_at(self, reserve: int = 0) -> float:
-        """When a request may go, leaving ``reserve`` of the window's requests unused."""
-        allowed = max(1, self.rate.count - reserve)
+        """When a request may go, leaving ``reserve`` of the window's requests unused
+        (never, while the reserve is the whole window)."""
+        allowed = self.rate.count - reserve
+        if allowed < 1:
+            return float("inf")
         done = self._done
         free = done[len(done) - allowed][0] + self.span if len(done) >= allowed else 0.0
         return max(free, self.blocked_until)
@@ -110,6 +121,11 @@ class _Window:
         cell = [float("inf")]
         self._done.append(cell)
         return cell
+
+    def pace(self, now: float, reserve: int) -> None:
+        """An intermediate edit went: the next waits its share of what ``reserve``
+        leaves of the window, so that share is spent evenly, never in one burst."""
+        self.paced_until = now + self.span / max(1, self.rate.count - reserve)
 
 
 @dataclass(eq=False)
@@ -171,6 +187,7 @@ class EditScheduler:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._dirty: dict[_Slot, None] = {}
         self._wordless: set[_Slot] = set()  # answers' first messages not yet showing words
+        self._open: set[_Slot] = set()  # messages that still owe their final edit
         self._wake = asyncio.Event()
         self._order = itertools.count()
         self._task: asyncio.Task[None] | None = None
@@ -190,11 +207,15 @@ class EditScheduler:
 
     # -- one-off requests ------------------------------------------------------------
 
-    async def spend(self, bucket: str | None, call: Callable[[], Awaitable[T]]) -> T:
+    async def spend(
+        self, bucket: str | None, call: Callable[[], Awaitable[T]], *, urgent: bool = True
+    ) -> T:
         """Run a request that is not a reply's post or edit (a thread, a button) inside
         the same budget, waiting for room, so nothing the bot sends escapes the count.
-        ``bucket`` None spends only the overall windows."""
-        cells = await self._take(bucket, optional=False)
+        ``bucket`` None spends only the overall windows. ``urgent`` (a thread a person
+        waits for) may take a window's last request; otherwise (a button under a
+        finished answer) it leaves the reserve for first words and final edits."""
+        cells = await self._take(bucket, optional=False, urgent=urgent)
         assert cells is not None
         return await self._call_counted(cells, call)
 
@@ -212,18 +233,31 @@ class EditScheduler:
         the command sync) are counted too, and threadline's own only once."""
         if _COUNTED.get():
             return await call()
-        return await self.spend(None, call)
+        return await self.spend(None, call, urgent=False)
 
-    async def _take(self, bucket: str | None, *, optional: bool) -> list[list[float]] | None:
+    async def _take(
+        self, bucket: str | None, *, optional: bool, urgent: bool = False
+    ) -> list[list[float]] | None:
         windows = self._bucket_windows(bucket)
         while True:
             now = self.clock.monotonic()
-            at = max((w.available_at(self._reserve(w, optional)) for w in windows), default=0.0)
+            at = max(
+                (w.available_at(self._spend_reserve(w, optional, urgent)) for w in windows),
+                default=0.0,
+            )
             if at <= now:
                 return [window.take() for window in windows]
             if optional:
                 return None
             await self.clock.sleep(at - now)
+
+    def _spend_reserve(self, window: _Window, optional: bool, urgent: bool) -> int:
+        """What a one-off request leaves of ``window``: a request that must go (a button,
+        a library call) keeps at least one request of it, so it never waits forever."""
+        if urgent:
+            return 0
+        reserve = self._reserve(window, optional)
+        return reserve if optional else min(reserve, window.rate.count - 1)
 
     async def _call_counted(self, cells: list[list[float]], call: Callable[[], Awaitable[T]]) -> T:
         counted = _COUNTED.set(True)
@@ -257,11 +291,13 @@ class EditScheduler:
         slot = _Slot(reply, after, next(self._order))
         if after is None:
             self._wordless.add(slot)
+        self._open.add(slot)
         return slot
 
     def forget(self, slot: _Slot) -> None:
         self._dirty.pop(slot, None)
         self._wordless.discard(slot)
+        self._open.discard(slot)
 
     def mark(self, slot: _Slot) -> None:
         """Note that ``slot`` has newer text; wake the loop only if that changes a choice."""
@@ -311,13 +347,15 @@ class EditScheduler:
                 continue
             if slot.urgent_since is None:
                 key = (2, slot.last_sent_at, slot.order)
-            elif slot.ref is None and not slot.reply.has_words(slot):
-                key = (1, slot.urgent_since, slot.order)  # a placeholder: only when idle
+            elif not slot.reply.has_words(slot) and not slot.reply.waiting:
+                # A placeholder (or "queued" becoming "thinking"): only when idle.
+                key = (1, slot.urgent_since, slot.order)
             else:
                 key = (0, slot.urgent_since, slot.order)
             at = self._available_at(slot, cosmetic=key[0] == 1, urgent=key[0] == 0)
             if at > now:
-                next_at = at if next_at is None else min(next_at, at)
+                if at != float("inf"):  # a placeholder nobody can afford waits for a change
+                    next_at = at if next_at is None else min(next_at, at)
                 continue
             if best_key is None or key < best_key:
                 best, best_key = slot, key
@@ -355,6 +393,8 @@ class EditScheduler:
         at = 0.0  # a loop, not max() over a generator: this runs for every dirty slot per look
         for window in windows:
             free = window.available_at(0 if urgent else self._reserve(window, cosmetic))
+            if not urgent and window.paced_until > free:
+                free = window.paced_until
             if free > at:
                 at = free
         return at
@@ -364,15 +404,33 @@ class EditScheduler:
 
         Urgent work (posts, first words, final edits) may take a window's last
         request. An intermediate edit leaves that one, so an answer that ends
-        never waits a window. A placeholder or the typing indicator is cosmetic:
-        in a shared window it leaves half the window for answers about to start
-        and one request for every answer still waiting to show its first words.
-        Under a burst (20 mentions at once) the budget goes to words, not to
-        "thinking…" signs that push the words a window on.
+        never waits a window; in a shared window (the bot's, the workspace's) it
+        leaves one request for every message still owing its final edit, so the
+        answers that end together do not wait behind others' progress (issue 19:
+        50 answers ending within 0.1 s met a full second of progress edits and
+        waited up to a second). Under that load progress slows (at 50 answers
+        Discord's 50/s leaves one edit a second for it); up to half the window
+        it does not. In a long window (Slack's minute of chat.update) what the
+        reserve leaves is spent at its sustained rate (``_Window.pace``), never
+        in one burst.
+
+        A placeholder or the typing indicator is cosmetic: in a shared window it
+        also leaves half the window for answers about to start and one request
+        for every answer still waiting to show its first words (in a long window,
+        on top of the finals' reserve: Slack 50 at once spent its minute of
+        chat.update on placeholders' first words, and 36 finals waited 45 s). Under a burst
+        (20 mentions at once) the budget goes to words, not to "thinking…" signs
+        that push the words a window on.
         """
-        if cosmetic and window.shared:
-            return max(window.rate.count // 2, len(self._wordless))
-        return 1
+        if not window.shared:
+            return 1
+        count = window.rate.count
+        finals = min(len(self._open), count)
+        if cosmetic:
+            waiting = max(count // 2, len(self._wordless))
+            # In a long window a placeholder's words would cost an edit of their own.
+            return waiting + finals if window.long else max(waiting, finals)
+        return max(1, finals)
 
     def _dispatch(self, slot: _Slot, now: float) -> None:
         slot.dirty = False
@@ -381,7 +439,12 @@ class EditScheduler:
         if text == slot.sent_text:
             self._settle(slot)
             return
-        cells = [window.take() for window in self._windows_for(slot)]
+        windows = self._windows_for(slot)
+        cells = [window.take() for window in windows]
+        if not slot.urgent():
+            for window in windows:
+                if window.long:
+                    window.pace(now, self._reserve(window, cosmetic=False))
         slot.in_flight = True
         slot.last_sent_at = now
         send = asyncio.create_task(self._send(slot, text, cells))
@@ -454,6 +517,7 @@ class EditScheduler:
             self._wordless.discard(slot)
         if slot.final and not slot.dirty and not slot.in_flight:
             self._wordless.discard(slot)
+            self._open.discard(slot)
             slot.done.set()
 
 
@@ -484,10 +548,22 @@ class StreamedReply:
         self._finished = False
         self._slots: list[_Slot] = []
         self._typing: asyncio.Task[None] | None = None
+        self._placeholder = wording.THINKING_PLACEHOLDER
+        self.waiting = False  # queued for a slot: the placeholder is news, not cosmetic
+
+    async def queued(self, sentence: str) -> None:
+        """Show ``sentence`` (the answer waits for a slot) as soon as the budget allows;
+        ``start`` turns it into the usual placeholder when the answer begins."""
+        self._placeholder, self.waiting = sentence, True
+        if not self._slots:
+            self._slots.append(self._scheduler.new_slot(self, None))
+        self._scheduler.mark(self._slots[0])
 
     async def start(self) -> None:
         """Show a placeholder at once, and the typing indicator when the budget has room."""
-        self._slots.append(self._scheduler.new_slot(self, None))
+        self._placeholder, self.waiting = wording.THINKING_PLACEHOLDER, False
+        if not self._slots:
+            self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
         # In the background: the model is asked at once, not after a round trip.
         self._typing = asyncio.create_task(self._show_typing(), name="typing")
@@ -548,7 +624,7 @@ class StreamedReply:
             return slot.frozen_text
         markdown = "".join(self._tail)
         if not markdown.strip():
-            return wording.THINKING_PLACEHOLDER
+            return self._placeholder
         opener = self._fence.opener if self._fence is not None else ""
         shown = self._render(opener + markdown)
         room = self._limit - len(wording.IN_PROGRESS_MARKER) - 4

@@ -16,6 +16,12 @@ IN_PROGRESS_MARKER = " ⏳"
 THINKING_PLACEHOLDER = "⏳ thinking…"
 EMPTY_ANSWER = "(The model returned an empty answer.)"
 
+
+def queued() -> str:
+    """The placeholder of an answer waiting for a free slot (nobody waits unseen)."""
+    return "⏳ queued: many people are asking right now; your answer starts in a moment…"
+
+
 _UPSTREAM_BY_CODE = {
     "invalid_token": (
         "The model service rejected threadline's API key (invalid_token). "

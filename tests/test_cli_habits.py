@@ -78,10 +78,16 @@ async def test_check_names_a_base_url_without_chat_completions(
 # -- 3. a setting that used to hang --------------------------------------------------
 
 
-async def test_no_reply_slots_is_refused_not_a_hang(env: dict[str, str]) -> None:
-    code, out, err = await threadline(env | {"LIMITS__MAX_CONCURRENT_REPLIES": "0"}, "ask", "hi")
+async def test_zero_reply_slots_answers_and_a_negative_count_is_refused(
+    env: dict[str, str],
+) -> None:
+    """0 used to hang ``ask`` forever; it now means "as many as the upstream tolerates"
+    (bot/concurrency.py), and a negative count stops start-up with a sentence."""
+    code, out, _ = await threadline(env | {"LIMITS__MAX_CONCURRENT_REPLIES": "0"}, "ask", "hi")
+    assert (code, out.strip()) == (0, "You said: hi")
+    code, out, err = await threadline(env | {"LIMITS__MAX_CONCURRENT_REPLIES": "-1"}, "ask", "hi")
     assert (code, out) == (2, "")
-    assert "LIMITS__MAX_CONCURRENT_REPLIES must be at least 1" in err
+    assert "LIMITS__MAX_CONCURRENT_REPLIES must be at least 0" in err
 
 
 # -- 4. CLI habits ---------------------------------------------------------------------

@@ -90,8 +90,7 @@ def test_a_quote_that_is_part_of_a_value_is_kept(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("name", "value", "rule"),
     [
-        ("LIMITS__MAX_CONCURRENT_REPLIES", "0", "must be at least 1"),
-        ("LIMITS__MAX_CONCURRENT_REPLIES", "-1", "must be at least 1"),
+        ("LIMITS__MAX_CONCURRENT_REPLIES", "-1", "must be at least 0"),
         ("UPSTREAM__MODELS", "notjson", "must be written as JSON"),
         ("LOGGING__LEVEL", "LOUD", "must be one of"),
         ("UPSTREAM__TIMEOUT_IDLE", "-1", "must be more than 0"),

@@ -213,8 +213,11 @@ class AnswerRunner:
         self, target: AnswerTarget, ref: MessageRef, view: discord.ui.View | None
     ) -> None:
         try:
-            # Inside the connection's budget: this edit counts like the answer's own.
-            await self._scheduler.spend(target.bucket, lambda: target.show_view(ref, view))
+            # Inside the connection's budget: this edit counts like the answer's own,
+            # after the first words and final edits of the answers still streaming.
+            await self._scheduler.spend(
+                target.bucket, lambda: target.show_view(ref, view), urgent=False
+            )
         except ThreadlineError as error:  # the answer stands without its buttons
             log.warning("could not update an answer's buttons: %s", error)
 

@@ -39,7 +39,14 @@ from bot import wording
 from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, MessageRef, PlatformLimits, ReplySink, ReplyTarget
+from bot.ports import (
+    ConversationStore,
+    MessageRef,
+    PlatformLimits,
+    QueueingSink,
+    ReplySink,
+    ReplyTarget,
+)
 from bot.render import render_discord
 from bot.streaming import EditScheduler, StreamedReply
 
@@ -161,6 +168,10 @@ class RecordingReply:
     def __init__(self, inner: ReplySink, recorded: RecordingTarget) -> None:
         self._inner = inner
         self._recorded = recorded
+
+    async def queued(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.queued(sentence)
 
     async def start(self) -> None:
         await self._inner.start()

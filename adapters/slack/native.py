@@ -45,7 +45,7 @@ from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
-from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, opening_fence
+from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, open_fence, opening_fence, take_first
 from bot.streaming import EditScheduler, StreamedReply
 
 __all__ = ["AppendPacer", "FallbackReply", "NativeReply", "NativeStreams", "StreamOptions"]
@@ -102,6 +102,11 @@ class AppendPacer:
             return False
         self._due = max(self._due, now) + self._gap
         return True
+
+    def wait(self, *, first_words: bool = False) -> float:
+        """Seconds until ``take`` would go without waiting."""
+        early = self._burst - 1 - (0 if first_words else self._reserve)
+        return max(0.0, self._due - early * self._gap - self._clock.monotonic())
 
     async def take(self, *, first_words: bool = False) -> None:
         now = self._clock.monotonic()
@@ -162,6 +167,9 @@ class FallbackReply:
         self._channel = target.place.channel
         self._target = target
         self._reply = StreamedReply(target, scheduler, mrkdwn)
+
+    async def queued(self, sentence: str) -> None:
+        await self._reply.queued(sentence)
 
     async def start(self) -> None:
         await self._reply.start()
@@ -235,8 +243,18 @@ class NativeReply:
 
     # -- ReplySink -------------------------------------------------------------------
 
+    async def queued(self, sentence: str) -> None:
+        """Waiting for a slot: a stream cannot take its words back, so this answer is
+        posted and edited (the fallback), its placeholder saying that it is queued."""
+        if self._fallback is None:
+            self._fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
+        await self._fallback.queued(sentence)
+
     async def start(self) -> None:
         """Show the assistant status, and (outside assistant threads) open the stream."""
+        if self._fallback is not None:
+            await self._fallback.start()
+            return
         with contextlib.suppress(ThreadlineError):  # a missing status is cosmetic
             await self._target.typing()
         # In an assistant thread the "is thinking…" status shows until the first
@@ -252,13 +270,13 @@ class NativeReply:
         self._work.set()
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
-        if self._task is None:
+        if self._task is None and self._fallback is None:
             await self.start()
-        assert self._task is not None
         self._footer = footer
         self._finishing.set()
         self._work.set()
-        await self._task
+        if self._task is not None:
+            await self._task
         ids = list(self._ids)
         if self._fallback is not None:
             try:
@@ -292,6 +310,9 @@ class NativeReply:
             await self._next_batch()
             last = self._finishing.is_set()
             text = self._take_pending(last=last)
+            if text is None:  # only a partial line near the rollover: wait for its end
+                await self._line_or_expiry()
+                continue
             if last:
                 text += self._footer_block(text)
                 if not self._shown_words and not text.strip():
@@ -301,7 +322,10 @@ class NativeReply:
                 return
 
     async def _next_batch(self) -> None:
-        """Wait for text, then let it gather for ``append_interval`` (unless finishing)."""
+        """Wait for text, then let it gather for ``append_interval`` and until Tier 4
+        has room for a progress append now (unless finishing). Progress never queues
+        behind other answers' appends: a queue there made every final wait its turn
+        (bench/e2e.py Slack 20: the finals landed 0.6 s apart, the last after 10 s)."""
         while not self._pending and not self._finishing.is_set():
             self._work.clear()
             await self._work.wait()
@@ -310,13 +334,57 @@ class NativeReply:
         wait = self._last_append + self._options.append_interval - self._clock.monotonic()
         if wait > 0:
             await self._clock.wait(self._finishing, wait)
+        while not self._finishing.is_set() and (wait := self._streams.pacer.wait()) > 0:
+            await self._clock.wait(self._finishing, wait)
 
-    def _take_pending(self, *, last: bool) -> str:
+    def _take_pending(self, *, last: bool) -> str | None:
         """The text appended since the last call, mentions made inert; unless ``last``,
-        an end that could still become a mention waits for the next call."""
-        text = self._guard.feed("".join(self._pending))
+        an end that could still become a mention waits for the next call, and near the
+        rollover so does a partial line (None: nothing but a partial line yet)."""
+        raw = "".join(self._pending)
         self._pending.clear()
+        if not last:
+            raw = self._whole_lines(raw)
+            if not raw:
+                return None
+        text = self._guard.feed(raw)
         return text + self._guard.flush() if last else text
+
+    async def _line_or_expiry(self) -> None:
+        """Wait for more text; if the message expires first, end it (at a line end)."""
+        self._work.clear()
+        message = self._message
+        if message is None:
+            await self._work.wait()
+            return
+        left = message.started_at + self._options.rollover_after - self._clock.monotonic()
+        if left > 0 and await self._clock.wait(self._work, left):
+            return
+        if self._message is message:
+            await self._roll_over(message)
+
+    def _whole_lines(self, text: str) -> str:
+        """Near the rollover only whole lines go out; the partial one waits in pending.
+
+        A message ends where its text ends: had an append stopped mid-line there,
+        the rollover would cut a code line in two (issue 19). Past half a message,
+        in characters or in time (``rollover_after``), the partial line is held
+        back, unless it alone is longer than the room (then ``_split`` cuts it
+        between words).
+        """
+        message = self._message
+        used = len(message.text) if message is not None else len(self._reopen)
+        young = message is None or (
+            self._clock.monotonic() - message.started_at < self._options.rollover_after / 2
+        )
+        if used + len(text) <= self._max_chars // 2 and young:
+            return text
+        end = text.rfind("\n") + 1
+        if end == 0 and len(text) >= self._room(message):
+            return text
+        if end < len(text):
+            self._pending.insert(0, text[end:])
+        return text[:end]
 
     def _footer_block(self, text: str) -> str:
         if not self._footer:
@@ -337,7 +405,10 @@ class NativeReply:
                 if last and message is not None:
                     await self._roll_over(message)  # everything is shown: just end it
                 return
-            piece, rest = _cut(text, self._room(message))
+            piece, rest = self._split(message, text)
+            if not piece and message is not None:
+                await self._roll_over(message)  # full: it ends at a line end
+                continue
             outcome = await self._send(message, piece, stop=last and not rest)
             if outcome is _Sent.FALL_BACK:
                 await self._fall_back(text)
@@ -349,6 +420,19 @@ class NativeReply:
 
     def _expiring(self, message: _Message) -> bool:
         return self._clock.monotonic() - message.started_at >= self._options.rollover_after
+
+    def _split(self, message: _Message | None, text: str) -> tuple[str, str]:
+        """``text`` split so the first part fits this message, where ``bot.splitting``
+        would end a message (paragraph, line, word; never inside a fence line)."""
+        room = self._room(message)
+        if len(text) <= room:
+            return text, ""
+        if room < MIN_LIMIT:
+            return "", text
+        fence = open_fence(message.text if message is not None else self._reopen)
+        prefix = fence.opener if fence is not None else ""  # already in the message
+        chunk, carry = take_first(text, room + len(prefix), fence)
+        return chunk.body, carry.rest if carry is not None else ""
 
     def _room(self, message: _Message | None) -> int:
         used = len(message.text) if message is not None else len(self._reopen)
@@ -476,23 +560,11 @@ class NativeReply:
             await self._roll_over(self._message, attempts=1)
         fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
         await fallback.start()
-        text = self._reopen + text + self._take_pending(last=True)
+        text = self._reopen + text + (self._take_pending(last=True) or "")
         self._reopen = ""
         self._fallback = fallback
         if text:
             await fallback.append(text)
-
-
-def _cut(text: str, room: int) -> tuple[str, str]:
-    """``text`` split so the first part fits ``room``, at a line or word end if one is near."""
-    if len(text) <= room:
-        return text, ""
-    floor = room // 2
-    for separator in ("\n", " "):
-        at = text.rfind(separator, floor, room)
-        if at >= 0:
-            return text[: at + 1], text[at + 1 :]
-    return text[:room], text[room:]
 
 
 def _fence_edges(markdown: str) -> tuple[str, str]:

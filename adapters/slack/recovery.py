@@ -36,7 +36,7 @@ from bot import wording
 from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, MessageRef, ReplySink
+from bot.ports import ConversationStore, MessageRef, QueueingSink, ReplySink
 from bot.streaming import EditScheduler, StreamedReply
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,10 @@ class RecordingSink:
         self._saved: tuple[str, ...] = ()
         self._saving = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
+
+    async def queued(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.queued(sentence)
 
     async def start(self) -> None:
         await self._inner.start()

@@ -19,7 +19,9 @@ wakes once per interval instead of once per token: at 50 tokens/s each token
 is its own TCP segment, and the wake-up and every step after it cost more than
 the token (bench/e2e.py). During the pause the socket is not read at all
 (``transport.gathering``), so the kernel holds the segments and one read takes
-them. A fast stream is never slowed (``GATHER_BELOW``), and neither is a
+them. The end of the answer is never held back: the waiting bytes are looked at
+(not read) every ``transport.PEEK_EVERY`` seconds, and the pause ends as soon as
+they hold a finish reason or ``[DONE]`` (``transport.gather``). A fast stream is never slowed (``GATHER_BELOW``), and neither is a
 stream over httpcore, which cannot pause a socket. The pause is real
 time, not ``Clock`` time: it paces reads of a real socket, and a fake clock
 would not let the bytes arrive.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -42,6 +44,7 @@ from bot.errors import (
     UpstreamBadRequest,
     UpstreamError,
     UpstreamProtocolError,
+    UpstreamRateLimited,
     UpstreamTruncated,
     UpstreamUnavailable,
 )
@@ -57,7 +60,7 @@ from bot.upstream.failures import (
 from bot.upstream.parse import EventStream, deltas_from, loads, merged, plain_text, result_from
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.stream_usage import INCLUDE_USAGE, StreamUsage, refuses_stream_options
-from bot.upstream.transport import can_gather, gathering
+from bot.upstream.transport import can_gather, gather
 from bot.upstream.transport import transport as pausable_transport
 from bot.upstream.types import ChatDelta, ChatRequest, ChatResult
 
@@ -100,6 +103,9 @@ class UpstreamClient:
         self._read_interval = settings.read_interval
         self._base_url = settings.base_url
         self.stream_usage = StreamUsage()  # does this server take stream_options?
+        # Called with every 429 the upstream answers, retried or not: the reply
+        # slots back off on them (bot/concurrency.py).
+        self.rate_limited: list[Callable[[], None]] = []
         self._http = httpx.AsyncClient(
             # httpx joins relative paths onto the base, so the base keeps its path
             # (".../openai" + "chat/completions") only with a trailing slash.
@@ -203,6 +209,9 @@ class UpstreamClient:
                 include, probing = False, True
             except UpstreamError as error:
                 error.redact(self._redact)
+                if isinstance(error, UpstreamRateLimited):
+                    for listener in self.rate_limited:
+                        listener()
                 delay = None if delivered else self._retry_in(error, attempt, waited, deadline)
                 if delay is None:
                     raise
@@ -329,9 +338,8 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         if done:
             return
         paused = gathers and bool(deltas) and not finished and len(chunk) < GATHER_BELOW
-        if paused:
-            async with gathering(response):  # let the next tokens gather (module docstring)
-                await asyncio.sleep(read_interval)
+        if paused:  # let the next tokens gather (module docstring); never the last ones
+            await gather(response, read_interval)
     deltas, done, error = _read_events(events.end(), join=False)
     for delta in deltas:
         finished = finished or delta.finish_reason is not None

@@ -7,6 +7,14 @@ import pytest
 from bench.e2e import bench
 
 KEYS = {
+    "burst",
+    "first_seen_p99_ms",
+    "final_lag_p50_ms",
+    "floor_first_visible_ms",
+    "floor_final_lag_ms",
+    "exact",
+    "answers",
+    "cpu_s",
     "bench",
     "platform",
     "conversations",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -275,3 +276,79 @@ async def test_no_placeholder_while_edits_are_out_of_budget_so_the_post_carries_
     [(shown_at, text)] = target.shown
     assert text == "the answer"
     assert shown_at - started < 1.0
+
+
+async def test_answers_ending_together_get_their_finals_without_waiting_a_window(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    """50 answers in 50 channels end at once (issue 19): progress kept one request of the
+    bot's 50/s for every final, so no final waits for the window to free."""
+    replies = [
+        StreamedReply(platform.target(f"c{n}"), scheduler, render_discord) for n in range(50)
+    ]
+    for reply in replies:
+        await reply.start()
+    for step in range(60):
+        await clock.sleep(0.05)
+        for reply in replies:
+            await reply.append(f"w{step} ")
+    ended = clock.monotonic()
+    await asyncio.gather(*(reply.finish() for reply in replies))
+    assert clock.monotonic() == ended  # no final waited (virtual time: the clock's own)
+    assert platform.rate_limited == 0
+    assert all(
+        platform.channel_texts(f"c{n}") == ["".join(f"w{s} " for s in range(60))] for n in range(50)
+    )
+
+
+async def test_progress_on_a_long_window_is_spread_at_its_sustained_rate(
+    clock: FakeClock,
+) -> None:
+    """Slack's chat.update (50 a minute for the workspace): progress goes at most once per
+    60 / (50 - open answers) s, never in one burst, and every final still has room."""
+    platform = FakePlatform(clock, overall_rate=Rate(50, 60.0))
+    sent: list[tuple[float, str]] = []
+
+    class Timed(FakeTarget):
+        async def edit(self, ref: MessageRef, text: str) -> None:
+            await super().edit(ref, text)
+            sent.append((clock.monotonic(), text))
+
+    plan = BudgetPlan(overall_edits=Rate(50, 60.0))
+    async with EditScheduler(plan, clock) as scheduler:
+        replies = [
+            StreamedReply(Timed(platform, f"c{n}"), scheduler, render_discord) for n in range(5)
+        ]
+        for reply in replies:
+            await reply.start()
+        for step in range(200):  # 20 s of streaming
+            await clock.sleep(0.1)
+            for reply in replies:
+                await reply.append(f"w{step} ")
+        await asyncio.gather(*(reply.finish() for reply in replies))
+    progress = [at for at, text in sent if text.endswith(MARKER)]
+    assert progress
+    gaps = [later - earlier for earlier, later in itertools.pairwise(progress)]
+    assert min(gaps) >= 60.0 / (50 - 5)  # one share of what the reserve leaves, each
+    assert len(progress) + 5 <= 50  # the finals' reserve was never spent on progress
+    assert platform.rate_limited == 0
+
+
+async def test_a_library_request_goes_while_every_answer_owes_its_final(
+    scheduler: EditScheduler, platform: FakePlatform, clock: FakeClock
+) -> None:
+    """More answers open than the bot's 50/s: the finals' reserve is the whole window,
+    yet a request that must go (a button, a library call) still gets one of it."""
+    replies = [
+        StreamedReply(platform.target(f"c{n}"), scheduler, render_discord) for n in range(60)
+    ]
+    for reply in replies:
+        await reply.start()
+        await reply.append("words ")
+
+    async def library_call() -> str:
+        return "sent"
+
+    assert await scheduler.count(library_call) == "sent"
+    assert float("inf") not in clock.sleeps  # it never waited for a window that cannot free
+    await asyncio.gather(*(reply.finish() for reply in replies))

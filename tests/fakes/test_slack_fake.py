@@ -19,11 +19,13 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from tests.fakes.clock import StillClock
 from tests.fakes.slack import RateLimit, SlackFake, SlackLimits
 from tests.fakes.slack.fixtures import (  # noqa: F401 - fixtures used by name
     slack_fake_fixture,
     slack_fake_limits_fixture,
 )
+from tests.fakes.slack.limits import RateLimiter
 
 GENERAL = "C0GENERAL1"
 RANDOM = "C0RANDOM01"
@@ -577,3 +579,17 @@ async def test_payload_builders_are_realistic(slack_fake: SlackFake) -> None:
     assert click["container"]["message_ts"] == with_file["ts"]
     command = payloads.slash_command("/ask", "hi")
     assert all(isinstance(v, str) for v in command.values())
+
+
+def test_tiers_count_per_method_per_workspace() -> None:
+    """Slack evaluates tiers "per API method per app per workspace": chat.update's
+    Tier 3 (50 a minute) is spent by every channel of a workspace together, apart
+    from other methods and other workspaces; chat.postMessage counts per channel."""
+    clock = StillClock()
+    limiter = RateLimiter(SlackLimits(), clock=clock)
+    updates = [limiter.acquire("chat.update", f"C{n}", "T1") for n in range(51)]
+    assert updates[:50] == [None] * 50
+    assert updates[50] is not None  # the 51st of the minute, whatever its channel
+    assert limiter.acquire("chat.update", "C0", "T2") is None  # another workspace
+    assert limiter.acquire("chat.delete", "C0", "T1") is None  # another method
+    assert limiter.acquire("chat.postMessage", "C7", "T1") is None  # per channel

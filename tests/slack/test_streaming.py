@@ -171,3 +171,37 @@ async def test_a_code_block_open_at_a_rollover_is_closed_and_reopened(
 def visible(markdown: str) -> str:
     """Text without fences and whitespace: what must survive a split unchanged."""
     return re.sub(r"```(?:python)?|\s", "", markdown)
+
+
+CODE_LINES = [f"    total = total + {n}  # step {n:04d} of the long loop\n" for n in range(700)]
+LONG_CODE = "Here is the loop:\n```python\ntotal = 0\n" + "".join(CODE_LINES) + "```\nDone."
+
+
+@pytest.mark.parametrize("tokens_per_s", [1_500, 4_000])
+async def test_a_30000_character_code_answer_rolls_over_at_line_boundaries(
+    slack_fake: SlackFake, make_bot: MakeBot, upstream: FakeUpstream, tokens_per_s: int
+) -> None:
+    """At the 12,000-character rollover the partial line waits for the next message
+    (issue 19): the code copied from the messages equals the model's, line by line."""
+    assert len(LONG_CODE) > 30_000
+    await make_bot()
+    upstream.answer = Answer(text=LONG_CODE, tokens_per_s=tokens_per_s)
+    mention = slack_fake.payloads.app_mention("a long loop please")
+    await slack_fake.send_event(mention)
+    await slack_fake.wait_for(
+        lambda: (
+            set(stream_states(slack_fake, mention["ts"])) == {"stopped"}
+            and shown(slack_fake, GENERAL, mention["ts"]).endswith("Done.")
+        ),
+        timeout=30,
+        what="the whole answer, every stream stopped",
+    )
+    bodies = [m.body for m in bot_messages(slack_fake, GENERAL, mention["ts"])]
+    assert len(bodies) >= 3
+    assert all(len(body) <= 12_000 for body in bodies)
+    copied = []
+    for body in bodies:
+        assert body.count("```") % 2 == 0  # every message's code block is closed
+        code = re.findall(r"```(?:python)?\n(.*?)```", body, flags=re.DOTALL)
+        copied += [line + "\n" for block in code for line in block.splitlines()]
+    assert copied == ["total = 0\n", *CODE_LINES]

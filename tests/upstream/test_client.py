@@ -26,7 +26,7 @@ from bot.errors import (
 )
 from bot.settings import UpstreamSettings
 from bot.upstream import ChatDelta, ChatRequest, RetryPolicy, UpstreamClient
-from bot.upstream.transport import READING, gathering
+from bot.upstream.transport import READING, gather, gathering
 from tests.fakes.clock import FakeClock
 from tests.fakes.upstream import API_KEY, Answer, FakeUpstream, Fault, seeds
 
@@ -345,6 +345,38 @@ async def test_gathering_stops_reading_the_socket_and_then_resumes(
         assert reading.is_reading()
         await response.aread()
         await response.aclose()
+
+
+async def test_a_gathering_pause_ends_when_the_answer_ends(
+    upstream_settings: UpstreamSettings, upstream: FakeUpstream
+) -> None:
+    """The last tokens are never held back for the rest of a pause (issue 19): a pause
+    of an hour ends as soon as the answer's end waits on the socket."""
+    if upstream_settings.http_transport != "aiohttp":
+        pytest.skip("only the aiohttp transport exposes its socket")
+    upstream.answer = Answer(tokens=3, tokens_per_s=20)
+    async with UpstreamClient(upstream_settings) as client:
+        http = client._http
+        payload = ChatRequest(model="gpt-4o", messages=HELLO).payload(stream=True)
+        request = http.build_request("POST", "chat/completions", json=payload)
+        response = await http.send(request, stream=True)
+        await gather(response, 3600.0)  # before the fix: an hour (the test's timeout)
+        assert response.extensions[READING].is_reading()
+        body = await response.aread()
+        assert body.rstrip().endswith(b"data: [DONE]")
+        await response.aclose()
+
+
+async def test_more_than_a_hundred_answers_stream_at_once(
+    client: UpstreamClient, upstream: FakeUpstream
+) -> None:
+    """The HTTP client has no connection cap of its own (aiohttp's default is 100):
+    how many answers stream at once is the reply slots' decision (issue 19)."""
+    upstream.answer = Answer(tokens=10, tokens_per_s=10)
+    await asyncio.gather(
+        *(collect(client, ChatRequest(model="gpt-4o", messages=HELLO)) for _ in range(110))
+    )
+    assert upstream.stats.max_concurrent_streams == 110
 
 
 # -- errors -------------------------------------------------------------------------

@@ -139,10 +139,11 @@ class RateLimiter:
         self._limits = limits
         self._clock = clock
         # key -> (tokens, last refill time)
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._buckets: dict[tuple[str, str, str], tuple[float, float]] = {}
 
-    def acquire(self, method: str, channel: str | None = None) -> int | None:
-        """Take one call from the method's budget.
+    def acquire(self, method: str, channel: str | None = None, workspace: str = "") -> int | None:
+        """Take one call from the method's budget in ``workspace`` (Slack evaluates
+        tiers "per API method per app per workspace"; chat.postMessage per channel).
 
         Returns ``None`` when the call may proceed, else the ``Retry-After`` value in
         whole seconds (at least 1, as Slack sends integers).
@@ -150,8 +151,7 @@ class RateLimiter:
         limit = self._limits.method_limits.get(method)
         if limit is None:
             return None
-        scope = (channel or "") if method in PER_CHANNEL_METHODS else ""
-        key = (method, scope)
+        key = self._key(method, channel, workspace)
         now = self._clock()
         tokens, last = self._buckets.get(key, (float(limit.burst), now))
         tokens = min(float(limit.burst), tokens + (now - last) / limit.interval)
@@ -162,7 +162,11 @@ class RateLimiter:
         wait = (1.0 - tokens) * limit.interval
         return max(1, math.ceil(wait))
 
-    def exhaust(self, method: str, channel: str | None = None) -> None:
+    def exhaust(self, method: str, channel: str | None = None, workspace: str = "") -> None:
         """Use up the method's budget now, as another process with the app's token would."""
+        self._buckets[self._key(method, channel, workspace)] = (0.0, self._clock())
+
+    @staticmethod
+    def _key(method: str, channel: str | None, workspace: str) -> tuple[str, str, str]:
         scope = (channel or "") if method in PER_CHANNEL_METHODS else ""
-        self._buckets[(method, scope)] = (0.0, self._clock())
+        return (method, workspace, scope)

@@ -79,6 +79,7 @@ class SlackFake:
             limiter=self.limiter,
             log=self.log,
             on_change=self.notify_changed,
+            workspace=self.workspace.team_id,
         )
         self.socket = SocketModeServer(self.workspace, self.acks, self.notify_changed)
         self.http = HttpDeliverer(signing_secret, self.acks, self.notify_changed)
@@ -227,7 +228,7 @@ class SlackFake:
     def exhaust(self, method: str, channel: str | None = None) -> None:
         """Use up a method's budget (per channel for chat.postMessage): its calls are
         answered 429 until the fake's clock has moved on enough to refill it."""
-        self.limiter.exhaust(method, channel)
+        self.limiter.exhaust(method, channel, self.workspace.team_id)
 
     async def drop_socket(self) -> None:
         """Close every Socket Mode connection at once, without a ``disconnect`` message."""

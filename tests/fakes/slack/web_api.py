@@ -123,8 +123,11 @@ class WebApi:
         limiter: RateLimiter,
         log: RequestLog,
         on_change: Callable[[], None],
+        workspace: str = "",
     ):
         self._tokens: dict[str, TokenKind] = {bot_token: "bot", app_token: "app"}
+        # The workspace these tokens belong to: tiers count per method per workspace.
+        self._workspace = workspace
         self._limiter = limiter
         self._log = log
         self._on_change = on_change
@@ -153,7 +156,7 @@ class WebApi:
             if self.outage_left > 0 and method.startswith(self.outage_prefix):
                 self.outage_left -= 1
                 return self._finish(method, args, 500, {"ok": False, "error": "internal_error"})
-            retry_after = self._limiter.acquire(method, call.optional("channel"))
+            retry_after = self._limiter.acquire(method, call.optional("channel"), self._workspace)
             if retry_after is not None:
                 return self._finish(
                     method, args, 429, {"ok": False, "error": "ratelimited"}, retry_after
