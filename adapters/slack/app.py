@@ -177,11 +177,17 @@ class SlackBot:
             await asyncio.wait(list(self._tasks), timeout=grace)
 
     async def idle(self) -> None:
-        """Wait until the work in flight (answers, commands, the catch-up) has finished."""
-        if self._catchup is not None:
-            await self._catchup.wait()
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait until the work in flight (answers, commands, the catch-up) has finished.
+
+        Recovery starts the catch-up at its end, and the catch-up hands on messages
+        as new tasks: so tasks, then the catch-up, until neither has work left."""
+        while True:
+            while self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._catchup is not None:
+                await self._catchup.wait()
+            if not self._tasks:
+                return
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> None:
         slack = self._settings.slack
