@@ -186,10 +186,16 @@ class ReplySink(Protocol):
 
 @runtime_checkable
 class QueueingSink(Protocol):
-    """A sink that can show, before ``start``, that its answer waits for a slot."""
+    """A sink that can show, where its answer will be, why there is no answer yet."""
 
     async def queued(self, sentence: str) -> None:
-        """Show ``sentence`` where the answer will be; ``start`` replaces it."""
+        """Before ``start``: show ``sentence`` (the answer waits for a slot); ``start``
+        replaces it."""
+        ...
+
+    async def note(self, sentence: str) -> None:
+        """After ``start``, while the answer has no words: show ``sentence`` in place of
+        the placeholder (the model is slow to begin); the first words replace it."""
         ...
 
 

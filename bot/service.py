@@ -514,22 +514,49 @@ class ReplyService:
         gathered: Gathered | None = None,
     ) -> Usage | None:
         usage, first = None, True
-        async with contextlib.aclosing(self._client.stream(request)) as deltas:
-            async for delta in deltas:
-                if delta.usage is not None:
-                    usage = writer.reported = delta.usage
-                if delta.index != 0 and gathered is not None:
-                    gathered.add(delta.index, delta.content)  # shown once the first is done
-                if delta.index != 0 or not delta.content:
-                    continue
-                if first:
-                    first = False
-                    self.slots.succeeded()
-                    self._metrics.time_to_first_token.observe(self._clock.monotonic() - started)
-                if sink is not None:
-                    await sink.append(delta.content)
-                await writer.add(delta.content)
+        waiting = self._notes(sink)
+        try:
+            async with contextlib.aclosing(self._client.stream(request)) as deltas:
+                async for delta in deltas:
+                    if delta.usage is not None:
+                        usage = writer.reported = delta.usage
+                    if delta.index != 0 and gathered is not None:
+                        gathered.add(delta.index, delta.content)  # shown once the first is done
+                    if delta.index != 0 or not delta.content:
+                        continue
+                    if first:
+                        first = False
+                        if waiting is not None:
+                            waiting.cancel()
+                        self.slots.succeeded()
+                        elapsed = self._clock.monotonic() - started
+                        self._metrics.time_to_first_token.observe(elapsed)
+                    if sink is not None:
+                        await sink.append(delta.content)
+                    await writer.add(delta.content)
+        finally:
+            if waiting is not None:
+                waiting.cancel()
         return usage
+
+    def _notes(self, sink: ReplySink | None) -> asyncio.Task[None] | None:
+        """While the model has not begun, say so every ``still_waiting_seconds`` where
+        the answer will be (nobody waits unseen: a slow or retried first token can take
+        UPSTREAM__TIMEOUT_FIRST_TOKEN, a minute by default); cancelled by the first words."""
+        if sink is None or not isinstance(sink, QueueingSink):
+            return None
+        shows: QueueingSink = sink
+        every = self._limits.still_waiting_seconds
+
+        async def note() -> None:
+            waited = 0.0
+            while True:
+                await self._clock.sleep(every)
+                waited += every
+                with contextlib.suppress(ThreadlineError):  # a missing note is cosmetic
+                    await shows.note(wording.still_waiting(round(waited)))
+
+        return asyncio.create_task(note(), name="still-waiting")
 
     async def _conclude(
         self,

@@ -138,6 +138,13 @@ class ConversationLimits(BaseModel):
     # waited), and messages sent while it was down (catch-up), are answered if asked
     # within this many seconds; older ones are not (0: none).
     reask_within_seconds: float = Field(default=3600.0, ge=0)
+    # While the model has not begun an answer, the placeholder says so this often.
+    still_waiting_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="while the model has not begun an answer, its placeholder says "
+        "'still waiting' this often (seconds)",
+    )
 
 
 class QuotaSettings(BaseModel):

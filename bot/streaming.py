@@ -559,6 +559,12 @@ class StreamedReply:
             self._slots.append(self._scheduler.new_slot(self, None))
         self._scheduler.mark(self._slots[0])
 
+    async def note(self, sentence: str) -> None:
+        """Show ``sentence`` instead of the placeholder until the first words come."""
+        if self._slots and not self._tail_len and len(self._slots) == 1:
+            self._placeholder = sentence
+            self._scheduler.mark(self._slots[0])
+
     async def start(self) -> None:
         """Show a placeholder at once, and the typing indicator when the budget has room."""
         self._placeholder, self.waiting = wording.THINKING_PLACEHOLDER, False

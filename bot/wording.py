@@ -22,6 +22,11 @@ def queued() -> str:
     return "⏳ queued: many people are asking right now; your answer starts in a moment…"
 
 
+def still_waiting(seconds: int) -> str:
+    """The placeholder of an answer whose model has not begun after ``seconds``."""
+    return f"⏳ still waiting for the model ({seconds} s); the answer starts when it does…"
+
+
 _UPSTREAM_BY_CODE = {
     "invalid_token": (
         "The model service rejected threadline's API key (invalid_token). "

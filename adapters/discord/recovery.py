@@ -173,6 +173,10 @@ class RecordingReply:
         if isinstance(self._inner, QueueingSink):
             await self._inner.queued(sentence)
 
+    async def note(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.note(sentence)
+
     async def start(self) -> None:
         await self._inner.start()
         self._recorded.watch()

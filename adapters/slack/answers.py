@@ -27,7 +27,7 @@ from adapters.slack.translate import PLATFORM, ReplyPlace
 from bot import wording
 from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, ReplySink
+from bot.ports import ConversationStore, QueueingSink, ReplySink
 from bot.service import Outcome, ReplyResult
 from bot.streaming import EditScheduler
 
@@ -108,6 +108,14 @@ class ControlledSink:
         self._inner = inner
         self._controls = controls
         self._request_id = request_id
+
+    async def queued(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.queued(sentence)
+
+    async def note(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.note(sentence)
 
     async def start(self) -> None:
         await self._inner.start()

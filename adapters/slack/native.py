@@ -171,6 +171,9 @@ class FallbackReply:
     async def queued(self, sentence: str) -> None:
         await self._reply.queued(sentence)
 
+    async def note(self, sentence: str) -> None:
+        await self._reply.note(sentence)
+
     async def start(self) -> None:
         await self._reply.start()
 
@@ -249,6 +252,12 @@ class NativeReply:
         if self._fallback is None:
             self._fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
         await self._fallback.queued(sentence)
+
+    async def note(self, sentence: str) -> None:
+        """Only a posted answer can show it: a stream cannot take its words back, and
+        until its first words Slack shows the assistant's own status."""
+        if self._fallback is not None:
+            await self._fallback.note(sentence)
 
     async def start(self) -> None:
         """Show the assistant status, and (outside assistant threads) open the stream."""

@@ -80,6 +80,10 @@ class RecordingSink:
         if isinstance(self._inner, QueueingSink):
             await self._inner.queued(sentence)
 
+    async def note(self, sentence: str) -> None:
+        if isinstance(self._inner, QueueingSink):
+            await self._inner.note(sentence)
+
     async def start(self) -> None:
         await self._inner.start()
         self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
