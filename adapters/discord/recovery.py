@@ -43,11 +43,11 @@ from bot.ports import (
     ConversationStore,
     MessageRef,
     PlatformLimits,
-    QueueingSink,
     ReplySink,
     ReplyTarget,
 )
 from bot.render import render_discord
+from bot.sinks import PassingSink
 from bot.streaming import EditScheduler, StreamedReply
 
 if TYPE_CHECKING:  # answers.py imports this module
@@ -161,35 +161,21 @@ class RecordingTarget:
                 log.exception("could not record the messages of an answer in %s", self._key)
 
 
-class RecordingReply:
+class RecordingReply(PassingSink):
     """The answer's ``ReplySink``: ``inner`` (the streamed reply over ``recorded``),
     watching for the answer's turn from ``start`` until ``finish``."""
 
     def __init__(self, inner: ReplySink, recorded: RecordingTarget) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._recorded = recorded
-
-    async def queued(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.queued(sentence)
-
-    async def note(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.note(sentence)
 
     async def start(self) -> None:
         await self._inner.start()
         self._recorded.watch()
 
-    async def append(self, text: str) -> None:
-        await self._inner.append(text)
-
     async def finish(self, footer: str = "") -> tuple[str, ...]:
         await self._recorded.unwatch()
         return await self._inner.finish(footer)
-
-    async def attach(self, name: str, data: bytes, mime: str) -> None:
-        await self._inner.attach(name, data, mime)
 
 
 class DiscordRepairer:

@@ -27,8 +27,9 @@ from adapters.slack.translate import PLATFORM, ReplyPlace
 from bot import wording
 from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, QueueingSink, ReplySink
+from bot.ports import ConversationStore, ReplySink
 from bot.service import Outcome, ReplyResult
+from bot.sinks import PassingSink
 from bot.streaming import EditScheduler
 
 __all__ = ["Answers", "ControlledSink", "Running"]
@@ -101,34 +102,17 @@ class Controls:
             log.warning("could not remove an answer's button: %s", error.user_message)
 
 
-class ControlledSink:
+class ControlledSink(PassingSink):
     """A ``ReplySink`` that shows Stop once the answer starts."""
 
     def __init__(self, inner: ReplySink, controls: Controls, request_id: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._controls = controls
         self._request_id = request_id
-
-    async def queued(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.queued(sentence)
-
-    async def note(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.note(sentence)
 
     async def start(self) -> None:
         await self._inner.start()
         self._controls.show_soon(wording.slack_stop_fallback(), stop_blocks(self._request_id))
-
-    async def append(self, text: str) -> None:
-        await self._inner.append(text)
-
-    async def finish(self, footer: str = "") -> tuple[str, ...]:
-        return await self._inner.finish(footer)
-
-    async def attach(self, name: str, data: bytes, mime: str) -> None:
-        await self._inner.attach(name, data, mime)
 
 
 class Answers:

@@ -36,7 +36,8 @@ from bot import wording
 from bot.delivery import ReplayTarget, ending
 from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, MessageRef, QueueingSink, ReplySink
+from bot.ports import ConversationStore, MessageRef, ReplySink
+from bot.sinks import PassingSink
 from bot.streaming import EditScheduler, StreamedReply
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ async def streaming_answer(store: ConversationStore, key: ThreadKey) -> int | No
     return None
 
 
-class RecordingSink:
+class RecordingSink(PassingSink):
     """A ``ReplySink`` that stores its messages' ids on the answer's turn as they appear.
 
     Messages open in the background (native streams), so the ids are compared at
@@ -68,7 +69,8 @@ class RecordingSink:
     """
 
     def __init__(self, inner: PostingSink, store: ConversationStore, key: ThreadKey) -> None:
-        self._inner = inner
+        super().__init__(inner)
+        self._posting = inner
         self._store = store
         self._key = key
         self._turn_id: int | None = None
@@ -76,21 +78,13 @@ class RecordingSink:
         self._saving = asyncio.Lock()
         self._watch: asyncio.Task[None] | None = None
 
-    async def queued(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.queued(sentence)
-
-    async def note(self, sentence: str) -> None:
-        if isinstance(self._inner, QueueingSink):
-            await self._inner.note(sentence)
-
     async def start(self) -> None:
         await self._inner.start()
         self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
 
     async def append(self, text: str) -> None:
         await self._inner.append(text)
-        if self._inner.posted_ids != self._saved:
+        if self._posting.posted_ids != self._saved:
             await self._save()
 
     async def finish(self, footer: str = "") -> tuple[str, ...]:
@@ -99,20 +93,17 @@ class RecordingSink:
             await asyncio.wait([self._watch])
         return await self._inner.finish(footer)
 
-    async def attach(self, name: str, data: bytes, mime: str) -> None:
-        await self._inner.attach(name, data, mime)
-
     async def _record_first(self) -> None:
         delay = WATCH_FIRST
         while not self._saved:
             await asyncio.sleep(delay)
             delay = min(delay * 2, WATCH_MAX)
-            if self._inner.posted_ids != self._saved:
+            if self._posting.posted_ids != self._saved:
                 await self._save()
 
     async def _save(self) -> None:
         async with self._saving:  # the watch and an append may both save; one at a time
-            ids = self._inner.posted_ids
+            ids = self._posting.posted_ids
             if ids == self._saved:
                 return
             try:
