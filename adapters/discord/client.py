@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,6 +93,7 @@ class DiscordBot(commands.Bot):
         self._catalog = catalog
         self._budget = budget
         self._unanswered = list(unanswered)
+        self._live_since = time.time()  # set again when it connects (setup_hook)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
         self._lifetimes = contextlib.AsyncExitStack()
         self._runner: AnswerRunner | None = None
@@ -117,6 +119,7 @@ class DiscordBot(commands.Bot):
             raise ConfigError(wording.discord_token_refused()) from None
 
     async def setup_hook(self) -> None:
+        self._live_since = time.time()  # what the gateway sends from here is answered live
         settings = self._threadline.discord
         scheduler = self._scheduler
         assert scheduler is not None  # login made it
@@ -175,7 +178,13 @@ class DiscordBot(commands.Bot):
         if self._events is not None:  # then what reached Discord while threadline was down
             await self.wait_until_ready()  # the guilds are cached: a thread knows its parent
             within = self._threadline.limits.reask_within_seconds
-            await catch_up(self, self._store, self._events.on_message, within=within)
+            await catch_up(
+                self,
+                self._store,
+                self._events.on_message,
+                within=within,
+                live_since=self._live_since,
+            )
 
     async def _sync_commands(self, dev_guild_id: int | None) -> None:
         """Global commands can take a while to appear everywhere; a guild's are

@@ -67,6 +67,9 @@ class CatchUp:
         self._clock = clock
         self._within = within
         self._now = now
+        # Made before the connection opens: a thread whose newest question came later
+        # was stored live (its messages are delivered), so it is not read again.
+        self._live_since = now()
         self._task: asyncio.Task[None] | None = None
 
     def start(self, handle: Handle) -> None:
@@ -104,6 +107,8 @@ class CatchUp:
         for key, last in reversed(recent[-MAX_THREADS:]):  # the newest threads first
             if key.workspace != self._me.team_id or key.thread == key.channel:
                 continue  # another workspace's, or a DM's top level (no thread to read)
+            if ts_order(last.rpartition(":")[2]) > ts_order(f"{self._live_since:.6f}"):
+                continue  # stored live, since this process connected
             oldest = _oldest(key, last, since)
             for message in await self._read(key, oldest):
                 event = _as_event(message, key, self._me, oldest)
