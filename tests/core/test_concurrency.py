@@ -9,13 +9,11 @@ from pydantic import ValidationError
 
 from bot.concurrency import ReplySlots
 from bot.domain import Incoming, ThreadKey
-from bot.ports import ConversationStore
-from bot.service import Outcome
-from bot.settings import ConversationLimits, Settings, UpstreamSettings
+from bot.service import Outcome, ReplyService
+from bot.settings import ConversationLimits, Settings
 from bot.upstream import UpstreamClient
 from tests.fakes.clock import FakeClock
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
-from tests.services import reply_service
 
 
 def question(n: int) -> Incoming:
@@ -56,14 +54,11 @@ def test_a_negative_cap_is_refused_with_what_to_set() -> None:
 
 
 async def test_by_default_a_burst_beyond_32_streams_at_once(
-    store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
+    service: ReplyService,
     upstream: FakeUpstream,
 ) -> None:
     """0 (the default) never hangs, and 40 people asking at once are answered at once
     when the upstream takes them (a fixed 32 made 8 of them wait a whole answer)."""
-    service = reply_service(store, client, upstream_settings)
     upstream.answer = Answer(tokens=40, tokens_per_s=100)
     results = await asyncio.gather(*(service.handle(question(n), _Sink()) for n in range(40)))
     assert all(result.outcome is Outcome.ANSWERED for result in results)
@@ -71,12 +66,10 @@ async def test_by_default_a_burst_beyond_32_streams_at_once(
 
 
 async def test_the_upstreams_429s_lower_the_cap(
-    store: ConversationStore,
+    service: ReplyService,
     client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     client.rate_limited.append(service.slots.throttled)  # as bot/cli.py wires it
     upstream.fail_next(Fault("error", code="too_many_requests", retry_after=1))
     result = await service.handle(question(1), _Sink())

@@ -7,21 +7,18 @@ from bot.conversation_settings import channel_key
 from bot.domain import ConversationSettings, Params
 from bot.params import parse_ask_prefix, parse_assignments
 from bot.ports import ConversationStore
-from bot.service import Outcome
+from bot.service import Outcome, ReplyService
 from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from tests.core.test_service import KEY, RecordingSink, message
 from tests.fakes.upstream import Answer, FakeUpstream
-from tests.services import reply_service
 
 
 async def test_a_thread_inherits_its_channel_and_its_own_values_win(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     channel = ConversationSettings(temperature=0.2, max_tokens=100, response_format="json_object")
     await store.save_settings(channel_key(KEY), channel)
     await store.save_settings(KEY, ConversationSettings(max_tokens=300))
@@ -37,12 +34,10 @@ async def test_a_thread_inherits_its_channel_and_its_own_values_win(
 
 
 async def test_a_question_out_of_range_is_refused_and_not_stored(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     sink = RecordingSink()
     result = await service.handle(message("hot", params=Params(temperature=2.5)), sink)
     assert result.outcome is Outcome.FAILED
@@ -52,13 +47,11 @@ async def test_a_question_out_of_range_is_refused_and_not_stored(
 
 
 async def test_a_stored_max_tokens_too_big_for_a_new_model_gets_a_sentence(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
     """Set for gpt-4o (128k), then the channel moves to gpt-4 (8k): told, not sent."""
-    service = reply_service(store, client, upstream_settings)
     await service.params.change(KEY, "thread", {"max_tokens": 100_000}, "Ada")
     await store.save_settings(KEY, ConversationSettings(model="gpt-4", max_tokens=100_000))
     sink = RecordingSink()
@@ -69,9 +62,11 @@ async def test_a_stored_max_tokens_too_big_for_a_new_model_gets_a_sentence(
 
 
 async def test_show_names_where_each_value_comes_from(
-    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
+    service: ReplyService,
+    store: ConversationStore,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     await service.params.change(channel_key(KEY), "channel", {"temperature": 0.5}, "Ada")
     await service.params.change(KEY, "thread", {"response_format": "json_object"}, "Ada")
     shown = await service.params.show(KEY, "thread", "slack")
@@ -100,12 +95,10 @@ def test_key_value_words() -> None:
 
 
 async def test_a_json_answer_is_a_code_block_and_checked(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     sink = RecordingSink()
     result = await service.handle(message("hi", params=Params(response_format="json_object")), sink)
     assert result.outcome is Outcome.ANSWERED
@@ -115,13 +108,10 @@ async def test_a_json_answer_is_a_code_block_and_checked(
 
 
 async def test_a_json_answer_that_does_not_parse_is_marked(
-    store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
+    service: ReplyService,
     upstream: FakeUpstream,
 ) -> None:
     """A server that ignores response_format, or max_tokens cutting the object short."""
-    service = reply_service(store, client, upstream_settings)
     cut = RecordingSink()
     asked = message("hi", params=Params(response_format="json_object", max_tokens=1))
     await service.handle(asked, cut)
@@ -136,12 +126,10 @@ async def test_a_json_answer_that_does_not_parse_is_marked(
 
 
 async def test_n_candidates_are_shown_together_and_kept_one_is_the_context(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     sink = RecordingSink()
     result = await service.handle(message("colours", params=Params(n=3)), sink)
     assert result.outcome is Outcome.ANSWERED
@@ -169,12 +157,9 @@ async def test_n_candidates_are_shown_together_and_kept_one_is_the_context(
 
 
 async def test_n_json_candidates_are_fenced_and_checked_one_by_one(
-    store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
+    service: ReplyService,
     upstream: FakeUpstream,
 ) -> None:
-    service = reply_service(store, client, upstream_settings)
     sink = RecordingSink()
     asked = message("hi", params=Params(n=2, response_format="json_object"))
     await service.handle(asked, sink)

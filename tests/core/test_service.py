@@ -62,13 +62,6 @@ def make_service(
     return reply_service(store, client, settings, limits=ConversationLimits(**limits))  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def service(
-    store: ConversationStore, client: UpstreamClient, upstream_settings: UpstreamSettings
-) -> ReplyService:
-    return make_service(store, client, upstream_settings)
-
-
 async def test_an_answer_is_streamed_and_both_turns_are_stored(
     service: ReplyService, store: ConversationStore, upstream: FakeUpstream
 ) -> None:

@@ -9,22 +9,16 @@ import contextlib
 from bot import wording
 from bot.domain import TurnStatus
 from bot.ports import ConversationStore
-from bot.service import Outcome
-from bot.settings import UpstreamSettings
-from bot.upstream import UpstreamClient
+from bot.service import Outcome, ReplyService
 from tests.core.test_service import KEY, RecordingSink, message
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
-from tests.services import reply_service
 
 
 async def test_a_server_that_honours_stream_options_gives_exact_figures(
-    store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
+    service: ReplyService,
     upstream: FakeUpstream,
 ) -> None:
     upstream.answer = Answer(text="one two three", stream_options="honour")
-    service = reply_service(store, client, upstream_settings)
     result = await service.handle(message("count"), RecordingSink())
     assert upstream.requests[0]["stream_options"] == {"include_usage": True}
     assert result.usage is not None
@@ -35,13 +29,10 @@ async def test_a_server_that_honours_stream_options_gives_exact_figures(
 
 
 async def test_a_server_that_ignores_it_gives_estimates_and_says_so(
-    store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
+    service: ReplyService,
     upstream: FakeUpstream,
 ) -> None:
     upstream.answer = Answer(text="one two three", stream_options="ignore")
-    service = reply_service(store, client, upstream_settings)
     result = await service.handle(message("count"), RecordingSink())
     assert result.usage is not None
     assert result.usage.estimated
@@ -53,14 +44,12 @@ async def test_a_server_that_ignores_it_gives_estimates_and_says_so(
 
 
 async def test_a_failed_answer_counts_what_it_streamed(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
     upstream.answer = Answer(text="one two three four five six")
     upstream.fail_next(Fault("error_event", code="api_error", after_chunks=3))
-    service = reply_service(store, client, upstream_settings)
     result = await service.handle(message("count"), RecordingSink())
     assert result.outcome is Outcome.FAILED
     assert result.turn_id is not None
@@ -73,13 +62,11 @@ async def test_a_failed_answer_counts_what_it_streamed(
 
 
 async def test_a_stopped_answer_counts_what_it_streamed(
+    service: ReplyService,
     store: ConversationStore,
-    client: UpstreamClient,
-    upstream_settings: UpstreamSettings,
     upstream: FakeUpstream,
 ) -> None:
     upstream.answer = Answer(tokens=400, tokens_per_s=100)
-    service = reply_service(store, client, upstream_settings)
     sink = RecordingSink()
     task = asyncio.create_task(service.handle(message("long"), sink))
     while len(sink.appended) < 3:
