@@ -198,6 +198,18 @@ async def test_sigterm_stops_an_answer_that_outlasts_the_grace(
     assert stored.turn.status is TurnStatus.INTERRUPTED
 
 
+async def slack_answer_streaming(slack: SlackFake) -> MessageView:
+    """Once ``threadline run`` is connected: mention it, and wait until its answer streams."""
+    await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
+    await slack.send_event(slack.payloads.app_mention("a long story, please"))
+    await slack.wait_for(
+        lambda: slack_answer(slack, lambda m: "tok tok" in m.body), 30, "the answer"
+    )
+    answer = slack_answer(slack, lambda m: "tok tok" in m.body)
+    assert answer is not None
+    return answer
+
+
 def slack_answer(slack: SlackFake, check: Callable[[MessageView], bool]) -> MessageView | None:
     """The bot's reply in #general's threads that passes ``check``."""
     replies = [
@@ -227,13 +239,7 @@ async def test_a_slack_answer_cut_by_sigkill_is_finished_at_the_next_start(
         env = slack_env(upstream, tmp_path, slack)
         process = await start_run(env)
         try:
-            await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
-            await slack.send_event(slack.payloads.app_mention("a long story, please"))
-            await slack.wait_for(
-                lambda: slack_answer(slack, lambda m: "tok tok" in m.body), 30, "the answer"
-            )
-            answer = slack_answer(slack, lambda m: "tok tok" in m.body)
-            assert answer is not None
+            answer = await slack_answer_streaming(slack)
             await stored_answer(
                 tmp_path / "threadline.db",
                 f"{answer.channel}:{answer.ts}",

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from adapters.slack import SlackBot
 from bot.models import ModelCatalog
@@ -19,8 +18,8 @@ from tests.behaviour.slack_chat import SlackChat
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.limits import SlackLimits
-from tests.fakes.upstream import API_KEY, FakeUpstream
-from tests.services import reply_service
+from tests.fakes.upstream import FakeUpstream
+from tests.services import generous_upstream_settings, reply_service
 from tests.slack.conftest import slack_settings
 
 PLATFORMS = ["discord", "slack"]
@@ -28,13 +27,7 @@ PLATFORMS = ["discord", "slack"]
 
 @pytest.fixture
 def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
-    return UpstreamSettings(
-        base_url=upstream.base_url,
-        api_key=SecretStr(API_KEY),
-        timeout_connect=5.0,
-        timeout_first_token=20.0,
-        timeout_idle=20.0,
-    )
+    return generous_upstream_settings(upstream)
 
 
 @pytest.fixture(params=PLATFORMS)

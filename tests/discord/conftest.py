@@ -5,25 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 
 from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
-from tests.fakes.upstream import API_KEY, FakeUpstream
+from tests.fakes.upstream import FakeUpstream
+from tests.services import generous_upstream_settings
 
 
 @pytest.fixture
 def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
-    """Generous timeouts: a test that stalls the stream on purpose stops it long before."""
-    return UpstreamSettings(
-        base_url=upstream.base_url,
-        api_key=SecretStr(API_KEY),
-        timeout_connect=5.0,
-        timeout_first_token=20.0,
-        timeout_idle=20.0,
-    )
+    return generous_upstream_settings(upstream)
 
 
 @pytest.fixture

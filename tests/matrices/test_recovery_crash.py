@@ -29,6 +29,7 @@ from tests.test_recovery import (
     discord_fake,  # noqa: F401 - a fixture, used by name
     has_regenerate,
     slack_answer,
+    slack_answer_streaming,
     slack_env,
     stored_answer,
 )
@@ -111,13 +112,7 @@ async def test_a_slack_repair_cut_by_a_second_sigkill_is_finished_at_the_third_s
         env = slack_env(upstream, tmp_path, slack)
         first = await start_run(env)
         try:
-            await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
-            await slack.send_event(slack.payloads.app_mention("a long story, please"))
-            await slack.wait_for(
-                lambda: slack_answer(slack, lambda m: "tok tok" in m.body), 30, "the answer"
-            )
-            answer = slack_answer(slack, lambda m: "tok tok" in m.body)
-            assert answer is not None
+            answer = await slack_answer_streaming(slack)
             stored_id = f"{answer.channel}:{answer.ts}"
             await stored_answer(
                 path, stored_id, lambda s: "tok tok" in s.turn.text, platform="slack"
