@@ -210,6 +210,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 store=core.store,
                 catalog=core.catalog,
                 unanswered=[q for q in unanswered if q.key.platform == "slack"],
+                shared=_shared(core),
             )
             await slack.start()
             running.push_async_callback(slack.stop)
@@ -247,6 +248,7 @@ async def _start_discord(
         store=core.store,
         catalog=core.catalog,
         unanswered=unanswered,
+        shared=_shared(core),
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)
@@ -262,6 +264,13 @@ async def _start_discord(
 
 
 # -- plumbing ------------------------------------------------------------------------
+
+
+def _shared(core: Core) -> Coordination | None:
+    """The coordination several workers share (``REDIS_URL``), for the platform budgets;
+    None for one process, whose own windows already hold them."""
+    return core.coordination if core.settings.redis_url is not None else None
+
 
 Drain = Callable[[float], Awaitable[None]]
 
