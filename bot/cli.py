@@ -95,6 +95,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
             metrics=metrics,
             allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
+            coordination=coordination,
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does

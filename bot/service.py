@@ -43,6 +43,7 @@ from bot.candidates import Gathered, keep, show_others, store_others
 from bot.concurrency import ReplySlots
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.conversation_settings import inherited
+from bot.coordination import Coordination, InProcessCoordination
 from bot.delivery import Deliveries
 from bot.domain import (
     ContentPart,
@@ -69,6 +70,7 @@ from bot.errors import (
 )
 from bot.image_flow import ImageFlow
 from bot.json_answers import JsonSink, json_problem, with_json_instruction
+from bot.leases import thread_lock
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.params import ParamsDesk, wire_format
@@ -148,6 +150,10 @@ class _ThreadQueue:
         return self.serving == self.issued
 
 
+def _lock_key(key: ThreadKey) -> str:
+    return f"thread:{key.platform}:{key.workspace}:{key.channel}:{key.thread}"
+
+
 class ReplyService:
     def __init__(
         self,
@@ -165,8 +171,11 @@ class ReplyService:
         allowance: Allowance | None = None,
         finish_grace: float = 5.0,
         deliveries: Deliveries | None = None,
+        coordination: Coordination | None = None,
     ) -> None:
         self._store = store
+        # What several workers agree on: one answer at a time per thread, Stop.
+        self._coordination = coordination or InProcessCoordination()
         # Answers whose final text has not reached their platform (bot/delivery.py).
         self.deliveries = deliveries or Deliveries(store)
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
@@ -288,15 +297,25 @@ class ReplyService:
 
     @contextlib.asynccontextmanager
     async def _in_turn(self, key: ThreadKey) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """Take the thread's next ticket now (before any await); yield "wait for it"."""
+        """Take the thread's next ticket now (before any await); yield "wait for it".
+
+        In this process the tickets keep arrival order; across workers the thread's
+        lock (a lease, so a dead worker's expires) lets one answer it at a time."""
         queue = self._queues.setdefault(key, _ThreadQueue())
         ticket = queue.take()
-        try:
-            yield lambda: queue.wait(ticket)
-        finally:
-            await asyncio.shield(queue.release(ticket))
-            if queue.idle:
-                self._queues.pop(key, None)
+        async with contextlib.AsyncExitStack() as held:
+
+            async def wait_for_turn() -> None:
+                await queue.wait(ticket)
+                await held.enter_async_context(thread_lock(self._coordination, _lock_key(key)))
+
+            try:
+                yield wait_for_turn
+            finally:
+                await asyncio.shield(held.aclose())
+                await asyncio.shield(queue.release(ticket))
+                if queue.idle:
+                    self._queues.pop(key, None)
 
     @contextlib.asynccontextmanager
     async def _reply_slot(self, sink: ReplySink) -> AsyncIterator[None]:
