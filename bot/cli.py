@@ -94,7 +94,11 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             flush_interval=settings.storage.flush_interval,
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
             metrics=metrics,
-            allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
+            allowance=Allowance(
+                store,
+                settings.quota if shared else QuotaSettings.off(),
+                coordination=coordination,
+            ),
             coordination=coordination,
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
