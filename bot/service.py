@@ -83,6 +83,7 @@ from bot.ports import (
     SystemClock,
 )
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
+from bot.stops import StopSignals
 from bot.upstream.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ class ReplyService:
         self._store = store
         # What several workers agree on: one answer at a time per thread, Stop.
         self._coordination = coordination or InProcessCoordination()
+        # A Stop clicked on one worker reaches the answer streaming on another.
+        self.stops = StopSignals(self._coordination)
         # Answers whose final text has not reached their platform (bot/delivery.py).
         self.deliveries = deliveries or Deliveries(store)
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
