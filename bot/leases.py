@@ -52,7 +52,7 @@ async def thread_lock(
         async with _renewed(lambda: coordination.renew_lock(key, owner, lease), lease, key):
             yield
     finally:
-        await asyncio.shield(coordination.unlock(key, owner))
+        await asyncio.shield(_quietly(coordination.unlock(key, owner)))
 
 
 @contextlib.asynccontextmanager
@@ -64,7 +64,15 @@ async def renewed_membership(
         async with _renewed(lambda: coordination.enter(key, member, 0, lease), lease, key):
             yield
     finally:
-        await asyncio.shield(coordination.leave(key, member))
+        await asyncio.shield(_quietly(coordination.leave(key, member)))
+
+
+async def _quietly(release: Awaitable[None]) -> None:
+    """Give back what was held; a failure only means it expires by its lease instead."""
+    try:
+        await release
+    except ThreadlineError as error:
+        log.warning("could not give back a lease; it expires by itself (%s)", type(error).__name__)
 
 
 @contextlib.asynccontextmanager

@@ -62,6 +62,7 @@ from bot.domain import (
     Usage,
 )
 from bot.errors import (
+    CoordinationUnavailable,
     InputError,
     NotDelivered,
     StorageUnavailable,
@@ -220,12 +221,15 @@ class ReplyService:
                 return await self._unsaved(incoming.key, error, sink)
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
-            async with self._allowance.admitted(incoming) as refused:
-                if refused is not None:
-                    return await self._refuse(stored, refused, sink)
-                await wait_for_turn()
-                async with self._reply_slot(sink):
-                    return await self._measured(incoming, stored, sink, started)
+            try:
+                async with self._allowance.admitted(incoming) as refused:
+                    if refused is not None:
+                        return await self._refuse(stored, refused, sink)
+                    await wait_for_turn()
+                    async with self._reply_slot(sink):
+                        return await self._measured(incoming, stored, sink, started)
+            except CoordinationUnavailable as error:  # before the answer began: said, kept
+                return await self._uncoordinated(stored, error, sink)
 
     async def _remember_image_model(self, incoming: Incoming) -> None:
         """A conversation ``/image`` opens stays on the image model: its follow-ups
@@ -470,6 +474,18 @@ class ReplyService:
                 delivery=Delivery.PENDING,  # until the platform shows its final text
             ),
         )
+
+    async def _uncoordinated(
+        self, question: Turn, error: CoordinationUnavailable, sink: ReplySink
+    ) -> ReplyResult:
+        """The shared coordination (Redis) failed before the answer began: the question
+        is kept (``failed``: never context, never asked again) and the thread told."""
+        log.warning("could not coordinate an answer in %s (%s)", question.id, error.reason)
+        if question.id is not None:
+            await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.FAILED))
+        await sink.start()
+        await sink.finish(f"⚠️ {error.user_message}")
+        return ReplyResult(Outcome.FAILED, error=error)
 
     async def _unsaved(
         self, key: ThreadKey, error: StorageUnavailable, sink: ReplySink
