@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from bot.errors import ConfigError
 from bot.redact import configured_secrets
@@ -73,6 +74,7 @@ async def test_run_answers_with_a_shared_redis(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path, redis_url: str
 ) -> None:
     env = discord_env(upstream, discord_fake, tmp_path) | {"REDIS_URL": redis_url}
+    before = scripts_run(redis_url)
     process = await start_run(env)
     try:
         await discord_fake.wait_for(lambda: discord_fake.stats().counts.get("identifies"), 30)
@@ -86,3 +88,14 @@ async def test_run_answers_with_a_shared_redis(
     finally:
         code, err = await stop(process)
     assert code == 0, err
+    # The budget, the thread's lock and the Stop watch went through the server.
+    assert scripts_run(redis_url) > before
+
+
+def scripts_run(url: str) -> int:
+    """Lua scripts the server has run (every budget take and lock is one)."""
+    with redis.Redis.from_url(url) as server:
+        stats = server.info("commandstats")
+    return sum(
+        int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval")
+    )
