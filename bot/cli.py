@@ -178,8 +178,15 @@ def _check_params(core: Core, params: Params, model: str | None) -> None:
 
 
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.redis import redis_probe
+
     return await check(
-        settings, model=args.model, database=database_problem, out=sys.stdout, err=sys.stderr
+        settings,
+        model=args.model,
+        database=database_problem,
+        redis=redis_probe,
+        out=sys.stdout,
+        err=sys.stderr,
     )
 
 

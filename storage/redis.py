@@ -116,6 +116,15 @@ def where(url: str) -> str:
     return f"{host}{port}{parts.path if parts.hostname else ''}"
 
 
+async def redis_probe(url: str) -> tuple[bool, str]:
+    """For ``threadline check``: (True, "host:port/db") or (False, the sentence)."""
+    try:
+        async with await RedisCoordination.connect(url):
+            return True, where(url)
+    except ConfigError as error:
+        return False, error.user_message
+
+
 class RedisCoordination:
     """The shared ``Coordination``: open with ``await RedisCoordination.connect(url)``."""
 

@@ -16,7 +16,8 @@ from bot.redact import configured_secrets
 from bot.settings import load_settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.upstream import FakeUpstream
-from tests.test_run import discord_env, start_run, stop
+from tests.test_cli import threadline
+from tests.test_run import base_env, discord_env, start_run, stop
 
 PASSWORD = "s3cret-redis-password"
 
@@ -99,3 +100,21 @@ def scripts_run(url: str) -> int:
     return sum(
         int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval")
     )
+
+
+async def test_check_says_whether_the_redis_answers(
+    upstream: FakeUpstream, tmp_path: Path, redis_url: str
+) -> None:
+    env = base_env(upstream, tmp_path) | {"REDIS_URL": redis_url}
+    code, out, _ = await threadline(env, "check")
+    assert code == 0
+    assert f"redis: ok ({redis_url.removeprefix('redis://')})" in out
+    with socket.socket() as bound:  # bound, not listening: connecting is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        env["REDIS_URL"] = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
+        code, out, err = await threadline(env, "check")
+    assert code == 2
+    assert "redis: not ok" in out
+    assert f"cannot use the Redis server at 127.0.0.1:{port}/0" in err
+    assert PASSWORD not in out + err
