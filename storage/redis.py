@@ -142,8 +142,10 @@ class RedisCoordination:
     async def connect(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> Self:
         """Connect and check the server answers; one sentence (no password) if it does not."""
         try:
+            # A server that stops answering fails a call in seconds (CoordinationUnavailable)
+            # rather than holding an answer forever.
             client: aioredis.Redis = aioredis.Redis.from_url(
-                url, socket_connect_timeout=5, health_check_interval=30
+                url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
             )
         except ValueError:
             problem = wording.setting_problem("REDIS_URL", "", wording.redis_url_not_valid())
