@@ -84,8 +84,7 @@ async def _renewed(
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait([task])  # its cancellation, not ours, is swallowed
 
 
 async def _renew(renew: Callable[[], Awaitable[bool]], lease: float, key: str) -> None:

@@ -319,10 +319,19 @@ class ReplyService:
             try:
                 yield wait_for_turn
             finally:
-                await asyncio.shield(held.aclose())
-                await asyncio.shield(queue.release(ticket))
-                if queue.idle:
-                    self._queues.pop(key, None)
+                # One shielded step: a second cancellation cannot skip the release.
+                await asyncio.shield(self._leave_turn(key, queue, ticket, held))
+
+    async def _leave_turn(
+        self, key: ThreadKey, queue: _ThreadQueue, ticket: int, held: contextlib.AsyncExitStack
+    ) -> None:
+        """Give the thread's lock back, then let the next ticket of this process go."""
+        try:
+            await held.aclose()
+        finally:
+            await queue.release(ticket)
+            if queue.idle:
+                self._queues.pop(key, None)
 
     @contextlib.asynccontextmanager
     async def _reply_slot(self, sink: ReplySink) -> AsyncIterator[None]:
