@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot import wording
-from bot.coordination import Coordination
 from bot.errors import NotDelivered, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
+from bot.shared_budget import SharedBudget
 from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
 log = logging.getLogger(__name__)
@@ -83,47 +83,6 @@ LONG_WINDOW = 10.0
 
 # No limits at all: terminals and tests that are not about budgets.
 UNLIMITED = BudgetPlan()
-
-# Several workers count a shared window at the server when a request is sent, and the
-# platform counts it when it arrives: a request delayed by this much more than the one
-# after it (event loop, network) could land inside one window on the platform's side.
-SHARED_MARGIN = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class SharedBudget:
-    """The plan's shared windows (the bot's, the workspace's), spent by every worker.
-
-    Each request that spends a shared window also takes from
-    ``coordination.take_rate(f"{key}:{window}", ...)`` before it is sent, so that
-    Discord's 50/s per bot or a Slack workspace's chat.update tier holds for all the
-    processes together. Per-channel windows stay in the process: a channel belongs
-    to one shard, and Slack's per-channel posting is paced by the answer's worker.
-    """
-
-    coordination: Coordination
-    key: str  # e.g. ``discord:<bot id>``, ``slack:<team id>``
-    margin: float = SHARED_MARGIN
-
-    async def take(
-        self,
-        name: str,
-        rate: Rate,
-        clock: Clock,
-        waiting: Callable[[float], None] = lambda wait: None,
-        *,
-        optional: bool = False,
-    ) -> bool:
-        """Take one request from the shared window ``name``, waiting for room (told to
-        ``waiting``); ``optional``: False instead of waiting."""
-        key = f"{self.key}:{name}"
-        per = rate.per_seconds + self.margin
-        while wait := await self.coordination.take_rate(key, rate.count, per):
-            if optional:
-                return False
-            waiting(wait)
-            await clock.sleep(wait)
-        return True
 
 
 class _Window:

@@ -18,7 +18,8 @@ from typing import Any
 from discord.http import HTTPClient, Route
 
 from bot.coordination import Coordination
-from bot.streaming import EditScheduler, SharedBudget
+from bot.shared_budget import SharedBudget
+from bot.streaming import EditScheduler
 
 
 def count_every_request(http: HTTPClient, scheduler: EditScheduler) -> None:

@@ -78,7 +78,8 @@ from bot.ports import Clock, ConversationStore, SystemClock
 from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
-from bot.streaming import SLACK_BUDGET, EditScheduler, SharedBudget
+from bot.shared_budget import SharedBudget
+from bot.streaming import SLACK_BUDGET, EditScheduler
 
 __all__ = ["EVENTS_PATH", "SlackBot"]
 

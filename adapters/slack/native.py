@@ -45,8 +45,9 @@ from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
+from bot.shared_budget import SharedBudget
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, open_fence, opening_fence, take_first
-from bot.streaming import EditScheduler, Rate, SharedBudget, StreamedReply
+from bot.streaming import EditScheduler, Rate, StreamedReply
 
 __all__ = ["AppendPacer", "FallbackReply", "NativeReply", "NativeStreams", "StreamOptions"]
 

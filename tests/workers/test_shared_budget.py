@@ -12,7 +12,8 @@ import pytest
 
 from bot.ports import SystemClock
 from bot.render import render_discord
-from bot.streaming import BudgetPlan, EditScheduler, Rate, SharedBudget, StreamedReply
+from bot.shared_budget import SharedBudget
+from bot.streaming import BudgetPlan, EditScheduler, Rate, StreamedReply
 from storage.redis import RedisCoordination
 from tests.fakes.target import FakePlatform
 
