@@ -10,6 +10,7 @@ happen to share a name never meet, and every key expires by itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from redis.exceptions import AuthenticationError, RedisError
 
 from bot import wording
 from bot.errors import ConfigError, CoordinationUnavailable
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "threadline:"
 
@@ -156,6 +159,7 @@ class RedisCoordination:
             await client.aclose()
             refused = isinstance(error, AuthenticationError)
             raise ConfigError(wording.redis_unreachable(where(url), refused)) from None
+        log.info("sharing budgets, locks and Stop through Redis at %s", where(url))
         return cls(client, prefix=prefix)
 
     async def __aenter__(self) -> Self:
