@@ -14,8 +14,10 @@ import redis
 from bot.errors import ConfigError
 from bot.redact import configured_secrets
 from bot.settings import load_settings
+from storage.redis import RedisCoordination
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.upstream import FakeUpstream
+from tests.servers.redis import redis_server
 from tests.test_cli import threadline
 from tests.test_run import base_env, discord_env, start_run, stop
 
@@ -118,3 +120,15 @@ async def test_check_says_whether_the_redis_answers(
     assert "redis: not ok" in out
     assert f"cannot use the Redis server at 127.0.0.1:{port}/0" in err
     assert PASSWORD not in out + err
+
+
+async def test_a_redis_that_refuses_the_password_is_one_sentence_without_it() -> None:
+    with redis_server() as url:
+        with redis.Redis.from_url(url) as server:
+            server.config_set("requirepass", "the-right-password")
+        wrong = url.replace("redis://", f"redis://:{PASSWORD}@")
+        with pytest.raises(ConfigError) as refused:
+            await RedisCoordination.connect(wrong)
+    sentence = refused.value.user_message
+    assert "(it refused the password)" in sentence
+    assert PASSWORD not in sentence
