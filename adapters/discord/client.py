@@ -31,7 +31,7 @@ from discord.ext import commands
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.catchup import catch_up
 from adapters.discord.commands import ThreadlineCommands
-from adapters.discord.counting import count_every_request
+from adapters.discord.counting import count_every_request, shared_budget
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
@@ -44,6 +44,7 @@ from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.conversation_settings import SettingsDesk
+from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -76,6 +77,7 @@ class DiscordBot(commands.Bot):
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
         unanswered: Sequence[StoredTurn] = (),
+        shared: Coordination | None = None,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -92,6 +94,7 @@ class DiscordBot(commands.Bot):
         self._store = store
         self._catalog = catalog
         self._budget = budget
+        self._shared = shared  # several workers: the global budget is spent together
         self._unanswered = list(unanswered)
         self._live_since = time.time()  # set again when it connects (setup_hook)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
@@ -110,7 +113,8 @@ class DiscordBot(commands.Bot):
     async def login(self, token: str) -> None:
         self._endpoints.apply()  # before the first REST call
         # The budget exists before the first request, so discord.py's own count too.
-        self._scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
+        scheduler = EditScheduler(self._budget, shared=shared_budget(self._shared, token))
+        self._scheduler = await self._lifetimes.enter_async_context(scheduler)
         count_every_request(self.http, self._scheduler)
         redact_every_request(self.http, redactor_for(self._threadline))
         try:

@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.coordination import Coordination
 from bot.delivery import Deliveries
 from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
@@ -94,6 +95,7 @@ class Rig:
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
     limits: ConversationLimits = field(default_factory=ConversationLimits)
+    coordination: Coordination | None = None  # None: the service's own, in process
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -119,6 +121,7 @@ class Rig:
             today=lambda: dt.date(2026, 11, 22),
             images=self.images,
             deliveries=self.deliveries,
+            coordination=self.coordination,
         )
 
     @contextlib.asynccontextmanager
