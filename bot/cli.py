@@ -39,10 +39,11 @@ from bot.metrics import Metrics
 from bot.models import ModelCatalog
 from bot.redact import configured_secrets
 from bot.service import Outcome, ReplyService
-from bot.settings import QuotaSettings, Settings, load_settings
+from bot.settings import QuotaSettings, Settings, StorageSettings, load_settings
 from bot.upstream import UpstreamClient
 from storage import ImageStore, SqliteStore
-from storage.probe import database_problem
+from storage.postgres import PostgresStore
+from storage.probe import storage_problem
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
 RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
@@ -51,13 +52,21 @@ RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
 @dataclass
 class Core:
     settings: Settings
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
     metrics: Metrics
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
+
+
+async def open_store(storage: StorageSettings) -> SqliteStore | PostgresStore:
+    """The configured store: PostgreSQL when STORAGE__URL names one, else the SQLite file."""
+    url = storage.postgres_url
+    if url is not None:
+        return await PostgresStore.open(url)
+    return await SqliteStore.open(storage.sqlite_path, busy_timeout_ms=storage.busy_timeout_ms)
 
 
 @contextlib.asynccontextmanager
@@ -68,17 +77,15 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
     controls apply; the console commands are the operator's own and run without.
     """
     async with (
-        await SqliteStore.open(
-            settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
-        ) as store,
+        await open_store(settings.storage) as store,
         UpstreamClient(settings.upstream) as client,
         Fetcher(settings.images) as fetcher,
     ):
         catalog = ModelCatalog(settings.upstream)
         images = settings.images
         # Image bytes: content-addressed files next to the database (storage/images.py).
-        folder = images.store_dir or settings.storage.path.with_name(
-            settings.storage.path.name + ".images"
+        folder = images.store_dir or settings.storage.sqlite_path.with_name(
+            settings.storage.sqlite_path.name + ".images"
         )
         blobs = ImageStore(folder, max_bytes=images.store_max_bytes)
         metrics = Metrics()
@@ -151,7 +158,7 @@ def _check_params(core: Core, params: Params, model: str | None) -> None:
 
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return await check(
-        settings, model=args.model, database=database_problem, out=sys.stdout, err=sys.stderr
+        settings, model=args.model, database=storage_problem, out=sys.stdout, err=sys.stderr
     )
 
 

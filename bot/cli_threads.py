@@ -24,7 +24,7 @@ EXIT_OK = 0
 
 async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     key = console_key(args.thread) if ":" not in args.thread else _parse_key(args.thread)
-    turns = await listing.turns(settings.storage.path, key)
+    turns = await listing.turns(settings.storage.sqlite_path, key)
     if turns is None:
         raise InputError(wording.unknown_thread(args.thread))
     if args.json:
@@ -39,7 +39,7 @@ async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
-    found = await listing.threads(settings.storage.path)
+    found = await listing.threads(settings.storage.sqlite_path)
     if args.json:
         rows = [
             {"thread": _thread_name(t.key), "turns": t.turns, "model": t.model}

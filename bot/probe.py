@@ -74,7 +74,9 @@ async def check_from_outside(settings: Settings) -> tuple[bool, str]:
         cache_seconds=0,
     )
     database, reachable = await asyncio.gather(
-        asyncio.to_thread(database_status, settings.storage.path, settings.storage.busy_timeout_ms),
+        asyncio.to_thread(
+            database_status, settings.storage.sqlite_path, settings.storage.busy_timeout_ms
+        ),
         upstream.status(),
     )
     report = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -74,3 +75,14 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
 
 def redactor_for(settings: Settings) -> Redactor:
     return Redactor(configured_secrets(settings))
+
+
+def url_without_password(url: str) -> str:
+    """``url`` fit for a log line or a sentence: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

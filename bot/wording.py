@@ -809,6 +809,6 @@ def postgres_unreachable(where: str, reason: str) -> str:
 
 def storage_url_unknown(scheme: str) -> str:
     return (
-        f"STORAGE__URL must start with postgresql:// or sqlite:///, not {scheme!r}; for "
-        "example postgresql://user:password@host:5432/threadline or sqlite:///threadline.db."
+        f"must start with postgresql:// or sqlite:/// (not {scheme!r}), for example "
+        "postgresql://user:password@host:5432/threadline or sqlite:///threadline.db"
     )

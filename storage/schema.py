@@ -42,8 +42,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import storage.schema_postgres as pg
 from bot.errors import ConfigError
-from storage import schema_postgres as pg
 
 if TYPE_CHECKING:
     import aiosqlite

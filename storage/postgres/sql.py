@@ -6,7 +6,6 @@ import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any, TypeAlias
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -29,17 +28,6 @@ def numbered(sql: str) -> str:
         return f"${count}"
 
     return _MARK.sub(next_mark, sql)
-
-
-def without_password(url: str) -> str:
-    """``url`` fit for a log or a sentence: any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 # Errors of the server or the connection, not of a statement: the write is refused

@@ -34,9 +34,11 @@ from bot.domain import (
 )
 from bot.errors import ConfigError
 from bot.lifetime import ClosesOnExit
+from bot.redact import url_without_password
 from storage.postgres.history import read_history
 from storage.postgres.migrate import migrate
-from storage.postgres.sql import Conn, numbered, unavailable_as_storage_error, without_password
+from storage.postgres.probe import reason
+from storage.postgres.sql import Conn, numbered, unavailable_as_storage_error
 from storage.rows import (
     KEY_COLUMNS,
     KEY_MATCH,
@@ -81,13 +83,13 @@ class PostgresStore(ClosesOnExit):
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 10) -> PostgresStore:
         """Connect to ``url`` and migrate; ``ConfigError`` (password left out) if unusable."""
-        shown = without_password(url)
+        shown = url_without_password(url)
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=max_connections, timeout=10, command_timeout=60
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            raise ConfigError(wording.postgres_unreachable(shown, _reason(error))) from None
+            raise ConfigError(wording.postgres_unreachable(shown, reason(error))) from None
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, shown)
@@ -402,16 +404,3 @@ async def _conversation_id(conn: Conn, key: ThreadKey) -> int:
 def _stored(row: asyncpg.Record) -> StoredTurn:
     values = tuple(row)
     return StoredTurn(key_from(values), turn_from(values[4:]))
-
-
-def _reason(error: BaseException) -> str:
-    """Why a connection failed, in words that never carry the URL or its password."""
-    if isinstance(error, asyncpg.InvalidPasswordError):
-        return "the server refused the user name or password"
-    if isinstance(error, asyncpg.InvalidCatalogNameError):
-        return "no such database on the server"
-    if isinstance(error, TimeoutError):
-        return "no answer within 10 seconds"
-    if isinstance(error, OSError):
-        return error.strerror or type(error).__name__
-    return type(error).__name__
