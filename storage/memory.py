@@ -30,7 +30,7 @@ from bot.domain import (
 from bot.lifetime import ClosesOnExit
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 __all__ = ["MemoryStore"]
 
@@ -47,7 +47,9 @@ class _Conversation:
 class MemoryStore(ClosesOnExit):
     """Thread history in memory; implements ``bot.ports.ConversationStore``."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: str = "") -> None:
+        self.worker = worker  # recorded on every turn this store adds
+        self._owners: dict[int, str] = {}  # turn id -> worker
         self._ids = itertools.count(1)
         self._conversations: dict[ThreadKey, _Conversation] = {}
         self._turns: dict[int, tuple[ThreadKey, Turn]] = {}
@@ -67,6 +69,7 @@ class MemoryStore(ClosesOnExit):
         assert stored.id is not None
         self._conversations.setdefault(key, _Conversation()).turn_ids.append(stored.id)
         self._turns[stored.id] = (key, stored)
+        self._owners[stored.id] = self.worker
         if message is not None:
             self._by_message[message] = stored.id
         self._point_refs(key.platform, stored.id, stored.reply_message_ids)
@@ -183,17 +186,43 @@ class MemoryStore(ClosesOnExit):
         if conversation is not None and conversation.turn_ids:
             conversation.start = max(conversation.start, conversation.turn_ids[-1])
 
-    async def interrupt_streaming(self) -> list[StoredTurn]:
+    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
         now = time.time()
         interrupted: list[StoredTurn] = []
         for turn_id, (key, turn) in sorted(self._turns.items()):
-            if turn.status == TurnStatus.STREAMING:
+            if turn.status == TurnStatus.STREAMING and (
+                workers is None or self._owners[turn_id] in workers
+            ):
                 turn = replace(
                     turn, status=TurnStatus.INTERRUPTED, delivery=Delivery.PENDING, updated_at=now
                 )
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
+
+    async def open_workers(self) -> list[str]:
+        return sorted(
+            {
+                self._owners[turn_id]
+                for turn_id, (_, turn) in self._turns.items()
+                if turn.status in (TurnStatus.STREAMING, TurnStatus.PENDING)
+            }
+        )
+
+    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
+        adopted = [
+            turn_id
+            for turn_id, (_, turn) in sorted(self._turns.items())
+            if turn.status == TurnStatus.PENDING and self._owners[turn_id] in workers
+        ]
+        for turn_id in adopted:
+            self._owners[turn_id] = self.worker
+        return [
+            StoredTurn(key, turn)
+            for turn_id in adopted
+            if (turn := self._turns[turn_id][1]).created_at >= since
+            and turn_id > self._conversations[(key := self._turns[turn_id][0])].start
+        ]
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
         return [

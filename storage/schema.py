@@ -33,6 +33,9 @@ Version history:
     9  ``installations``: Slack OAuth installs (one JSON document per enterprise,
        team and user; user "" is the workspace's newest bot install), so one
        deployment serves many workspaces.
+    10 ``worker`` on turns: the process that stored a question or streams an answer
+       ("" before v10 or without one), so with several workers sharing a database
+       a start or a sweep takes over only the turns of workers whose lease expired.
 """
 
 from __future__ import annotations
@@ -190,6 +193,12 @@ _V9 = (
     """,
 )
 
+_V10 = (
+    "ALTER TABLE turns ADD COLUMN worker TEXT NOT NULL DEFAULT ''",
+    # Tiny partial index: a sweep finds the open turns of a worker without a full scan.
+    "CREATE INDEX turns_open_by_worker ON turns (worker) WHERE status IN ('streaming', 'pending')",
+)
+
 Engine = Literal["sqlite", "postgres"]
 
 
@@ -211,6 +220,7 @@ VERSIONS: tuple[Version, ...] = (
     Version(_V7, pg.V7),
     Version(_V8, pg.V8),
     Version(_V9, pg.V9),
+    Version(_V10, _V10),  # the same SQL on both engines
 )
 MIGRATIONS: tuple[tuple[str, ...], ...] = tuple(version.sqlite for version in VERSIONS)
 LATEST_VERSION = len(VERSIONS)

@@ -58,7 +58,7 @@ from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
     from pathlib import Path
 
 
@@ -99,7 +99,7 @@ _INSERT_TURN = (
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
     "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery, "
-    "usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "usage_estimated, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 # Thread order is (coalesce(reply_to, id), id), the key of the turns_in_thread_order
@@ -129,8 +129,11 @@ PRUNE_BUCKETS_EVERY = 1_000
 class SqliteStore(ClosesOnExit):
     """Thread history in SQLite; implements ``bot.ports.ConversationStore``."""
 
-    def __init__(self, db: aiosqlite.Connection, data_version: int, cache_turns: int) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, data_version: int, cache_turns: int, worker: str = ""
+    ) -> None:
         """Use ``SqliteStore.open``; this only wires an already-migrated connection."""
+        self.worker = worker  # recorded on every turn this store adds
         self._db = db
         self._lock = asyncio.Lock()
         self._data_version = data_version
@@ -146,6 +149,7 @@ class SqliteStore(ClosesOnExit):
         *,
         busy_timeout_ms: int = 5000,
         cache_turns: int = 50_000,
+        worker: str = "",
     ) -> SqliteStore:
         """Open (creating and migrating as needed) the database file at ``path``.
 
@@ -170,7 +174,7 @@ class SqliteStore(ClosesOnExit):
         except BaseException:
             await db.close()
             raise
-        return cls(db, data_version, cache_turns)
+        return cls(db, data_version, cache_turns, worker)
 
     async def limit_pages(self, pages: int | None = None) -> int:
         """Cap the file at ``pages`` pages (None: its size now); returns the cap.
@@ -202,7 +206,7 @@ class SqliteStore(ClosesOnExit):
             assert conversation_id is not None
             # Its reply ids reach message_refs by trigger (schema v5).
             rows = await self._fetch(
-                _INSERT_TURN, _turn_values(conversation_id, key.platform, turn)
+                _INSERT_TURN, (*_turn_values(conversation_id, key.platform, turn), self.worker)
             )
             if not rows:
                 return None
@@ -310,21 +314,25 @@ class SqliteStore(ClosesOnExit):
             for (conversation_id,) in rows:
                 self._windows.pop(conversation_id, None)
 
-    async def interrupt_streaming(self) -> list[StoredTurn]:
-        """Mark every ``streaming`` turn ``interrupted`` (start-up recovery) and return them."""
+    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
+        """Mark the ``streaming`` turns of ``workers`` (None: of every worker) ``interrupted``
+        (recovery at start or after a worker died) and return them."""
         now = time.time()
+        chosen = "" if workers is None else "AND t.worker IN (SELECT value FROM json_each(?)) "
+        params: tuple[object, ...] = () if workers is None else (_json_list(workers),)
         async with self._writing(), self._transaction():
             rows = await self._fetch(
                 f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
                 "JOIN conversations c ON c.id = t.conversation_id "
-                "WHERE t.status = 'streaming' ORDER BY t.id"
+                f"WHERE t.status = 'streaming' {chosen}ORDER BY t.id",
+                params,
             )
-            await self._db.execute(
+            await self._db.executemany(
                 # In the same write: its messages still show it half-written, so the
                 # platform repair is owed until a start has done it (bot/delivery.py).
                 "UPDATE turns SET status = 'interrupted', delivery = 'pending', updated_at = ? "
-                "WHERE status = 'streaming'",
-                (now,),
+                "WHERE id = ?",
+                [(now, row[4]) for row in rows],
             )
             self._windows.clear()
         return [
@@ -339,6 +347,34 @@ class SqliteStore(ClosesOnExit):
             )
             for row in rows
         ]
+
+    async def open_workers(self) -> list[str]:
+        """The workers holding a ``streaming`` answer or a ``pending`` question."""
+        async with self._lock:
+            rows = await self._fetch(
+                "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') "
+                "ORDER BY worker"
+            )
+        return [str(row[0]) for row in rows]
+
+    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
+        """The ``pending`` questions of ``workers`` become this store's worker's, in one
+        write; those asked since ``since`` and after their thread's reset are returned."""
+        async with self._writing(), self._transaction():
+            chosen = (_json_list(workers),)
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.status = 'pending' AND t.worker IN (SELECT value FROM json_each(?)) "
+                "AND t.created_at >= ? AND t.id > c.context_start_turn_id ORDER BY t.id",
+                (*chosen, since),
+            )
+            await self._db.execute(
+                "UPDATE turns SET worker = ? WHERE status = 'pending' "
+                "AND worker IN (SELECT value FROM json_each(?))",
+                (self.worker, *chosen),
+            )
+        return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
         """``pending`` questions asked since ``since``, after their thread's reset, oldest first."""
@@ -837,6 +873,10 @@ def _order(turn: Turn) -> tuple[int, int]:
     """A turn's place in its thread: an answer sorts right after its question."""
     turn_id = _id(turn)
     return (turn_id if turn.reply_to is None else turn.reply_to, turn_id)
+
+
+def _json_list(values: Collection[str]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 def _probe(path: str) -> None:

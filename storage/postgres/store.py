@@ -52,7 +52,7 @@ from storage.rows import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
 __all__ = ["PostgresStore"]
 
@@ -60,7 +60,7 @@ _INSERT_TURN = numbered(
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
     "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery, "
-    "usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "usage_estimated, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 _WITH_KEY = (
@@ -75,13 +75,14 @@ PRUNE_BUCKETS_EVERY = 1_000
 class PostgresStore(ClosesOnExit):
     """Thread history in PostgreSQL; implements ``bot.ports.ConversationStore``."""
 
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: asyncpg.Pool[Any], worker: str = "") -> None:
         """Use ``PostgresStore.open``; this only wires an open, migrated pool."""
+        self.worker = worker  # recorded on every turn this store adds
         self._pool = pool
         self._takes = 0
 
     @classmethod
-    async def open(cls, url: str, *, max_connections: int = 10) -> PostgresStore:
+    async def open(cls, url: str, *, max_connections: int = 10, worker: str = "") -> PostgresStore:
         """Connect to ``url`` and migrate; ``ConfigError`` (password left out) if unusable."""
         shown = url_without_password(url)
         try:
@@ -96,7 +97,7 @@ class PostgresStore(ClosesOnExit):
         except BaseException:
             await pool.close()
             raise
-        return cls(pool)
+        return cls(pool, worker)
 
     async def close(self) -> None:
         """Close the pool (idempotent); every write has committed already."""
@@ -114,7 +115,7 @@ class PostgresStore(ClosesOnExit):
             async with self._pool.acquire() as conn:
                 conversation_id = await _conversation_id(conn, key)
                 turn_id = await conn.fetchval(
-                    _INSERT_TURN, *turn_values(conversation_id, key.platform, turn)
+                    _INSERT_TURN, *turn_values(conversation_id, key.platform, turn), self.worker
                 )
         return None if turn_id is None else replace(turn, id=turn_id)
 
@@ -187,16 +188,42 @@ class PostgresStore(ClosesOnExit):
             *key_params(key),
         )
 
-    async def interrupt_streaming(self) -> list[StoredTurn]:
-        """Mark every ``streaming`` turn ``interrupted`` (start-up recovery) and return them."""
-        now = time.time()
+    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
+        """Mark the ``streaming`` turns of ``workers`` (None: of every worker) ``interrupted``
+        (recovery at start or after a worker died) and return them."""
         rows = await self._fetch(
             # One statement: the rows it returns are exactly the rows it changed.
             "WITH cut AS (UPDATE turns SET status = 'interrupted', delivery = 'pending', "
-            f"updated_at = $1 WHERE status = 'streaming' RETURNING {TURN_COLUMNS}, conversation_id) "
+            "updated_at = $1 WHERE status = 'streaming' "
+            "AND ($2::text[] IS NULL OR worker = ANY($2::text[])) "
+            f"RETURNING {TURN_COLUMNS}, conversation_id) "
             f"SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM cut t "
             "JOIN conversations c ON c.id = t.conversation_id ORDER BY t.id",
-            now,
+            time.time(),
+            None if workers is None else list(workers),
+        )
+        return [_stored(row) for row in rows]
+
+    async def open_workers(self) -> list[str]:
+        """The workers holding a ``streaming`` answer or a ``pending`` question."""
+        rows = await self._fetch(
+            "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') "
+            "ORDER BY worker"
+        )
+        return [str(row[0]) for row in rows]
+
+    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
+        """The ``pending`` questions of ``workers`` become this store's worker's, in one
+        statement; those asked since ``since`` and after their thread's reset are returned."""
+        rows = await self._fetch(
+            "WITH moved AS (UPDATE turns SET worker = $1 WHERE status = 'pending' "
+            f"AND worker = ANY($2::text[]) RETURNING {TURN_COLUMNS}, conversation_id) "
+            f"SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM moved t "
+            "JOIN conversations c ON c.id = t.conversation_id "
+            "WHERE t.created_at >= $3 AND t.id > c.context_start_turn_id ORDER BY t.id",
+            self.worker,
+            list(workers),
+            since,
         )
         return [_stored(row) for row in rows]
 
