@@ -29,6 +29,7 @@ from bot import logs, wording
 from bot.allowance import Allowance
 from bot.check import check
 from bot.cli_threads import cmd_history, cmd_threads
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import Attachment, Params, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
@@ -41,6 +42,7 @@ from bot.redact import configured_secrets
 from bot.service import Outcome, ReplyService
 from bot.settings import QuotaSettings, Settings, StorageSettings, load_settings
 from bot.upstream import UpstreamClient
+from bot.workers import Takeover, Workers, new_worker_id
 from storage import ImageStore, SqliteStore
 from storage.postgres import PostgresStore
 from storage.probe import storage_problem
@@ -57,16 +59,23 @@ class Core:
     catalog: ModelCatalog
     service: ReplyService
     metrics: Metrics
+    coordination: Coordination
+    workers: Workers
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
+    # Questions dead workers left waiting (``run`` only): the platforms answer them.
+    unanswered: list[StoredTurn] = field(default_factory=list)
 
 
-async def open_store(storage: StorageSettings) -> SqliteStore | PostgresStore:
-    """The configured store: PostgreSQL when STORAGE__URL names one, else the SQLite file."""
+async def open_store(storage: StorageSettings, *, worker: str = "") -> SqliteStore | PostgresStore:
+    """The configured store: PostgreSQL when STORAGE__URL names one, else the SQLite file.
+    ``worker`` is recorded on every turn the store adds (bot/workers.py)."""
     url = storage.postgres_url
     if url is not None:
-        return await PostgresStore.open(url)
-    return await SqliteStore.open(storage.sqlite_path, busy_timeout_ms=storage.busy_timeout_ms)
+        return await PostgresStore.open(url, worker=worker)
+    return await SqliteStore.open(
+        storage.sqlite_path, busy_timeout_ms=storage.busy_timeout_ms, worker=worker
+    )
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +86,8 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
     controls apply; the console commands are the operator's own and run without.
     """
     async with (
-        await open_store(settings.storage) as store,
+        await open_store(settings.storage, worker=new_worker_id()) as store,
+        _closing(InProcessCoordination()) as coordination,
         UpstreamClient(settings.upstream) as client,
         Fetcher(settings.images) as fetcher,
     ):
@@ -101,8 +111,36 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
-        interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, client, catalog, service, metrics, interrupted)
+        workers = Workers(
+            store,
+            coordination,
+            lease=settings.limits.worker_lease_seconds,
+            reask_within=settings.limits.reask_within_seconds,
+        )
+        await workers.renew()
+        # Only dead workers' turns: a live worker sharing the database keeps its own.
+        # Console commands leave the questions to ``run`` (they answer no platform).
+        found = await workers.take_over(adopt_questions=shared)
+        yield Core(
+            settings,
+            store,
+            client,
+            catalog,
+            service,
+            metrics,
+            coordination,
+            workers,
+            found.interrupted,
+            found.questions,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _closing(coordination: Coordination) -> AsyncIterator[Coordination]:
+    try:
+        yield coordination
+    finally:
+        await coordination.close()
 
 
 # -- commands ------------------------------------------------------------------------
@@ -168,9 +206,10 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
     async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
-        # Questions the last stop left waiting: each platform answers its own once
-        # it has finished the answers that stop cut (``core.interrupted``).
-        unanswered = await core.service.unanswered()
+        # Questions the last stop (or a dead worker) left waiting: each platform answers
+        # its own once it has finished the answers that stop cut (``core.interrupted``).
+        unanswered = core.unanswered
+        takers: dict[str, Callable[[Sequence[StoredTurn]], None]] = {}
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -184,7 +223,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         # Platform libraries are imported only here, when they are configured.
         if "discord" in platforms:
             questions = [q for q in unanswered if q.key.platform == "discord"]
-            watched.append(await _start_discord(core, questions, running, ops, drains))
+            watched.append(await _start_discord(core, questions, running, ops, drains, takers))
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
@@ -197,10 +236,13 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             )
             await slack.start()
             running.push_async_callback(slack.stop)
+            takers["slack"] = slack.take_over
             drains.append(slack.drain)
             ops.watch(
                 "slack", connected=lambda: slack.connected, rate_limited=lambda: slack.rate_limited
             )
+        keeping = asyncio.create_task(core.workers.keep(_handing(takers)), name="worker-lease")
+        running.push_async_callback(_cancelled, keeping)
         # Unwound first: answers in flight finish before the platforms close.
         running.push_async_callback(_drain, drains, settings.limits.shutdown_grace_seconds)
         print(wording.running_on(platforms), file=sys.stderr)
@@ -220,6 +262,7 @@ async def _start_discord(
     running: contextlib.AsyncExitStack[bool | None],
     ops: OpsServer,
     drains: list[Drain],
+    takers: dict[str, Callable[[Sequence[StoredTurn]], None]],
 ) -> asyncio.Task[object]:
     from adapters.discord.client import DiscordBot
 
@@ -234,6 +277,7 @@ async def _start_discord(
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)
+    takers["discord"] = bot.take_over
     ops.watch(
         "discord",
         connected=lambda: bot.is_ready() and not bot.is_closed(),
@@ -246,6 +290,24 @@ async def _start_discord(
 
 
 # -- plumbing ------------------------------------------------------------------------
+
+
+def _handing(
+    takers: dict[str, Callable[[Sequence[StoredTurn]], None]],
+) -> Callable[[Takeover], Awaitable[None]]:
+    """Hand what a sweep took over to each platform's recovery (bot/workers.py)."""
+
+    async def recover(found: Takeover) -> None:
+        for platform, take in takers.items():
+            take([q for q in found.questions if q.key.platform == platform])
+
+    return recover
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
 
 Drain = Callable[[float], Awaitable[None]]
 

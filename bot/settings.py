@@ -177,6 +177,13 @@ class ConversationLimits(BaseModel):
     # waited), and messages sent while it was down (catch-up), are answered if asked
     # within this many seconds; older ones are not (0: none).
     reask_within_seconds: float = Field(default=3600.0, ge=0)
+    worker_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="several workers sharing one database: each holds a lease this long "
+        "(renewed every third of it); a worker whose lease runs out is taken over by the "
+        "others within about this long (its answers marked or finished, its questions answered)",
+    )
     # While the model has not begun an answer, the placeholder says so this often.
     still_waiting_seconds: float = Field(
         default=10.0,
