@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,7 +35,8 @@ NO_WORKER = ""  # turns stored before workers had ids
 
 
 def new_worker_id() -> str:
-    return uuid.uuid4().hex
+    """A uuid, after the host and process it names (for the operator reading the logs)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
 
 
 def lease_key(worker: str) -> str:
