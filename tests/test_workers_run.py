@@ -130,11 +130,12 @@ async def test_a_worker_killed_mid_answer_is_taken_over_by_the_other(
     answers = [t for t in turns if t["role"] == "assistant"]
     assert sorted(a["reply_to"] for a in answers) == sorted(q["id"] for q in questions)
     assert all(q["status"] == "complete" for q in questions)  # none lost, none twice
-    replies = [
+    shown = [
         reply
         for top in slack.messages(SLACK_CHANNEL)
         for reply in slack.messages(SLACK_CHANNEL, top.ts)
-        if reply.bot_id is not None and reply.ts != top.ts
-    ]
-    assert len(replies) == 4  # one answer per question, none left streaming
-    assert not any(r.stream_state == "streaming" for r in replies)
+        if reply.bot_id is not None and reply.ts != top.ts and "this answer" not in reply.body
+    ]  # the answers, without their Stop / Regenerate controls
+    assert sorted(r.thread_ts for r in shown) == sorted(str(m["ts"]) for m in mentions)
+    assert not any(r.stream_state == "streaming" for r in shown)
+    assert sum(r.body.endswith(wording.interrupted_notice()) for r in shown) == 1
