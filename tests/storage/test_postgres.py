@@ -4,6 +4,7 @@ by ``threadline check``, and refused with one sentence (never the password) when
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -99,6 +100,16 @@ async def test_ask_keeps_its_thread_in_postgresql(
         window = await store.history(console_key("t1"), token_budget=10**6, max_turns=10)
     assert [(t.role, t.text) for t in window.turns][-1] == (Role.ASSISTANT, "You said: second")
     assert all(t.status is TurnStatus.COMPLETE for t in window.turns)
+    code, out, _ = await threadline(env, "history", "--thread", "t1", "--json")
+    assert code == 0
+    assert [t["text"] for t in json.loads(out)] == [
+        "first",
+        "You said: first",
+        "second",
+        "You said: second",
+    ]
+    code, out, _ = await threadline(env, "threads", "--json")
+    assert [(t["thread"], t["turns"]) for t in json.loads(out)] == [("t1", 4)]
 
 
 async def test_check_reports_postgresql_ok_and_not_ok(
