@@ -710,6 +710,10 @@ def probe_no_database(path: str) -> str:
     )
 
 
+def probe_no_database_server(where: str, reason: str) -> str:
+    return f"error: the database server of {where} does not answer ({reason}); check STORAGE__URL"
+
+
 # Images in and out
 
 
