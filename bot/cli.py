@@ -116,6 +116,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             coordination,
             lease=settings.limits.worker_lease_seconds,
             reask_within=settings.limits.reask_within_seconds,
+            platforms=_configured_platforms(settings) if shared else ["console"],
         )
         await workers.renew()
         # Only dead workers' turns: a live worker sharing the database keeps its own.

@@ -92,13 +92,13 @@ class ConversationStore(Protocol):
       left alone, so a late flush never overwrites a finished answer.
     - Every turn a store adds records the store's ``worker`` (the process's id; ""
       for none), so several workers can share one database.
-    - ``interrupt_streaming`` marks every ``streaming`` turn of ``workers`` (None:
-      of every worker) ``interrupted``, with ``delivery`` ``pending`` (its platform
+    - ``interrupt_streaming`` marks every ``streaming`` turn of ``workers`` on
+      ``platforms`` (None: of every worker, on every platform) ``interrupted``, with ``delivery`` ``pending`` (its platform
       repair is owed), in one write, and returns them, for recovery at start-up or
       after a worker died (bot/workers.py).
     - ``open_workers`` names the workers holding a ``streaming`` answer or a
       ``pending`` question. ``adopt_questions`` makes the ``pending`` questions of
-      ``workers`` this store's worker's, in one write (two heirs never both adopt
+      ``workers`` (on ``platforms``, None: every one) this store's worker's, in one write (two heirs never both adopt
       one), and returns those ``unanswered_questions`` would: asked at or after
       ``since`` and after their thread's last reset, oldest first.
     - ``unanswered_questions`` returns the ``pending`` turns created at or after
@@ -156,13 +156,17 @@ class ConversationStore(Protocol):
     def worker(self) -> str: ...
 
     async def interrupt_streaming(
-        self, workers: Collection[str] | None = None
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
     ) -> list[StoredTurn]: ...
 
     async def open_workers(self) -> list[str]: ...
 
     async def adopt_questions(
-        self, workers: Collection[str], *, since: float
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
     ) -> list[StoredTurn]: ...
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]: ...

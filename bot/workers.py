@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 
 from bot.coordination import Coordination
@@ -65,13 +65,17 @@ class Workers:
         *,
         lease: float,
         reask_within: float,
+        platforms: Collection[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
+        """``platforms``: the ones this worker answers on (None: all); a dead worker's
+        turns elsewhere stay for a worker that can show them."""
         self.id = store.worker
         self._store = store
         self._coordination = coordination
         self.lease = lease
         self._reask_within = reask_within
+        self._platforms = None if platforms is None else tuple(platforms)
         self._clock = clock or SystemClock()
 
     async def renew(self) -> bool:
@@ -90,12 +94,16 @@ class Workers:
                 continue
             if await self._coordination.try_lock(lease_key(worker), self.id, self.lease):
                 dead.append(worker)
-        interrupted = await self._store.interrupt_streaming(dead)
+        interrupted = await self._store.interrupt_streaming(dead, platforms=self._platforms)
         questions: list[StoredTurn] = []
         if adopt_questions and self._reask_within > 0:
             since = time.time() - self._reask_within
-            questions = await self._store.adopt_questions(dead, since=since)
-        for worker in dead[1:]:  # its turns are ours now; it may come back under its own id
+            questions = await self._store.adopt_questions(
+                dead, since=since, platforms=self._platforms
+            )
+        # Its turns here are ours now; let go so that it may come back under its own id,
+        # and a worker on its other platforms may take those.
+        for worker in dead[1:]:
             await self._coordination.unlock(lease_key(worker), self.id)
         if interrupted or questions:
             log.info(

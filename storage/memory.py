@@ -32,6 +32,8 @@ from bot.lifetime import ClosesOnExit
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
+    from bot.ports import ConversationStore
+
 __all__ = ["MemoryStore"]
 
 _T = TypeVar("_T")
@@ -186,19 +188,27 @@ class MemoryStore(ClosesOnExit):
         if conversation is not None and conversation.turn_ids:
             conversation.start = max(conversation.start, conversation.turn_ids[-1])
 
-    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]:
         now = time.time()
         interrupted: list[StoredTurn] = []
         for turn_id, (key, turn) in sorted(self._turns.items()):
-            if turn.status == TurnStatus.STREAMING and (
-                workers is None or self._owners[turn_id] in workers
-            ):
+            if turn.status == TurnStatus.STREAMING and self._chosen(turn_id, workers, platforms):
                 turn = replace(
                     turn, status=TurnStatus.INTERRUPTED, delivery=Delivery.PENDING, updated_at=now
                 )
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
+
+    def _chosen(
+        self, turn_id: int, workers: Collection[str] | None, platforms: Collection[str] | None
+    ) -> bool:
+        key = self._turns[turn_id][0]
+        return (workers is None or self._owners[turn_id] in workers) and (
+            platforms is None or key.platform in platforms
+        )
 
     async def open_workers(self) -> list[str]:
         return sorted(
@@ -209,11 +219,17 @@ class MemoryStore(ClosesOnExit):
             }
         )
 
-    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]:
         adopted = [
             turn_id
             for turn_id, (_, turn) in sorted(self._turns.items())
-            if turn.status == TurnStatus.PENDING and self._owners[turn_id] in workers
+            if turn.status == TurnStatus.PENDING and self._chosen(turn_id, workers, platforms)
         ]
         for turn_id in adopted:
             self._owners[turn_id] = self.worker
@@ -324,3 +340,9 @@ def _order(turn: Turn) -> tuple[int, int]:
 
 def _message_key(platform: str, message_id: str | None) -> tuple[str, str] | None:
     return None if message_id is None else (platform, message_id)
+
+
+if TYPE_CHECKING:  # mypy proves the port is implemented in full
+
+    def _implements(store: MemoryStore) -> ConversationStore:
+        return store

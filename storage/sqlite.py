@@ -314,12 +314,13 @@ class SqliteStore(ClosesOnExit):
             for (conversation_id,) in rows:
                 self._windows.pop(conversation_id, None)
 
-    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
-        """Mark the ``streaming`` turns of ``workers`` (None: of every worker) ``interrupted``
-        (recovery at start or after a worker died) and return them."""
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]:
+        """Mark the ``streaming`` turns of ``workers`` on ``platforms`` (None: every one)
+        ``interrupted`` (recovery at start or after a worker died) and return them."""
         now = time.time()
-        chosen = "" if workers is None else "AND t.worker IN (SELECT value FROM json_each(?)) "
-        params: tuple[object, ...] = () if workers is None else (_json_list(workers),)
+        chosen, params = _among(("t.worker", workers), ("t.platform", platforms))
         async with self._writing(), self._transaction():
             rows = await self._fetch(
                 f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
@@ -357,22 +358,28 @@ class SqliteStore(ClosesOnExit):
             )
         return [str(row[0]) for row in rows]
 
-    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
-        """The ``pending`` questions of ``workers`` become this store's worker's, in one
-        write; those asked since ``since`` and after their thread's reset are returned."""
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]:
+        """The ``pending`` questions of ``workers`` (on ``platforms``; None: every one)
+        become this store's worker's, in one write; those asked since ``since`` and
+        after their thread's reset are returned."""
+        chosen, params = _among(("worker", workers), ("platform", platforms))
         async with self._writing(), self._transaction():
-            chosen = (_json_list(workers),)
+            moved = await self._fetch(
+                f"UPDATE turns SET worker = ? WHERE status = 'pending' {chosen}RETURNING id",
+                (self.worker, *params),
+            )
             rows = await self._fetch(
                 f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
                 "JOIN conversations c ON c.id = t.conversation_id "
-                "WHERE t.status = 'pending' AND t.worker IN (SELECT value FROM json_each(?)) "
+                "WHERE t.id IN (SELECT value FROM json_each(?)) "
                 "AND t.created_at >= ? AND t.id > c.context_start_turn_id ORDER BY t.id",
-                (*chosen, since),
-            )
-            await self._db.execute(
-                "UPDATE turns SET worker = ? WHERE status = 'pending' "
-                "AND worker IN (SELECT value FROM json_each(?))",
-                (self.worker, *chosen),
+                (orjson.dumps([row[0] for row in moved]).decode(), since),
             )
         return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
@@ -875,8 +882,14 @@ def _order(turn: Turn) -> tuple[int, int]:
     return (turn_id if turn.reply_to is None else turn.reply_to, turn_id)
 
 
-def _json_list(values: Collection[str]) -> str:
-    return orjson.dumps(list(values)).decode()
+def _among(*choices: tuple[str, Collection[str] | None]) -> tuple[str, tuple[str, ...]]:
+    """``AND column IN (...)`` terms (each ending in a space) for the choices not None."""
+    terms, params = [], []
+    for column, values in choices:
+        if values is not None:
+            terms.append(f"AND {column} IN (SELECT value FROM json_each(?)) ")
+            params.append(orjson.dumps(list(values)).decode())
+    return "".join(terms), tuple(params)
 
 
 def _probe(path: str) -> None:

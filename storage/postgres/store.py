@@ -188,19 +188,23 @@ class PostgresStore(ClosesOnExit):
             *key_params(key),
         )
 
-    async def interrupt_streaming(self, workers: Collection[str] | None = None) -> list[StoredTurn]:
-        """Mark the ``streaming`` turns of ``workers`` (None: of every worker) ``interrupted``
-        (recovery at start or after a worker died) and return them."""
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]:
+        """Mark the ``streaming`` turns of ``workers`` on ``platforms`` (None: every one)
+        ``interrupted`` (recovery at start or after a worker died) and return them."""
         rows = await self._fetch(
             # One statement: the rows it returns are exactly the rows it changed.
             "WITH cut AS (UPDATE turns SET status = 'interrupted', delivery = 'pending', "
             "updated_at = $1 WHERE status = 'streaming' "
             "AND ($2::text[] IS NULL OR worker = ANY($2::text[])) "
+            "AND ($3::text[] IS NULL OR platform = ANY($3::text[])) "
             f"RETURNING {TURN_COLUMNS}, conversation_id) "
             f"SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM cut t "
             "JOIN conversations c ON c.id = t.conversation_id ORDER BY t.id",
             time.time(),
             None if workers is None else list(workers),
+            None if platforms is None else list(platforms),
         )
         return [_stored(row) for row in rows]
 
@@ -212,18 +216,27 @@ class PostgresStore(ClosesOnExit):
         )
         return [str(row[0]) for row in rows]
 
-    async def adopt_questions(self, workers: Collection[str], *, since: float) -> list[StoredTurn]:
-        """The ``pending`` questions of ``workers`` become this store's worker's, in one
-        statement; those asked since ``since`` and after their thread's reset are returned."""
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]:
+        """The ``pending`` questions of ``workers`` (on ``platforms``; None: every one)
+        become this store's worker's, in one statement; those asked since ``since`` and
+        after their thread's reset are returned."""
         rows = await self._fetch(
             "WITH moved AS (UPDATE turns SET worker = $1 WHERE status = 'pending' "
-            f"AND worker = ANY($2::text[]) RETURNING {TURN_COLUMNS}, conversation_id) "
+            "AND worker = ANY($2::text[]) AND ($4::text[] IS NULL OR platform = ANY($4::text[])) "
+            f"RETURNING {TURN_COLUMNS}, conversation_id) "
             f"SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM moved t "
             "JOIN conversations c ON c.id = t.conversation_id "
             "WHERE t.created_at >= $3 AND t.id > c.context_start_turn_id ORDER BY t.id",
             self.worker,
             list(workers),
             since,
+            None if platforms is None else list(platforms),
         )
         return [_stored(row) for row in rows]
 

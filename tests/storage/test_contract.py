@@ -580,6 +580,29 @@ async def test_a_dead_workers_questions_are_adopted_once(store: ConversationStor
     assert [q.turn.id for q in await store.adopt_questions(["w-heir"], since=0.0)] == [old.id]
 
 
+async def test_a_take_over_can_keep_to_the_platforms_a_worker_serves(
+    store: ConversationStore,
+) -> None:
+    streaming = {"role": Role.ASSISTANT, "status": TurnStatus.STREAMING}
+    on_discord = await as_worker(store, "w-dead", KEY, turn("cut", **streaming))
+    on_slack = await as_worker(store, "w-dead", SLACK, turn("cut too", **streaming))
+    asked_discord = await as_worker(store, "w-dead", OTHER, turn("q", status=TurnStatus.PENDING))
+    asked_slack = await as_worker(
+        store, "w-dead", SLACK, turn("q2", status=TurnStatus.PENDING, message_id="C1:2.0")
+    )
+    store.worker = "w-slack"  # type: ignore[misc]
+    cut = await store.interrupt_streaming(["w-dead"], platforms=["slack"])
+    assert [c.turn.id for c in cut] == [on_slack.id]
+    adopted = await store.adopt_questions(["w-dead"], since=0.0, platforms=["slack"])
+    assert [a.turn.id for a in adopted] == [asked_slack.id]
+    assert await store.open_workers() == ["w-dead", "w-slack"]  # discord's wait for discord
+    store.worker = "w-discord"  # type: ignore[misc]
+    cut = await store.interrupt_streaming(["w-dead"], platforms=["discord"])
+    assert [c.turn.id for c in cut] == [on_discord.id]
+    adopted = await store.adopt_questions(["w-dead"], since=0.0, platforms=["discord"])
+    assert [a.turn.id for a in adopted] == [asked_discord.id]
+
+
 async def test_delivery_is_owed_until_recorded_and_survives_interruption(
     store: ConversationStore,
 ) -> None:
