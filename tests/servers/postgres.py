@@ -151,14 +151,34 @@ def _free_port() -> int:
 class Databases:
     """Fresh, migrated databases on one server: each a copy of a migrated template.
 
-    ``CREATE DATABASE ... TEMPLATE`` copies a few files, far faster than migrating
-    again, so every test gets a database of its own.
+    ``CREATE DATABASE ... TEMPLATE`` copies a few files (~0.3 s), faster than
+    migrating again; ``emptied`` is faster still (one TRUNCATE, a few ms) for
+    suites that open one store per test, such as the store contract.
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._made = 0
         self._template: str | None = None
+        self._reused: str | None = None
+
+    async def emptied(self) -> str:
+        """The URL of one migrated database kept for reuse, its tables emptied now."""
+        import asyncpg
+
+        if self._reused is None:
+            self._reused = await self.fresh()
+        conn = await asyncpg.connect(self._reused)
+        try:
+            tables = await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'threadline_schema'"
+            )
+            names = ", ".join(row[0] for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+        return self._reused
 
     async def fresh(self) -> str:
         """The URL of a new, empty database at the newest schema."""

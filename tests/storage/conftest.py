@@ -1,5 +1,5 @@
 """Stores for the contract suite: every test runs on SQLite (a real file), in memory and on
-a real PostgreSQL (a fresh database per test, on one server per session)."""
+a real PostgreSQL (one server per session, its tables emptied before each test)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         opened = await SqliteStore.open(tmp_path / "threadline.db")
     elif request.param == "postgres":
         databases: Databases = request.getfixturevalue("postgres_databases")
-        opened = await PostgresStore.open(await databases.fresh())
+        opened = await PostgresStore.open(await databases.emptied())
     else:
         opened = MemoryStore()
     try:
