@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import orjson
 
 from bot import wording
 from bot.domain import (
@@ -29,13 +28,13 @@ from bot.domain import (
     Turn,
     TurnUpdate,
     Usage,
-    installation_key,
     shortfalls,
 )
 from bot.errors import ConfigError
 from bot.lifetime import ClosesOnExit
 from bot.redact import url_without_password
 from storage.postgres.history import read_history
+from storage.postgres.installations import Installations
 from storage.postgres.migrate import migrate
 from storage.postgres.probe import reason
 from storage.postgres.sql import Conn, numbered, unavailable_as_storage_error
@@ -72,7 +71,7 @@ _KEY_MATCH = numbered(KEY_MATCH)
 PRUNE_BUCKETS_EVERY = 1_000
 
 
-class PostgresStore(ClosesOnExit):
+class PostgresStore(Installations, ClosesOnExit):
     """Thread history in PostgreSQL; implements ``bot.ports.ConversationStore``."""
 
     def __init__(self, pool: asyncpg.Pool[Any], worker: str = "") -> None:
@@ -274,48 +273,6 @@ class PostgresStore(ClosesOnExit):
                         "DELETE FROM rate_buckets WHERE updated_at < $1", now - slowest
                     )
         return waits
-
-    # -- Slack installations -------------------------------------------------
-
-    async def save_installation(self, record: Mapping[str, object]) -> None:
-        """Keep the install under its user and as the workspace's newest (user "")."""
-        encoded = orjson.dumps(dict(record)).decode()
-        enterprise, team, user = installation_key(record)
-        rows = [(enterprise, team, user, encoded, time.time())]
-        if user:
-            rows.append((enterprise, team, "", encoded, time.time()))
-        with unavailable_as_storage_error():
-            async with self._pool.acquire() as conn, conn.transaction():
-                await conn.executemany(
-                    "INSERT INTO installations (enterprise_id, team_id, user_id, record, saved_at) "
-                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (enterprise_id, team_id, user_id) "
-                    "DO UPDATE SET record = excluded.record, saved_at = excluded.saved_at",
-                    rows,
-                )
-
-    async def find_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> dict[str, object] | None:
-        rows = await self._fetch(
-            "SELECT record FROM installations "
-            "WHERE enterprise_id = $1 AND team_id = $2 AND user_id = $3",
-            enterprise_id or "",
-            team_id or "",
-            user_id or "",
-        )
-        return dict(orjson.loads(rows[0][0])) if rows else None
-
-    async def delete_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> None:
-        """One user's install, or (no user) every install of the workspace."""
-        await self._fetch(
-            "DELETE FROM installations WHERE enterprise_id = $1 AND team_id = $2 "
-            "AND ($3 = '' OR user_id = $3)",
-            enterprise_id or "",
-            team_id or "",
-            user_id or "",
-        )
 
     # -- reads ----------------------------------------------------------------
 
