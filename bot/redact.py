@@ -70,6 +70,9 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
         settings.slack.app_token,
         settings.slack.signing_secret,
     ]
+    if settings.storage.url is not None:  # STORAGE__URL's password (the rest is no secret)
+        password = urlsplit(settings.storage.url.get_secret_value()).password
+        candidates.append(SecretStr(password) if password else None)
     return [s for s in candidates if s is not None]
 
 

@@ -14,6 +14,8 @@ import pytest
 from adapters.console.terminal import console_key
 from bot.domain import Role, TurnStatus
 from bot.errors import ConfigError
+from bot.redact import REDACTED, Redactor, configured_secrets
+from bot.settings import load_settings
 from storage.postgres import PostgresStore
 from storage.schema import LATEST_VERSION
 from tests.fakes.upstream import API_KEY
@@ -144,3 +146,9 @@ async def test_a_sqlite_url_names_the_file(upstream: FakeUpstream, tmp_path: Pat
     assert (await threadline(env, "ask", "hi"))[0] == 0
     assert (tmp_path / "chosen.db").exists()
     assert not (tmp_path / "unused.db").exists()
+
+
+def test_the_storage_urls_password_is_a_configured_secret() -> None:
+    settings = load_settings(None, storage={"url": "postgresql://bot:s3cret-pw-77@db:5432/t"})
+    redact = Redactor(configured_secrets(settings))
+    assert redact("connecting to s3cret-pw-77 failed") == f"connecting to {REDACTED} failed"
