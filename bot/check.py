@@ -5,28 +5,27 @@ is set (does it answer?), each platform whose token is set
 (Discord ``GET /users/@me``, Slack ``auth.test``), and one small request to the
 upstream. A part that is not ok prints its sentence on stderr; the rest are
 still checked, so one run shows everything to fix. Nothing is created: the
-database is probed by the caller's ``database_problem`` (storage/probe.py).
+database is probed by the caller's ``storage_problem`` (storage/probe.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TextIO
 
 import httpx
 
 from bot import wording
 from bot.errors import UpstreamError
-from bot.settings import DiscordSettings, Settings, SlackSettings
+from bot.settings import DiscordSettings, Settings, SlackSettings, StorageSettings
 from bot.upstream import ChatRequest, UpstreamClient
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
 DISCORD_API = "https://discord.com/api/v10"  # discord.py's Route.BASE
 PLATFORM_TIMEOUT = 10.0
 
-DatabaseProbe = Callable[[Path], Awaitable[str | None]]
+DatabaseProbe = Callable[[StorageSettings], Awaitable[str | None]]
 # (True, "host:port/db") or (False, the sentence); storage.redis.redis_probe.
 RedisProbe = Callable[[str], Awaitable[tuple[bool, str]]]
 
@@ -63,9 +62,9 @@ async def check(
         report.not_ok("configuration", wording.missing_api_key())
     else:
         report.ok("configuration", f"upstream {settings.upstream.base_url}")
-    problem = await database(settings.storage.path)
+    problem = await database(settings.storage)
     if problem is None:
-        report.ok("database", f"{settings.storage.path}, writable")
+        report.ok("database", f"{settings.storage.where}, writable")
     else:
         report.not_ok("database", problem)
     if settings.redis_url is not None and redis is not None:

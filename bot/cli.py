@@ -40,10 +40,12 @@ from bot.metrics import Metrics
 from bot.models import ModelCatalog
 from bot.redact import configured_secrets
 from bot.service import Outcome, ReplyService
-from bot.settings import QuotaSettings, Settings, load_settings
+from bot.settings import QuotaSettings, Settings, StorageSettings, load_settings
 from bot.upstream import UpstreamClient
+from bot.workers import Takeover, Workers, new_worker_id
 from storage import ImageStore, SqliteStore
-from storage.probe import database_problem
+from storage.postgres import PostgresStore
+from storage.probe import storage_problem
 
 EXIT_OK, EXIT_INPUT, EXIT_UPSTREAM = 0, 2, 3
 RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
@@ -52,27 +54,41 @@ RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
 @dataclass
 class Core:
     settings: Settings
-    store: SqliteStore
-    coordination: Coordination
+    store: SqliteStore | PostgresStore
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
     metrics: Metrics
+    coordination: Coordination
+    workers: Workers
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
+    # Questions dead workers left waiting (``run`` only): the platforms answer them.
+    unanswered: list[StoredTurn] = field(default_factory=list)
+
+
+async def open_store(storage: StorageSettings, *, worker: str = "") -> SqliteStore | PostgresStore:
+    """The configured store: PostgreSQL when STORAGE__URL names one, else the SQLite file.
+    ``worker`` is recorded on every turn the store adds (bot/workers.py)."""
+    url = storage.postgres_url
+    if url is not None:
+        return await PostgresStore.open(url, worker=worker)
+    return await SqliteStore.open(
+        storage.sqlite_path, busy_timeout_ms=storage.busy_timeout_ms, worker=worker
+    )
 
 
 @contextlib.asynccontextmanager
-async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterator[Core]:
+async def open_core(
+    settings: Settings, *, shared: bool = False, platforms: list[str] | None = None
+) -> AsyncIterator[Core]:
     """Open the database and the upstream client, and build the reply service.
 
     ``shared``: the service answers other people (``run``), so the cost and abuse
     controls apply; the console commands are the operator's own and run without.
     """
     async with (
-        await SqliteStore.open(
-            settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
-        ) as store,
+        await open_store(settings.storage, worker=new_worker_id()) as store,
         await _coordination(settings, shared=shared) as coordination,
         UpstreamClient(settings.upstream) as client,
         Fetcher(settings.images) as fetcher,
@@ -80,8 +96,8 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         catalog = ModelCatalog(settings.upstream)
         images = settings.images
         # Image bytes: content-addressed files next to the database (storage/images.py).
-        folder = images.store_dir or settings.storage.path.with_name(
-            settings.storage.path.name + ".images"
+        folder = images.store_dir or settings.storage.sqlite_path.with_name(
+            settings.storage.sqlite_path.name + ".images"
         )
         blobs = ImageStore(folder, max_bytes=images.store_max_bytes)
         metrics = Metrics()
@@ -102,8 +118,29 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             coordination=coordination,
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
-        interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, coordination, client, catalog, service, metrics, interrupted)
+        workers = Workers(
+            store,
+            coordination,
+            lease=settings.limits.worker_lease_seconds,
+            reask_within=settings.limits.reask_within_seconds,
+            platforms=(platforms or _configured_platforms(settings)) if shared else ["console"],
+        )
+        await workers.renew()
+        # Only dead workers' turns: a live worker sharing the database keeps its own.
+        # Console commands leave the questions to ``run`` (they answer no platform).
+        found = await workers.take_over(adopt_questions=shared)
+        yield Core(
+            settings,
+            store,
+            client,
+            catalog,
+            service,
+            metrics,
+            coordination,
+            workers,
+            found.interrupted,
+            found.questions,
+        )
 
 
 async def _coordination(
@@ -183,7 +220,7 @@ async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return await check(
         settings,
         model=args.model,
-        database=database_problem,
+        database=storage_problem,
         redis=redis_probe,
         out=sys.stdout,
         err=sys.stderr,
@@ -201,10 +238,14 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             print(wording.platform_not_configured(missing[0]), file=sys.stderr)
             return EXIT_INPUT
         platforms = [name for name in platforms if name in args.platform]
-    async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
-        # Questions the last stop left waiting: each platform answers its own once
-        # it has finished the answers that stop cut (``core.interrupted``).
-        unanswered = await core.service.unanswered()
+    async with (
+        open_core(settings, shared=True, platforms=platforms) as core,
+        contextlib.AsyncExitStack() as running,
+    ):
+        # Questions the last stop (or a dead worker) left waiting: each platform answers
+        # its own once it has finished the answers that stop cut (``core.interrupted``).
+        unanswered = core.unanswered
+        takers: dict[str, Callable[[Sequence[StoredTurn]], None]] = {}
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -218,7 +259,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         # Platform libraries are imported only here, when they are configured.
         if "discord" in platforms:
             questions = [q for q in unanswered if q.key.platform == "discord"]
-            watched.append(await _start_discord(core, questions, running, ops, drains))
+            watched.append(await _start_discord(core, questions, running, ops, drains, takers))
         if "slack" in platforms:
             from adapters.slack.app import SlackBot
 
@@ -232,10 +273,13 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             )
             await slack.start()
             running.push_async_callback(slack.stop)
+            takers["slack"] = slack.take_over
             drains.append(slack.drain)
             ops.watch(
                 "slack", connected=lambda: slack.connected, rate_limited=lambda: slack.rate_limited
             )
+        keeping = asyncio.create_task(core.workers.keep(_handing(takers)), name="worker-lease")
+        running.push_async_callback(_cancelled, keeping)
         # Unwound first: answers in flight finish before the platforms close.
         running.push_async_callback(_drain, drains, settings.limits.shutdown_grace_seconds)
         print(wording.running_on(platforms), file=sys.stderr)
@@ -255,6 +299,7 @@ async def _start_discord(
     running: contextlib.AsyncExitStack[bool | None],
     ops: OpsServer,
     drains: list[Drain],
+    takers: dict[str, Callable[[Sequence[StoredTurn]], None]],
 ) -> asyncio.Task[object]:
     from adapters.discord.client import DiscordBot
 
@@ -270,6 +315,7 @@ async def _start_discord(
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)
+    takers["discord"] = bot.take_over
     ops.watch(
         "discord",
         connected=lambda: bot.is_ready() and not bot.is_closed(),
@@ -288,6 +334,23 @@ def _shared(core: Core) -> Coordination | None:
     """The coordination several workers share (``REDIS_URL``), for the platform budgets;
     None for one process, whose own windows already hold them."""
     return core.coordination if core.settings.redis_url is not None else None
+
+
+def _handing(
+    takers: dict[str, Callable[[Sequence[StoredTurn]], None]],
+) -> Callable[[Takeover], Awaitable[None]]:
+    """Hand what a sweep took over to each platform's recovery (bot/workers.py)."""
+
+    async def recover(found: Takeover) -> None:
+        for platform, take in takers.items():
+            take([q for q in found.questions if q.key.platform == platform])
+
+    return recover
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 Drain = Callable[[float], Awaitable[None]]

@@ -1,6 +1,7 @@
 """``threadline threads`` and ``threadline history``: the stored conversations, as stored.
 
-Read only (storage/listing.py): looking creates no database file, and a failed
+Read only (storage/listing.py, storage/postgres/listing.py): looking creates no
+database file and migrates nothing, and a failed
 answer is shown with its status and trace id, its partial text included.
 """
 
@@ -18,13 +19,18 @@ from bot.domain import ThreadKey
 from bot.errors import InputError
 from bot.settings import Settings
 from storage import listing
+from storage.postgres import listing as pg_listing
 
 EXIT_OK = 0
 
 
 async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     key = console_key(args.thread) if ":" not in args.thread else _parse_key(args.thread)
-    turns = await listing.turns(settings.storage.path, key)
+    url = settings.storage.postgres_url
+    if url is not None:
+        turns = await pg_listing.turns(url, key)
+    else:
+        turns = await listing.turns(settings.storage.sqlite_path, key)
     if turns is None:
         raise InputError(wording.unknown_thread(args.thread))
     if args.json:
@@ -39,7 +45,11 @@ async def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_threads(settings: Settings, args: argparse.Namespace) -> int:
-    found = await listing.threads(settings.storage.path)
+    url = settings.storage.postgres_url
+    if url is not None:
+        found = await pg_listing.threads(url)
+    else:
+        found = await listing.threads(settings.storage.sqlite_path)
     if args.json:
         rows = [
             {"thread": _thread_name(t.key), "turns": t.turns, "model": t.model}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -90,9 +90,17 @@ class ConversationStore(Protocol):
     - ``update_texts`` stores the text so far of several ``streaming`` answers at
       once (turn id → text); a turn that is missing or no longer ``streaming`` is
       left alone, so a late flush never overwrites a finished answer.
-    - ``interrupt_streaming`` marks every ``streaming`` turn ``interrupted``, with
-      ``delivery`` ``pending`` (its platform repair is owed), in one write, and
-      returns them, for recovery at start-up.
+    - Every turn a store adds records the store's ``worker`` (the process's id; ""
+      for none), so several workers can share one database.
+    - ``interrupt_streaming`` marks every ``streaming`` turn of ``workers`` on
+      ``platforms`` (None: of every worker, on every platform) ``interrupted``, with ``delivery`` ``pending`` (its platform
+      repair is owed), in one write, and returns them, for recovery at start-up or
+      after a worker died (bot/workers.py).
+    - ``open_workers`` names the workers holding a ``streaming`` answer or a
+      ``pending`` question. ``adopt_questions`` makes the ``pending`` questions of
+      ``workers`` (on ``platforms``, None: every one) this store's worker's, in one write (two heirs never both adopt
+      one), and returns those ``unanswered_questions`` would: asked at or after
+      ``since`` and after their thread's last reset, oldest first.
     - ``unanswered_questions`` returns the ``pending`` turns created at or after
       ``since`` (epoch seconds) and after their thread's last ``reset``, oldest
       (lowest id) first, each with its thread: the questions a crash or restart
@@ -144,7 +152,22 @@ class ConversationStore(Protocol):
 
     async def reset(self, key: ThreadKey) -> None: ...
 
-    async def interrupt_streaming(self) -> list[StoredTurn]: ...
+    @property
+    def worker(self) -> str: ...
+
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]: ...
+
+    async def open_workers(self) -> list[str]: ...
+
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]: ...
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]: ...
 

@@ -5,7 +5,8 @@ The Docker image's HEALTHCHECK runs it. With the operations endpoint on
 ``GET /healthz``: the database, the upstream and every platform connection.
 With ``OPS__PORT=off`` there is nothing to ask, so it makes the checks it can
 from outside the process, the same ones ``/healthz`` makes: the database file
-answers a read (without creating it when it is missing) and the upstream's host
+answers a read (without creating it when it is missing), or the PostgreSQL
+server's port accepts a TCP connection, and the upstream's host
 accepts a TCP connection (never a paid call). The platform connections cannot
 be seen from outside, and the report says so.
 
@@ -22,10 +23,12 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot import wording
 from bot.errors import ConfigError
 from bot.health import OK, UpstreamProbe
+from bot.redact import url_without_password
 from bot.settings import Settings, load_settings
 
 __all__ = ["main", "probe"]
@@ -66,6 +69,18 @@ def database_status(path: Path, busy_timeout_ms: int) -> str:
     return OK
 
 
+async def server_status(url: str, *, timeout: float) -> str:
+    """A database server (STORAGE__URL) accepts a TCP connection; nothing is logged in."""
+    parts = urlsplit(url)
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(parts.hostname, parts.port or 5432)
+        writer.close()
+    except (OSError, TimeoutError) as error:
+        return wording.probe_no_database_server(url_without_password(url), str(error) or "timeout")
+    return OK
+
+
 async def check_from_outside(settings: Settings) -> tuple[bool, str]:
     """The checks /healthz makes that do not need the running process."""
     upstream = UpstreamProbe(
@@ -73,10 +88,14 @@ async def check_from_outside(settings: Settings) -> tuple[bool, str]:
         timeout=settings.ops.upstream_timeout,
         cache_seconds=0,
     )
-    database, reachable = await asyncio.gather(
-        asyncio.to_thread(database_status, settings.storage.path, settings.storage.busy_timeout_ms),
-        upstream.status(),
-    )
+    url = settings.storage.postgres_url
+    if url is None:
+        checking = asyncio.to_thread(
+            database_status, settings.storage.sqlite_path, settings.storage.busy_timeout_ms
+        )
+    else:
+        checking = server_status(url, timeout=settings.ops.upstream_timeout)
+    database, reachable = await asyncio.gather(checking, upstream.status())
     report = {
         "database": database,
         "upstream": reachable,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -71,11 +71,24 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
         settings.slack.app_token,
         settings.slack.signing_secret,
     ]
-    if settings.redis_url is not None:
-        password = urlsplit(settings.redis_url.get_secret_value()).password
+    for url in (settings.redis_url, settings.storage.url):  # their passwords; the rest is no secret
+        if url is None:
+            continue
+        password = urlsplit(url.get_secret_value()).password
         candidates.append(SecretStr(password) if password else None)
     return [s for s in candidates if s is not None]
 
 
 def redactor_for(settings: Settings) -> Redactor:
     return Redactor(configured_secrets(settings))
+
+
+def url_without_password(url: str) -> str:
+    """``url`` fit for a log line or a sentence: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))

@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 from bot import wording
 from bot.errors import ConfigError
+from bot.redact import url_without_password
 from bot.setting_names import (
     StandardNamesSource,
     describe_validation_error,
@@ -117,8 +118,46 @@ class UpstreamSettings(BaseModel):
 
 class StorageSettings(BaseModel):
     path: Path = Path("threadline.db")
+    url: Secret | None = Field(
+        default=None,
+        description="the database as a URL: postgresql://user:password@host:5432/db to share "
+        "one PostgreSQL between several workers, or sqlite:///path for a SQLite file (unset: "
+        "SQLite at STORAGE__PATH)",
+    )
     busy_timeout_ms: int = Field(default=5_000, ge=0)
     flush_interval: Seconds = 1.0
+
+    @field_validator("url")
+    @classmethod
+    def _known_engine(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        scheme = value.get_secret_value().partition("://")[0].lower()
+        if scheme not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError(wording.storage_url_unknown(scheme))
+        if scheme == "sqlite" and not value.get_secret_value().startswith("sqlite:///"):
+            raise ValueError(wording.storage_url_unknown(scheme))
+        return value
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL when STORAGE__URL names one; None for SQLite."""
+        url = None if self.url is None else self.url.get_secret_value()
+        return None if url is None or url.startswith("sqlite:") else url
+
+    @property
+    def where(self) -> str:
+        """The database as shown to the operator: the file, or the URL without its password."""
+        url = self.postgres_url
+        return str(self.sqlite_path) if url is None else url_without_password(url)
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file: STORAGE__URL's sqlite:///path, else STORAGE__PATH."""
+        url = None if self.url is None else self.url.get_secret_value()
+        if url is not None and url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        return self.path
 
 
 class ConversationLimits(BaseModel):
@@ -138,6 +177,13 @@ class ConversationLimits(BaseModel):
     # waited), and messages sent while it was down (catch-up), are answered if asked
     # within this many seconds; older ones are not (0: none).
     reask_within_seconds: float = Field(default=3600.0, ge=0)
+    worker_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="several workers sharing one database: each holds a lease this long "
+        "(renewed every third of it); a worker whose lease runs out is taken over by the "
+        "others within about this long (its answers marked or finished, its questions answered)",
+    )
     # While the model has not begun an answer, the placeholder says so this often.
     still_waiting_seconds: float = Field(
         default=10.0,

@@ -737,6 +737,10 @@ def probe_no_database(path: str) -> str:
     )
 
 
+def probe_no_database_server(where: str, reason: str) -> str:
+    return f"error: the database server of {where} does not answer ({reason}); check STORAGE__URL"
+
+
 # Images in and out
 
 
@@ -817,3 +821,25 @@ def chat_answer_stopped() -> str:
 
 def image_saved(path: str) -> str:
     return f"🖼️ Saved the image to {path}"
+
+
+def postgres_newer_schema(where: str, found: int, known: int) -> str:
+    return (
+        f"The PostgreSQL database {where} has schema version {found}, but this threadline "
+        f"only knows versions up to {known}: it was written by a newer threadline. Upgrade "
+        "threadline, or point STORAGE__URL at another database."
+    )
+
+
+def postgres_unreachable(where: str, reason: str) -> str:
+    return (
+        f"threadline cannot use the PostgreSQL database {where} ({reason}); check that the "
+        "server runs and that STORAGE__URL names its host, port, database, user and password."
+    )
+
+
+def storage_url_unknown(scheme: str) -> str:
+    return (
+        f"must start with postgresql:// or sqlite:/// (not {scheme!r}), for example "
+        "postgresql://user:password@host:5432/threadline or sqlite:///threadline.db"
+    )

@@ -39,12 +39,12 @@ class ListedTurn:
     created_at: float
 
 
-_THREADS = """
+THREADS_SQL = """
 SELECT c.platform, c.workspace, c.channel, c.thread, c.model, count(t.id), max(t.created_at)
 FROM conversations c LEFT JOIN turns t ON t.conversation_id = c.id
 GROUP BY c.id ORDER BY coalesce(max(t.created_at), c.created_at) DESC
 """
-_TURNS = """
+TURNS_SQL = """
 SELECT t.id, t.role, t.author_name, t.status, t.model, t.text, t.prompt_tokens,
        t.completion_tokens, t.trace_id, t.created_at
 FROM turns t JOIN conversations c ON c.id = t.conversation_id
@@ -78,7 +78,7 @@ def _threads(path: Path) -> list[ThreadSummary]:
     if db is None:
         return []
     with contextlib.closing(db):
-        rows = db.execute(_THREADS).fetchall()
+        rows = db.execute(THREADS_SQL).fetchall()
     return [
         ThreadSummary(ThreadKey(*row[:4]), turns=row[5], model=row[4], last_at=row[6])
         for row in rows
@@ -92,13 +92,13 @@ def _turns(path: Path, key: ThreadKey) -> list[ListedTurn] | None:
     params = (key.platform, key.workspace, key.channel, key.thread)
     with contextlib.closing(db):
         exists = db.execute(_EXISTS, params).fetchone() is not None
-        rows = db.execute(_TURNS, params).fetchall()
+        rows = db.execute(TURNS_SQL, params).fetchall()
     if not exists:
         return None
-    return [_listed(row) for row in rows]
+    return [listed(row) for row in rows]
 
 
-def _listed(row: Any) -> ListedTurn:
+def listed(row: Any) -> ListedTurn:
     turn_id, role, author, status, model, text, prompt, completion, trace_id, created = row
     usage = None
     if prompt is not None or completion is not None:

@@ -30,7 +30,9 @@ from bot.domain import (
 from bot.lifetime import ClosesOnExit
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Collection, Mapping, Sequence
+
+    from bot.ports import ConversationStore
 
 __all__ = ["MemoryStore"]
 
@@ -47,7 +49,9 @@ class _Conversation:
 class MemoryStore(ClosesOnExit):
     """Thread history in memory; implements ``bot.ports.ConversationStore``."""
 
-    def __init__(self) -> None:
+    def __init__(self, worker: str = "") -> None:
+        self.worker = worker  # recorded on every turn this store adds
+        self._owners: dict[int, str] = {}  # turn id -> worker
         self._ids = itertools.count(1)
         self._conversations: dict[ThreadKey, _Conversation] = {}
         self._turns: dict[int, tuple[ThreadKey, Turn]] = {}
@@ -67,6 +71,7 @@ class MemoryStore(ClosesOnExit):
         assert stored.id is not None
         self._conversations.setdefault(key, _Conversation()).turn_ids.append(stored.id)
         self._turns[stored.id] = (key, stored)
+        self._owners[stored.id] = self.worker
         if message is not None:
             self._by_message[message] = stored.id
         self._point_refs(key.platform, stored.id, stored.reply_message_ids)
@@ -183,17 +188,57 @@ class MemoryStore(ClosesOnExit):
         if conversation is not None and conversation.turn_ids:
             conversation.start = max(conversation.start, conversation.turn_ids[-1])
 
-    async def interrupt_streaming(self) -> list[StoredTurn]:
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]:
         now = time.time()
         interrupted: list[StoredTurn] = []
         for turn_id, (key, turn) in sorted(self._turns.items()):
-            if turn.status == TurnStatus.STREAMING:
+            if turn.status == TurnStatus.STREAMING and self._chosen(turn_id, workers, platforms):
                 turn = replace(
                     turn, status=TurnStatus.INTERRUPTED, delivery=Delivery.PENDING, updated_at=now
                 )
                 self._turns[turn_id] = (key, turn)
                 interrupted.append(StoredTurn(key, turn))
         return interrupted
+
+    def _chosen(
+        self, turn_id: int, workers: Collection[str] | None, platforms: Collection[str] | None
+    ) -> bool:
+        key = self._turns[turn_id][0]
+        return (workers is None or self._owners[turn_id] in workers) and (
+            platforms is None or key.platform in platforms
+        )
+
+    async def open_workers(self) -> list[str]:
+        return sorted(
+            {
+                self._owners[turn_id]
+                for turn_id, (_, turn) in self._turns.items()
+                if turn.status in (TurnStatus.STREAMING, TurnStatus.PENDING)
+            }
+        )
+
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]:
+        adopted = [
+            turn_id
+            for turn_id, (_, turn) in sorted(self._turns.items())
+            if turn.status == TurnStatus.PENDING and self._chosen(turn_id, workers, platforms)
+        ]
+        for turn_id in adopted:
+            self._owners[turn_id] = self.worker
+        return [
+            StoredTurn(key, turn)
+            for turn_id in adopted
+            if (turn := self._turns[turn_id][1]).created_at >= since
+            and turn_id > self._conversations[(key := self._turns[turn_id][0])].start
+        ]
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
         return [
@@ -295,3 +340,9 @@ def _order(turn: Turn) -> tuple[int, int]:
 
 def _message_key(platform: str, message_id: str | None) -> tuple[str, str] | None:
     return None if message_id is None else (platform, message_id)
+
+
+if TYPE_CHECKING:  # mypy proves the port is implemented in full
+
+    def _implements(store: MemoryStore) -> ConversationStore:
+        return store

@@ -16,6 +16,16 @@ from pathlib import Path
 from urllib.request import pathname2url
 
 from bot import wording
+from bot.settings import StorageSettings
+from storage.postgres.probe import postgres_problem
+
+
+async def storage_problem(storage: StorageSettings) -> str | None:
+    """The sentence saying why the configured database cannot be used, or None."""
+    url = storage.postgres_url
+    if url is not None:
+        return await postgres_problem(url)
+    return await database_problem(storage.sqlite_path)
 
 
 async def database_problem(path: Path) -> str | None:

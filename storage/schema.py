@@ -1,6 +1,9 @@
-"""The SQLite schema as an ordered list of migrations, keyed on ``PRAGMA user_version``.
+"""The schema as one ordered list of versions, each with its SQLite and PostgreSQL statements.
 
-``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``. A file is upgraded
+``VERSIONS[i]`` takes a database from version ``i`` to ``i + 1``, on either engine
+(``steps`` picks the engine's statements; ``storage.schema_postgres`` holds
+PostgreSQL's, ``storage.postgres.migrate`` applies them under an advisory lock).
+SQLite keeps its version in ``PRAGMA user_version``. A file is upgraded
 in one ``BEGIN IMMEDIATE`` transaction (SQLite DDL and ``user_version`` are
 transactional), so a crash mid-upgrade leaves the old version intact. Steps are
 append-only: never edit a shipped step, add a new one.
@@ -30,14 +33,19 @@ Version history:
     9  ``installations``: Slack OAuth installs (one JSON document per enterprise,
        team and user; user "" is the workspace's newest bot install), so one
        deployment serves many workspaces.
+    10 ``worker`` on turns: the process that stored a question or streams an answer
+       ("" before v10 or without one), so with several workers sharing a database
+       a start or a sweep takes over only the turns of workers whose lease expired.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
+import storage.schema_postgres as pg
 from bot.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -185,8 +193,44 @@ _V9 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
-LATEST_VERSION = len(MIGRATIONS)
+_V10 = (
+    "ALTER TABLE turns ADD COLUMN worker TEXT NOT NULL DEFAULT ''",
+    # Tiny partial index: a sweep finds the open turns of a worker without a full scan.
+    "CREATE INDEX turns_open_by_worker ON turns (worker) WHERE status IN ('streaming', 'pending')",
+)
+
+Engine = Literal["sqlite", "postgres"]
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One schema step, in each engine's dialect (same tables, columns and meaning)."""
+
+    sqlite: tuple[str, ...]
+    postgres: tuple[str, ...]
+
+
+VERSIONS: tuple[Version, ...] = (
+    Version(_V1, pg.V1),
+    Version(_V2, pg.V2),
+    Version(_V3, pg.V3),
+    Version(_V4, pg.V4),
+    Version(_V5, pg.V5),
+    Version(_V6, pg.V6),
+    Version(_V7, pg.V7),
+    Version(_V8, pg.V8),
+    Version(_V9, pg.V9),
+    Version(_V10, _V10),  # the same SQL on both engines
+)
+MIGRATIONS: tuple[tuple[str, ...], ...] = tuple(version.sqlite for version in VERSIONS)
+LATEST_VERSION = len(VERSIONS)
+
+
+def steps(engine: Engine, found: int, target: int = LATEST_VERSION) -> list[str]:
+    """The statements taking a database of ``engine`` from version ``found`` to ``target``."""
+    return [
+        statement for version in VERSIONS[found:target] for statement in getattr(version, engine)
+    ]
 
 
 def newer_file_message(path: str, found: int) -> str:
@@ -218,9 +262,8 @@ async def migrate(conn: aiosqlite.Connection, path: str, *, target: int = LATEST
         found = await _user_version(conn)
         if found > LATEST_VERSION:
             raise ConfigError(newer_file_message(path, found))
-        for version in range(found, target):
-            for statement in MIGRATIONS[version]:
-                await conn.execute(statement)
+        for statement in steps("sqlite", found, target):
+            await conn.execute(statement)
         if target > found:
             # PRAGMA takes no bound parameters; ``target`` is an int, not user text.
             await conn.execute(f"PRAGMA user_version = {int(target)}")

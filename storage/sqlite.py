@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aiosqlite
 import orjson
@@ -43,12 +43,8 @@ from bot.domain import (
     Bucket,
     ConversationSettings,
     Delivery,
-    FilePart,
     HistoryWindow,
-    ImagePart,
-    Role,
     StoredTurn,
-    TextPart,
     ThreadKey,
     Turn,
     TurnStatus,
@@ -62,31 +58,48 @@ from bot.lifetime import ClosesOnExit
 from storage.schema import migrate, rollback, unreadable_file_message
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+    from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
     from pathlib import Path
 
-    from bot.domain import ContentPart
 
 __all__ = ["SqliteStore"]
 
-Row = tuple[Any, ...]
-
-# Column order is the contract between these statements and ``_turn_from``.
-_TURN_COLUMNS = (
-    "id, role, text, author_id, author_name, requester_id, reply_to, parts, platform_message_id, "
-    "reply_ids, status, model, prompt_tokens, completion_tokens, trace_id, tokens, "
-    "created_at, updated_at, delivery, usage_estimated"
+from storage.rows import (
+    KEY_COLUMNS as _KEY_COLUMNS,
 )
-_T_TURN_COLUMNS = ", ".join(f"t.{name.strip()}" for name in _TURN_COLUMNS.split(","))
-_TURN_WIDTH = _TURN_COLUMNS.count(",") + 1
-_KEY_COLUMNS = "c.platform, c.workspace, c.channel, c.thread"
-_KEY_MATCH = "platform = ? AND workspace = ? AND channel = ? AND thread = ?"
+from storage.rows import (
+    KEY_MATCH as _KEY_MATCH,
+)
+from storage.rows import (
+    T_TURN_COLUMNS as _T_TURN_COLUMNS,
+)
+from storage.rows import (
+    TURN_COLUMNS as _TURN_COLUMNS,
+)
+from storage.rows import (
+    Row,
+)
+from storage.rows import (
+    key_from as _key_from,
+)
+from storage.rows import (
+    key_params as _key_params,
+)
+from storage.rows import (
+    turn_from as _turn_from,
+)
+from storage.rows import (
+    turn_values as _turn_values,
+)
+from storage.rows import (
+    update_assignments as _update_assignments,
+)
 
 _INSERT_TURN = (
     "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
     "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
     "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery, "
-    "usage_estimated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "usage_estimated, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 # Thread order is (coalesce(reply_to, id), id), the key of the turns_in_thread_order
@@ -107,8 +120,6 @@ _PAGE_SIZE = 512
 _WINDOW_SPARE = 64
 _CONVERSATION_ID_CACHE = 4096
 
-_ROLES = {role.value: role for role in Role}
-_STATUSES = {status.value: status for status in TurnStatus}
 _FAILED = TurnStatus.FAILED
 _PENDING = TurnStatus.PENDING
 # Full buckets read the same as missing rows; sweep them out every this many takes.
@@ -118,8 +129,11 @@ PRUNE_BUCKETS_EVERY = 1_000
 class SqliteStore(ClosesOnExit):
     """Thread history in SQLite; implements ``bot.ports.ConversationStore``."""
 
-    def __init__(self, db: aiosqlite.Connection, data_version: int, cache_turns: int) -> None:
+    def __init__(
+        self, db: aiosqlite.Connection, data_version: int, cache_turns: int, worker: str = ""
+    ) -> None:
         """Use ``SqliteStore.open``; this only wires an already-migrated connection."""
+        self.worker = worker  # recorded on every turn this store adds
         self._db = db
         self._lock = asyncio.Lock()
         self._data_version = data_version
@@ -135,6 +149,7 @@ class SqliteStore(ClosesOnExit):
         *,
         busy_timeout_ms: int = 5000,
         cache_turns: int = 50_000,
+        worker: str = "",
     ) -> SqliteStore:
         """Open (creating and migrating as needed) the database file at ``path``.
 
@@ -159,7 +174,7 @@ class SqliteStore(ClosesOnExit):
         except BaseException:
             await db.close()
             raise
-        return cls(db, data_version, cache_turns)
+        return cls(db, data_version, cache_turns, worker)
 
     async def limit_pages(self, pages: int | None = None) -> int:
         """Cap the file at ``pages`` pages (None: its size now); returns the cap.
@@ -191,7 +206,7 @@ class SqliteStore(ClosesOnExit):
             assert conversation_id is not None
             # Its reply ids reach message_refs by trigger (schema v5).
             rows = await self._fetch(
-                _INSERT_TURN, _turn_values(conversation_id, key.platform, turn)
+                _INSERT_TURN, (*_turn_values(conversation_id, key.platform, turn), self.worker)
             )
             if not rows:
                 return None
@@ -299,21 +314,26 @@ class SqliteStore(ClosesOnExit):
             for (conversation_id,) in rows:
                 self._windows.pop(conversation_id, None)
 
-    async def interrupt_streaming(self) -> list[StoredTurn]:
-        """Mark every ``streaming`` turn ``interrupted`` (start-up recovery) and return them."""
+    async def interrupt_streaming(
+        self, workers: Collection[str] | None = None, *, platforms: Collection[str] | None = None
+    ) -> list[StoredTurn]:
+        """Mark the ``streaming`` turns of ``workers`` on ``platforms`` (None: every one)
+        ``interrupted`` (recovery at start or after a worker died) and return them."""
         now = time.time()
+        chosen, params = _among(("t.worker", workers), ("t.platform", platforms))
         async with self._writing(), self._transaction():
             rows = await self._fetch(
                 f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
                 "JOIN conversations c ON c.id = t.conversation_id "
-                "WHERE t.status = 'streaming' ORDER BY t.id"
+                f"WHERE t.status = 'streaming' {chosen}ORDER BY t.id",
+                params,
             )
-            await self._db.execute(
+            await self._db.executemany(
                 # In the same write: its messages still show it half-written, so the
                 # platform repair is owed until a start has done it (bot/delivery.py).
                 "UPDATE turns SET status = 'interrupted', delivery = 'pending', updated_at = ? "
-                "WHERE status = 'streaming'",
-                (now,),
+                "WHERE id = ?",
+                [(now, row[4]) for row in rows],
             )
             self._windows.clear()
         return [
@@ -328,6 +348,40 @@ class SqliteStore(ClosesOnExit):
             )
             for row in rows
         ]
+
+    async def open_workers(self) -> list[str]:
+        """The workers holding a ``streaming`` answer or a ``pending`` question."""
+        async with self._lock:
+            rows = await self._fetch(
+                "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') "
+                "ORDER BY worker"
+            )
+        return [str(row[0]) for row in rows]
+
+    async def adopt_questions(
+        self,
+        workers: Collection[str],
+        *,
+        since: float,
+        platforms: Collection[str] | None = None,
+    ) -> list[StoredTurn]:
+        """The ``pending`` questions of ``workers`` (on ``platforms``; None: every one)
+        become this store's worker's, in one write; those asked since ``since`` and
+        after their thread's reset are returned."""
+        chosen, params = _among(("worker", workers), ("platform", platforms))
+        async with self._writing(), self._transaction():
+            moved = await self._fetch(
+                f"UPDATE turns SET worker = ? WHERE status = 'pending' {chosen}RETURNING id",
+                (self.worker, *params),
+            )
+            rows = await self._fetch(
+                f"SELECT {_KEY_COLUMNS}, {_T_TURN_COLUMNS} FROM turns t "
+                "JOIN conversations c ON c.id = t.conversation_id "
+                "WHERE t.id IN (SELECT value FROM json_each(?)) "
+                "AND t.created_at >= ? AND t.id > c.context_start_turn_id ORDER BY t.id",
+                (orjson.dumps([row[0] for row in moved]).decode(), since),
+            )
+        return [StoredTurn(_key_from(row), _turn_from(row[4:])) for row in rows]
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
         """``pending`` questions asked since ``since``, after their thread's reset, oldest first."""
@@ -828,6 +882,16 @@ def _order(turn: Turn) -> tuple[int, int]:
     return (turn_id if turn.reply_to is None else turn.reply_to, turn_id)
 
 
+def _among(*choices: tuple[str, Collection[str] | None]) -> tuple[str, tuple[str, ...]]:
+    """``AND column IN (...)`` terms (each ending in a space) for the choices not None."""
+    terms, params = [], []
+    for column, values in choices:
+        if values is not None:
+            terms.append(f"AND {column} IN (SELECT value FROM json_each(?)) ")
+            params.append(orjson.dumps(list(values)).decode())
+    return "".join(terms), tuple(params)
+
+
 def _probe(path: str) -> None:
     """Open and close ``path`` once, so an unopenable path fails here."""
     sqlite3.connect(path).close()
@@ -859,159 +923,3 @@ _UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14})
 def _unavailable(error: sqlite3.Error) -> bool:
     code = getattr(error, "sqlite_errorcode", None)
     return code is not None and code & 0xFF in _UNAVAILABLE
-
-
-def _key_params(key: ThreadKey) -> tuple[str, str, str, str]:
-    return (key.platform, key.workspace, key.channel, key.thread)
-
-
-def _key_from(row: Row) -> ThreadKey:
-    """The ThreadKey in the first four columns (``_KEY_COLUMNS``) of ``row``."""
-    platform, workspace, channel, thread = row[:4]
-    return ThreadKey(platform=platform, workspace=workspace, channel=channel, thread=thread)
-
-
-def _turn_values(conversation_id: int, platform: str, turn: Turn) -> tuple[object, ...]:
-    """The ``_INSERT_TURN`` parameters for ``turn``."""
-    usage = turn.usage
-    return (
-        conversation_id,
-        platform,
-        turn.role.value,
-        turn.text,
-        turn.author_id,
-        turn.author_name,
-        turn.requester_id,
-        turn.reply_to,
-        _encode_parts(turn.parts),
-        turn.platform_message_id,
-        _encode_ids(turn.reply_message_ids),
-        turn.status.value,
-        turn.model,
-        None if usage is None else usage.prompt_tokens,
-        None if usage is None else usage.completion_tokens,
-        turn.trace_id,
-        turn.tokens,
-        turn.created_at,
-        turn.updated_at,
-        None if turn.delivery is None else turn.delivery.value,
-        int(usage is not None and usage.estimated),
-    )
-
-
-def _update_assignments(update: TurnUpdate) -> tuple[str, list[object]]:
-    """The SET clause and its parameters for the non-``None`` fields of ``update``."""
-    columns: list[str] = []
-    params: list[object] = []
-
-    def assign(column: str, value: object) -> None:
-        columns.append(f"{column} = ?")
-        params.append(value)
-
-    if update.text is not None:
-        assign("text", update.text)
-    if update.status is not None:
-        assign("status", update.status.value)
-    if update.model is not None:
-        assign("model", update.model)
-    if update.usage is not None:
-        assign("prompt_tokens", update.usage.prompt_tokens)
-        assign("completion_tokens", update.usage.completion_tokens)
-        assign("usage_estimated", int(update.usage.estimated))
-    if update.trace_id is not None:
-        assign("trace_id", update.trace_id)
-    if update.tokens is not None:
-        assign("tokens", update.tokens)
-    if update.reply_message_ids is not None:
-        assign("reply_ids", _encode_ids(update.reply_message_ids))
-    if update.parts is not None:
-        assign("parts", _encode_parts(update.parts))
-    if update.delivery is not None:
-        assign("delivery", update.delivery.value)
-    assign("updated_at", time.time())
-    return ", ".join(columns), params
-
-
-def _turn_from(row: Sequence[Any]) -> Turn:
-    """Decode a row in ``_TURN_COLUMNS`` order."""
-    assert len(row) == _TURN_WIDTH
-    (
-        turn_id,
-        role,
-        text,
-        author_id,
-        author_name,
-        requester_id,
-        reply_to,
-        parts,
-        platform_message_id,
-        reply_ids,
-        status,
-        model,
-        prompt_tokens,
-        completion_tokens,
-        trace_id,
-        tokens,
-        created_at,
-        updated_at,
-        delivery,
-        usage_estimated,
-    ) = row
-    no_usage = prompt_tokens is None and completion_tokens is None
-    usage = None
-    if not no_usage:
-        prompt, completion = prompt_tokens or 0, completion_tokens or 0
-        usage = Usage(prompt, completion, (prompt + completion) if usage_estimated else 0)
-    return Turn(
-        role=_ROLES[role],
-        text=text,
-        author_id=author_id,
-        author_name=author_name,
-        requester_id=requester_id,
-        reply_to=reply_to,
-        parts=_decode_parts(parts) if parts else (),
-        platform_message_id=platform_message_id,
-        reply_message_ids=tuple(orjson.loads(reply_ids)) if reply_ids else (),
-        status=_STATUSES[status],
-        model=model,
-        usage=usage,
-        trace_id=trace_id,
-        tokens=tokens,
-        created_at=created_at,
-        updated_at=updated_at,
-        delivery=None if delivery is None else Delivery(delivery),
-        id=turn_id,
-    )
-
-
-def _encode_ids(message_ids: tuple[str, ...]) -> str | None:
-    return orjson.dumps(list(message_ids)).decode() if message_ids else None
-
-
-def _encode_parts(parts: tuple[ContentPart, ...]) -> str | None:
-    """Parts as the API's JSON shape, e.g. ``[{"type": "image_url", "url": ...}]``."""
-    if not parts:
-        return None
-    return orjson.dumps([_part_json(part) for part in parts]).decode()
-
-
-def _part_json(part: ContentPart) -> dict[str, str]:
-    if isinstance(part, TextPart):
-        return {"type": part.type, "text": part.text}
-    return {"type": part.type, "url": part.url}
-
-
-def _decode_parts(encoded: str) -> tuple[ContentPart, ...]:
-    return tuple(_part_from(item) for item in orjson.loads(encoded))
-
-
-def _part_from(item: dict[str, str]) -> ContentPart:
-    match item["type"]:
-        case "text":
-            return TextPart(item["text"])
-        case "image_url":
-            return ImagePart(item["url"])
-        case "file_url":
-            return FilePart(item["url"])
-        case other:
-            raise ValueError(f"unknown content part type {other!r} in the database")

@@ -13,6 +13,7 @@ from bot.settings import UpstreamSettings
 from bot.upstream import RetryPolicy, UpstreamClient
 from tests.fakes.clock import FakeClock, StillClock
 from tests.fakes.upstream import API_KEY, FakeUpstream
+from tests.servers.postgres import Databases, postgres_server
 from tests.servers.redis import redis_server
 
 # Every log line, error and message of the whole suite is scanned for the secrets.
@@ -68,3 +69,16 @@ async def client(
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server, started once per test session (tests/servers/postgres.py)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_url: str) -> Databases:
+    """Fresh migrated databases on the session's PostgreSQL, one per call to ``fresh``."""
+    return Databases(postgres_url)

@@ -198,3 +198,23 @@ async def test_the_images_healthcheck_works_with_the_endpoint_off(
     assert code == 1
     assert json.loads(output)["database"] == wording.probe_no_database(str(missing))
     assert not missing.exists()  # the probe created nothing
+
+
+async def test_the_images_healthcheck_asks_a_postgresql_server_with_the_endpoint_off(
+    upstream: FakeUpstream, tmp_path: Path, postgres_url: str
+) -> None:
+    """OPS__PORT=off with STORAGE__URL: the server's port is asked, never the unused file."""
+    off = {"OPS__PORT": "off", "STORAGE__URL": postgres_url, "OPENAI_BASE_URL": upstream.base_url}
+    code, output = await healthcheck(tmp_path, **off)
+    assert code == 0, output
+    assert json.loads(output)["database"] == "ok"
+    password = postgres_url.split("@")[0].rsplit(":", 1)[1]
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        gone = postgres_url.replace(
+            postgres_url.split("@")[1].split("/")[0], f"127.0.0.1:{unused.getsockname()[1]}"
+        )
+    code, output = await healthcheck(tmp_path, **(off | {"STORAGE__URL": gone}))
+    assert code == 1
+    assert "does not answer" in json.loads(output)["database"]
+    assert password not in output

@@ -174,6 +174,18 @@ class DiscordBot(commands.Bot):
         runner.spawn(self._recover(runner, questions), "discord-recovery")
         await self._sync_commands(settings.dev_guild_id)
 
+    def take_over(self, questions: Sequence[StoredTurn]) -> None:
+        """A dead worker's turns are ours (bot/workers.py): show its answers still owed
+        and answer its questions, as a start does (no catch-up: this worker is up)."""
+        runner = self._runner
+        if runner is None:  # not logged in yet: the start's recovery will find them
+            return
+        runner.spawn(self._take_over(runner, list(questions)), "discord-take-over")
+
+    async def _take_over(self, runner: AnswerRunner, questions: list[StoredTurn]) -> None:
+        await self._service.deliveries.resume(PLATFORM)
+        await answer_unanswered(self, runner, self._service, questions)
+
     async def _recover(self, runner: AnswerRunner, questions: list[StoredTurn]) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), answer
         the questions a stop left waiting, then catch up on messages sent meanwhile."""

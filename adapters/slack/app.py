@@ -324,6 +324,19 @@ class SlackBot:
         app.action(KEEP_ACTION)(self._on_keep)
         return app
 
+    def take_over(self, questions: Sequence[StoredTurn]) -> None:
+        """A dead worker's turns are ours (bot/workers.py): show its answers still owed
+        and answer its questions, as a start does (no catch-up: this worker is up)."""
+        if self._replies is not None:  # else not connected yet: the start will find them
+            self._spawn(self._take_over(list(questions)))
+
+    async def _take_over(self, questions: list[StoredTurn]) -> None:
+        await self._service.deliveries.resume(PLATFORM)
+        replies = self._replies
+        assert replies is not None  # take_over checked
+        for question in questions:
+            self._spawn(_reasked(replies, question))
+
     async def _recover(self, questions: list[StoredTurn]) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), then
         answer the questions a stop left waiting: each in a task of its own, begun in

@@ -531,6 +531,78 @@ async def test_interrupt_streaming_marks_and_returns_streaming_turns(
     assert await store.interrupt_streaming() == []
 
 
+async def as_worker(store: ConversationStore, worker: str, key: ThreadKey, new: Turn) -> Turn:
+    """Add ``new`` as ``worker`` would (each worker's store records its own id)."""
+    store.worker = worker  # type: ignore[misc]
+    return await add(store, key, new)
+
+
+async def test_only_the_given_workers_answers_are_interrupted(store: ConversationStore) -> None:
+    streaming = {"role": Role.ASSISTANT, "status": TurnStatus.STREAMING}
+    dead = await as_worker(store, "w-dead", KEY, turn("cut", **streaming))
+    live = await as_worker(store, "w-live", OTHER, turn("going on", **streaming))
+    older = await as_worker(store, "", SLACK, turn("before workers", **streaming))
+    asked = await as_worker(store, "w-asked", SLACK, turn("q", status=TurnStatus.PENDING))
+    assert await store.open_workers() == ["", "w-asked", "w-dead", "w-live"]
+    cut = await store.interrupt_streaming(["w-dead", ""])
+    assert [(c.key, c.turn.id) for c in cut] == [(KEY, dead.id), (SLACK, older.id)]
+    assert await store.interrupt_streaming(["w-dead", ""]) == []
+    assert live.id is not None
+    still = await store.get_turn(live.id)
+    assert still is not None
+    assert still.status is TurnStatus.STREAMING
+    assert await store.open_workers() == ["w-asked", "w-live"]
+    assert [c.turn.id for c in await store.interrupt_streaming()] == [live.id]
+    assert asked.id is not None
+
+
+async def test_a_dead_workers_questions_are_adopted_once(store: ConversationStore) -> None:
+    reset_thread = ThreadKey("discord", "guild-1", "chan-1", "thread-3")
+    mine = await as_worker(store, "w-dead", KEY, turn("waiting", status=TurnStatus.PENDING))
+    old = await as_worker(
+        store, "w-dead", OTHER, turn("old", status=TurnStatus.PENDING, created_at=1.0)
+    )
+    await as_worker(store, "w-dead", reset_thread, turn("before reset", status=TurnStatus.PENDING))
+    await store.reset(reset_thread)
+    theirs = await as_worker(store, "w-live", SLACK, turn("queued", status=TurnStatus.PENDING))
+    store.worker = "w-heir"  # type: ignore[misc]
+    adopted = await store.adopt_questions(["w-dead"], since=100.0)
+    assert [(a.key, a.turn.id, a.turn.text) for a in adopted] == [(KEY, mine.id, "waiting")]
+    assert adopted[0].turn == mine
+    assert await store.adopt_questions(["w-dead"], since=0.0) == []  # a second heir finds none
+    assert await store.open_workers() == ["w-heir", "w-live"]  # even the old ones moved
+    assert [q.turn.id for q in await store.unanswered_questions(since=0.0)] == [
+        mine.id,
+        old.id,
+        theirs.id,
+    ]
+    await add(store, KEY, turn("a", role=Role.ASSISTANT, reply_to=mine.id))
+    assert [q.turn.id for q in await store.adopt_questions(["w-heir"], since=0.0)] == [old.id]
+
+
+async def test_a_take_over_can_keep_to_the_platforms_a_worker_serves(
+    store: ConversationStore,
+) -> None:
+    streaming = {"role": Role.ASSISTANT, "status": TurnStatus.STREAMING}
+    on_discord = await as_worker(store, "w-dead", KEY, turn("cut", **streaming))
+    on_slack = await as_worker(store, "w-dead", SLACK, turn("cut too", **streaming))
+    asked_discord = await as_worker(store, "w-dead", OTHER, turn("q", status=TurnStatus.PENDING))
+    asked_slack = await as_worker(
+        store, "w-dead", SLACK, turn("q2", status=TurnStatus.PENDING, message_id="C1:2.0")
+    )
+    store.worker = "w-slack"  # type: ignore[misc]
+    cut = await store.interrupt_streaming(["w-dead"], platforms=["slack"])
+    assert [c.turn.id for c in cut] == [on_slack.id]
+    adopted = await store.adopt_questions(["w-dead"], since=0.0, platforms=["slack"])
+    assert [a.turn.id for a in adopted] == [asked_slack.id]
+    assert await store.open_workers() == ["w-dead", "w-slack"]  # discord's wait for discord
+    store.worker = "w-discord"  # type: ignore[misc]
+    cut = await store.interrupt_streaming(["w-dead"], platforms=["discord"])
+    assert [c.turn.id for c in cut] == [on_discord.id]
+    adopted = await store.adopt_questions(["w-dead"], since=0.0, platforms=["discord"])
+    assert [a.turn.id for a in adopted] == [asked_discord.id]
+
+
 async def test_delivery_is_owed_until_recorded_and_survives_interruption(
     store: ConversationStore,
 ) -> None:
