@@ -68,10 +68,8 @@ def threadline_intents() -> discord.Intents:
 
 def _shards(settings: Settings) -> dict[str, Any]:
     """``AutoShardedBot``'s shard keywords; none: every shard GET /gateway/bot recommends."""
-    discord_ = settings.discord
-    if discord_.shard_count is None:
-        return {}
-    return {"shard_count": discord_.shard_count, "shard_ids": discord_.shard_ids}
+    count, ids = settings.discord.shard_count, settings.discord.shard_ids
+    return {} if count is None else {"shard_count": count, "shard_ids": ids}
 
 
 class DiscordBot(commands.AutoShardedBot):
