@@ -242,7 +242,7 @@ def shard_ids_without_count() -> str:
 def shard_ids_out_of_range(count: int) -> str:
     return (
         f"must be a JSON list of different shard numbers from 0 to {count - 1} "
-        f"(DISCORD__SHARD_COUNT is {count}), e.g. [0]"
+        f"(DISCORD__SHARD_COUNT is {count}), such as [0]"
     )
 
 
