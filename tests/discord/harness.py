@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.coordination import Coordination
 from bot.delivery import Deliveries
 from bot.image_flow import ImageFlow
 from bot.models import ModelCatalog
@@ -98,6 +99,7 @@ class Rig:
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
     limits: ConversationLimits = field(default_factory=ConversationLimits)
+    coordination: Coordination | None = None  # None: the bot's own, in this process
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -142,6 +144,7 @@ class Rig:
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
             unanswered=await service.unanswered() if recover else [],
+            coordination=self.coordination,
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):
