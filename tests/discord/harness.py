@@ -37,14 +37,10 @@ from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS, Payload
 
 # The fake's message bucket is shortened from Discord's observed 5 per 5 s to
 # 5 per 0.5 s so a test streams several answers without waiting; the bot's
-# scheduler gets the same budget, so the two still have to agree. A restarted
-# bot may IDENTIFY at once (Discord: 5 s after the last one; the pacing has its
-# own tests in tests/discord/test_shards.py).
+# scheduler gets the same budget, so the two still have to agree.
 BUCKET = Rate(5, 0.5)
 FAST_DISCORD = FakeConfig(
-    message_bucket_limit=BUCKET.count,
-    message_bucket_period=BUCKET.per_seconds,
-    identify_interval=0.0,
+    message_bucket_limit=BUCKET.count, message_bucket_period=BUCKET.per_seconds
 )
 FAST_BUDGET = BudgetPlan(channel=BUCKET, overall=Rate(50, 1.0))
 MANAGE_CHANNELS = 1 << 4  # permissions#permissions-bitwise-permission-flags

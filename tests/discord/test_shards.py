@@ -112,9 +112,9 @@ async def test_identify_waits_for_the_bucket_the_shard_workers_share(
     client: UpstreamClient, upstream_settings: UpstreamSettings
 ) -> None:
     """max_concurrency 1: shards 0 and 1 share one bucket, one IDENTIFY per 5 s
-    (Discord's window, which the fake keeps here). Two workers starting together
+    (Discord's window; the fake refuses a faster one with op 9). Two workers starting together
     take turns through their shared Coordination: the fake refuses none."""
-    config = dataclasses.replace(SHARDED, max_concurrency=1, identify_interval=5.0)
+    config = dataclasses.replace(SHARDED, max_concurrency=1, refuse_fast_identify=True)
     shared = InProcessCoordination()
     async with RecordingDiscord(config) as fake, contextlib.AsyncExitStack() as stack:
         rigs = workers(fake, client, upstream_settings, coordination=shared)

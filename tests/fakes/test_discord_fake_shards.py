@@ -120,7 +120,7 @@ async def test_an_identify_faster_than_its_bucket_allows_gets_invalid_session(
 ) -> None:
     """Shards 0 and 1 share bucket 0 when max_concurrency is 1: the second
     IDENTIFY within 5 s is answered op 9 (not resumable); with 2, both start."""
-    config = FakeConfig(shards=2, max_concurrency=max_concurrency)
+    config = FakeConfig(shards=2, max_concurrency=max_concurrency, refuse_fast_identify=True)
     async with (
         sharded_fake(config) as fake,
         aiohttp.ClientSession() as http,
@@ -155,6 +155,15 @@ async def test_the_global_limit_counts_every_connection_of_the_token() -> None:
     assert fake.stats().rate_limited["global"] >= 1
     assert len([r for r in sends if r.status == 200]) == 6  # discord.py retried the 429s
     assert len(fake.messages(fake.channel("zero-general").id)) == 3
+
+
+async def test_by_default_a_too_fast_identify_is_counted_but_starts() -> None:
+    async with sharded_fake(FakeConfig(shards=2)) as fake, aiohttp.ClientSession() as http:
+        for shard in (0, 1):
+            async with http.ws_connect(fake.gateway_url) as ws:
+                assert await identify(ws, fake, shard, 2) == "READY"
+    assert fake.stats().counts["identify_too_fast"] == 1
+    assert fake.stats().counts["identifies"] == 2
 
 
 def text(content: str) -> Any:

@@ -19,7 +19,7 @@ https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway
 - Sharding (shards.py): IDENTIFY's `shard: [id, count]` is honoured; a guild's
   events reach only the session of its shard, DMs only shard 0; READY and
   GUILD_CREATE carry only the shard's guilds; IDENTIFYs faster than the
-  max_concurrency buckets allow get op 9 INVALID_SESSION.
+  max_concurrency buckets allow are counted, or refused with op 9 INVALID_SESSION.
 - Intents gate events, and without MESSAGE_CONTENT a guild message the bot is
   not mentioned in arrives with empty content, embeds, attachments and
   components. https://discord.com/developers/docs/events/gateway#message-content-intent
@@ -196,9 +196,10 @@ class Gateway:
             await conn.close(INVALID_SHARD, "Invalid shard.")
             return None
         if not self.identify_gate.admit(int(shard[0])):
-            await conn.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
             self.world.counts["identify_too_fast"] += 1
-            return None
+            if self.world.config.refuse_fast_identify:
+                await conn.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
+                return None
         session = Session(
             id=secrets.token_hex(16),
             intents=intents,

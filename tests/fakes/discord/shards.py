@@ -11,7 +11,8 @@ https://discord.com/developers/docs/events/gateway#sharding
 - Shards whose ``rate_limit_key = shard_id % max_concurrency`` is the same
   share one bucket: one IDENTIFY per bucket per 5 s. "If you hit this limit,
   the Gateway will respond with an Invalid Session (opcode 9)" (gateway#rate-limiting).
-  The fake answers op 9 (not resumable) and counts ``identify_too_fast``.
+  The fake counts ``identify_too_fast`` and, with ``refuse_fast_identify``,
+  answers op 9 (not resumable).
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ class IdentifyGate:
         self.started = 0  # sessions started (IDENTIFYs admitted)
 
     def admit(self, shard_id: int) -> bool:
-        """Count an IDENTIFY of ``shard_id``; False when its bucket is still busy."""
+        """Count an IDENTIFY of ``shard_id``; False when its bucket was still busy
+        (then it starts a session only if the fake does not refuse it)."""
         key = shard_id % self._config.max_concurrency
         now = self._now()
         last = self._last.get(key)
         if last is not None and now - last < self._config.identify_interval:
+            if not self._config.refuse_fast_identify:
+                self.started += 1
             return False
         self._last[key] = now
         self.started += 1
