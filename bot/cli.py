@@ -29,6 +29,7 @@ from bot import logs, wording
 from bot.allowance import Allowance
 from bot.check import check
 from bot.cli_threads import cmd_history, cmd_threads
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import Attachment, Params, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
@@ -52,6 +53,7 @@ RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
 class Core:
     settings: Settings
     store: SqliteStore
+    coordination: Coordination
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
@@ -71,6 +73,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         await SqliteStore.open(
             settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
         ) as store,
+        await _coordination(settings, shared=shared) as coordination,
         UpstreamClient(settings.upstream) as client,
         Fetcher(settings.images) as fetcher,
     ):
@@ -95,7 +98,27 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, client, catalog, service, metrics, interrupted)
+        yield Core(settings, store, coordination, client, catalog, service, metrics, interrupted)
+
+
+async def _coordination(
+    settings: Settings, *, shared: bool
+) -> contextlib.AbstractAsyncContextManager[Coordination]:
+    """What several workers agree on: the Redis server at ``REDIS_URL`` for ``run`` when it
+    is set (one that cannot be reached stops start-up with a sentence), else this process."""
+    if shared and settings.redis_url is not None:
+        from storage.redis import RedisCoordination
+
+        return await RedisCoordination.connect(settings.redis_url.get_secret_value())
+    return _closing(InProcessCoordination())
+
+
+@contextlib.asynccontextmanager
+async def _closing(coordination: Coordination) -> AsyncIterator[Coordination]:
+    try:
+        yield coordination
+    finally:
+        await coordination.close()
 
 
 # -- commands ------------------------------------------------------------------------
@@ -160,6 +183,12 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not platforms:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
+    if args.platform:
+        missing = [name for name in args.platform if name not in platforms]
+        if missing:
+            print(wording.platform_not_configured(missing[0]), file=sys.stderr)
+            return EXIT_INPUT
+        platforms = [name for name in platforms if name in args.platform]
     async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
         # Questions the last stop left waiting: each platform answers its own once
         # it has finished the answers that stop cut (``core.interrupted``).
@@ -298,7 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=summary, description=summary)
 
-    command("run", "Connect every platform whose credentials are set and answer there.")
+    run = command("run", "Connect every platform whose credentials are set and answer there.")
+    run.add_argument(
+        "--platform",
+        action="append",
+        choices=("discord", "slack"),
+        help="answer only here (repeatable): one worker per platform in a larger deployment",
+    )
     chat = command("chat", "Talk to the model from this terminal (/help lists the commands).")
     chat.add_argument("--thread", default="default", help="resume or start this thread")
     chat.add_argument("--model", help="the model for this thread (it keeps it)")

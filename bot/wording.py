@@ -175,6 +175,17 @@ def no_platform_configured() -> str:
     )
 
 
+def platform_not_configured(platform: str) -> str:
+    names = {
+        "discord": "DISCORD_TOKEN",
+        "slack": "SLACK_BOT_TOKEN with SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+    }
+    return (
+        f"`threadline run --platform {platform}` needs {platform.title()}'s credentials: "
+        f"set {names[platform]}, or leave out --platform {platform}."
+    )
+
+
 def missing_api_key() -> str:
     return (
         "OPENAI_API_KEY is not set. Put it in the environment or in a .env file "
@@ -276,6 +287,18 @@ def database_folder_missing(path: str, folder: str) -> str:
         f"The folder {folder} for the database {path} does not exist; create it or "
         "point STORAGE__PATH elsewhere."
     )
+
+
+def redis_unreachable(where: str, refused_password: bool) -> str:
+    reason = "it refused the password" if refused_password else "it did not answer"
+    return (
+        f"threadline cannot use the Redis server at {where} ({reason}); start it, or fix "
+        "REDIS_URL (redis://[:password@]host:port/db), or unset REDIS_URL to run one process."
+    )
+
+
+def redis_url_not_valid() -> str:
+    return "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
 
 
 def unknown_thread(name: str) -> str:
