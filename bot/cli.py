@@ -253,6 +253,7 @@ async def _start_discord(
         store=core.store,
         catalog=core.catalog,
         unanswered=unanswered,
+        coordination=core.coordination,  # IDENTIFY turns shared with the other shard workers
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)

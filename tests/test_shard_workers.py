@@ -1,11 +1,14 @@
 """Two ``threadline run`` processes, shards 0 and 1 of 2, against one loopback Discord.
 
 Each worker keeps its own SQLite file here, so the file holding an answer says
-which worker gave it (shared history is the PostgreSQL store's job).
+which worker gave it (shared history is the PostgreSQL store's job). With
+``REDIS_URL`` the workers take IDENTIFY turns from the same server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
 
 from storage import SqliteStore
@@ -75,3 +78,26 @@ async def test_two_shard_processes_each_answer_their_guild_once_and_shard_0_the_
     assert len(replies) == 3  # each question answered once
     assert [await holders(tmp_path, a) for a in answers] == [[0], [1], [0]]
     assert fake.stats().counts.get("identify_too_fast", 0) == 0
+
+
+async def test_shard_processes_sharing_redis_take_turns_at_identify(
+    upstream: FakeUpstream, tmp_path: Path, redis_url: str
+) -> None:
+    """max_concurrency 1: both shards are in one bucket, one IDENTIFY per 5 s, and
+    Discord answers a faster one op 9. Started together, the workers wait for
+    each other through Redis: none is refused (each alone: one is)."""
+    config = dataclasses.replace(SHARDED, max_concurrency=1, refuse_fast_identify=True)
+    async with FakeDiscord(config) as fake:
+        envs = [shard_env(upstream, fake, tmp_path, s) | {"REDIS_URL": redis_url} for s in (0, 1)]
+        processes = await asyncio.gather(*(start_run(env) for env in envs))
+        try:
+            await fake.wait_for(lambda: fake.stats().counts.get("identifies", 0) >= 2, 60)
+            await fake.dispatch_message(
+                fake.channel("one-general").id, content="still there?", mentions_bot=True
+            )
+            answer = await answer_to(fake, "still there?")
+        finally:
+            stopped = [await stop(process) for process in processes]
+    assert [code for code, _ in stopped] == [0, 0], stopped
+    assert fake.stats().counts.get("identify_too_fast", 0) == 0
+    assert await holders(tmp_path, answer) == [1]
