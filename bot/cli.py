@@ -253,7 +253,7 @@ async def _start_discord(
         store=core.store,
         catalog=core.catalog,
         unanswered=unanswered,
-        coordination=core.coordination,  # IDENTIFY turns shared with the other shard workers
+        shared=_shared(core),
     )
     await running.enter_async_context(bot)
     drains.append(bot.drain)
@@ -269,6 +269,13 @@ async def _start_discord(
 
 
 # -- plumbing ------------------------------------------------------------------------
+
+
+def _shared(core: Core) -> Coordination | None:
+    """The coordination several workers share (``REDIS_URL``), for the platform budgets;
+    None for one process, whose own windows already hold them."""
+    return core.coordination if core.settings.redis_url is not None else None
+
 
 Drain = Callable[[float], Awaitable[None]]
 

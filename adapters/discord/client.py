@@ -49,7 +49,7 @@ from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
 from bot.conversation_settings import SettingsDesk
-from bot.coordination import Coordination, InProcessCoordination
+from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -88,7 +88,7 @@ class DiscordBot(commands.AutoShardedBot):
         catalog: ModelCatalog,
         budget: BudgetPlan = DISCORD_BUDGET,
         unanswered: Sequence[StoredTurn] = (),
-        coordination: Coordination | None = None,
+        shared: Coordination | None = None,
         **options: Any,
     ) -> None:
         super().__init__(
@@ -106,6 +106,7 @@ class DiscordBot(commands.AutoShardedBot):
         self._store = store
         self._catalog = catalog
         self._budget = budget
+        self._shared = shared  # several workers: the global budget is spent together
         self._unanswered = list(unanswered)
         self._live_since = time.time()  # set again when it connects (setup_hook)
         self._endpoints = Endpoints(settings.discord.api_base, settings.discord.gateway_url)
@@ -114,7 +115,7 @@ class DiscordBot(commands.AutoShardedBot):
         self._events: MessageEvents | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
-        self._identify = IdentifyPacer(coordination or InProcessCoordination(), self._concurrency)
+        self._identify = IdentifyPacer(shared, self._concurrency)  # IDENTIFY turns too
         drop_own_edits(self._connection)
 
     @property

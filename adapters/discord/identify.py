@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.coordination import Coordination
+from bot.coordination import Coordination, InProcessCoordination
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,14 @@ IDENTIFY_WINDOW_SECONDS = 5.0
 class IdentifyPacer:
     """Waits until a shard's bucket may IDENTIFY, and takes its turn.
 
-    ``max_concurrency`` is read once (GET /gateway/bot) on the first IDENTIFY.
+    ``max_concurrency`` is read once (GET /gateway/bot) on the first IDENTIFY;
+    ``shared`` None: one process, which keeps its turns in memory.
     """
 
     def __init__(
-        self, coordination: Coordination, max_concurrency: Callable[[], Awaitable[int]]
+        self, shared: Coordination | None, max_concurrency: Callable[[], Awaitable[int]]
     ) -> None:
-        self._coordination = coordination
+        self._coordination = shared or InProcessCoordination()
         self._read_max_concurrency = max_concurrency
         self._max_concurrency: int | None = None
 

@@ -95,7 +95,7 @@ class Rig:
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
     limits: ConversationLimits = field(default_factory=ConversationLimits)
-    coordination: Coordination | None = None  # None: the bot's own, in this process
+    shared: Coordination | None = None  # several workers' (None: the bot's own, in memory)
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -140,7 +140,7 @@ class Rig:
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
             unanswered=await service.unanswered() if recover else [],
-            coordination=self.coordination,
+            shared=self.shared,
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):

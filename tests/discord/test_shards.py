@@ -44,12 +44,12 @@ def workers(
     fake: RecordingDiscord,
     client: UpstreamClient,
     upstream: UpstreamSettings,
-    coordination: Coordination | None = None,
+    shared: Coordination | None = None,
 ) -> tuple[Rig, Rig]:
     """Two rigs on one fake, each with its own store (as two processes would be)."""
     return (
-        Rig(fake, MemoryStore(), client, upstream, coordination=coordination),
-        Rig(fake, MemoryStore(), client, upstream, coordination=coordination),
+        Rig(fake, MemoryStore(), client, upstream, shared=shared),
+        Rig(fake, MemoryStore(), client, upstream, shared=shared),
     )
 
 
@@ -117,7 +117,7 @@ async def test_identify_waits_for_the_bucket_the_shard_workers_share(
     config = dataclasses.replace(SHARDED, max_concurrency=1, refuse_fast_identify=True)
     shared = InProcessCoordination()
     async with RecordingDiscord(config) as fake, contextlib.AsyncExitStack() as stack:
-        rigs = workers(fake, client, upstream_settings, coordination=shared)
+        rigs = workers(fake, client, upstream_settings, shared=shared)
         bots: list[DiscordBot] = await asyncio.gather(
             stack.enter_async_context(rigs[0].bot(shard_count=2, shard_ids=[0])),
             stack.enter_async_context(rigs[1].bot(shard_count=2, shard_ids=[1])),
