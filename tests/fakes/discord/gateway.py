@@ -16,10 +16,9 @@ https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway
   (`data[-4:] == b'\\x00\\x00\\xff\\xff'`). For anything else it sends plain
   TEXT frames, which discord.py always accepts (gateway.py `received_message`
   decompresses only `bytes`).
-- Sharding (shards.py): IDENTIFY's `shard: [id, count]` is honoured; a guild's
-  events reach only the session of its shard, DMs only shard 0; READY and
-  GUILD_CREATE carry only the shard's guilds; IDENTIFYs faster than the
-  max_concurrency buckets allow are counted, or refused with op 9 INVALID_SESSION.
+- Sharding (shards.py): IDENTIFY's `shard: [id, count]` picks the guilds (READY,
+  GUILD_CREATE) and events a session gets, DMs on shard 0; a too-fast IDENTIFY is
+  counted, or refused with op 9 INVALID_SESSION.
 - Intents gate events, and without MESSAGE_CONTENT a guild message the bot is
   not mentioned in arrives with empty content, embeds, attachments and
   components. https://discord.com/developers/docs/events/gateway#message-content-intent
@@ -223,10 +222,8 @@ class Gateway:
     def _forget_detached_sessions(self, shard_id: int) -> None:
         """A fresh IDENTIFY starts a new life of its shard; that shard's sessions
         nobody can resume go (another shard's may be between socket and RESUME)."""
-        gone = [
-            k for k, s in self.sessions.items() if s.connection is None and s.shard[0] == shard_id
-        ]
-        for key in gone:
+        detached = [k for k, s in self.sessions.items() if s.connection is None]
+        for key in [k for k in detached if self.sessions[k].shard[0] == shard_id]:
             del self.sessions[key]
 
     def _guilds_of(self, session: Session) -> list[int]:
