@@ -21,7 +21,7 @@ from bot.settings import UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import MemoryStore
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
-from tests.fakes.discord import ChannelSpec, GuildSpec, Message
+from tests.fakes.discord import ChannelSpec, GuildSpec, Message, point_discord_py_at
 
 SHARDED = dataclasses.replace(
     FAST_DISCORD,
@@ -117,6 +117,9 @@ async def test_identify_waits_for_the_bucket_the_shard_workers_share(
     config = dataclasses.replace(SHARDED, max_concurrency=1, refuse_fast_identify=True)
     shared = InProcessCoordination()
     async with RecordingDiscord(config) as fake, contextlib.AsyncExitStack() as stack:
+        # Both bots point discord.py at the fake and put back what they found, in
+        # the order they happened to start: the originals come back here.
+        stack.enter_context(point_discord_py_at(fake.base_url))
         rigs = workers(fake, client, upstream_settings, shared=shared)
         bots: list[DiscordBot] = await asyncio.gather(
             stack.enter_async_context(rigs[0].bot(shard_count=2, shard_ids=[0])),
