@@ -115,7 +115,7 @@ class DiscordBot(commands.AutoShardedBot):
         self._events: MessageEvents | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
-        self._identify = IdentifyPacer(shared, self._concurrency)  # IDENTIFY turns too
+        self._identify = IdentifyPacer(self._shared, self._concurrency)  # IDENTIFY turns too
         drop_own_edits(self._connection)
 
     @property

@@ -18,7 +18,8 @@ from bot.coordination import Coordination, InProcessCoordination
 
 log = logging.getLogger(__name__)
 
-# "max_concurrency: Number of identify requests allowed per 5 seconds" (gateway#session-start-limit-object).
+# "max_concurrency: Number of identify requests allowed per 5 seconds"
+# (gateway#session-start-limit-object).
 IDENTIFY_WINDOW_SECONDS = 5.0
 
 
