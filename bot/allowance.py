@@ -3,7 +3,9 @@
 Checked for every message the service accepts, cheapest first, so a refusal
 spends nothing it need not:
 
-1. answers in flight (memory: the process's own work), per person and in all;
+1. answers in flight, per person and in all: leased places in ``Coordination``
+   sets, so every worker counts the same questions, and a dead worker's places
+   expire within a lease (bot/leases.py renews them while the answer runs);
 2. daily token quotas (a usage sum in the store), per person and per
    workspace or guild;
 3. rate limits (token buckets in the store), per person and per channel; taken
@@ -23,7 +25,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot import wording
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import Bucket, Incoming, ThreadKey
+from bot.leases import LEASE_SECONDS, owner_id, renewed_membership
 from bot.ports import ConversationStore
 from bot.settings import QuotaSettings
 
@@ -70,10 +74,15 @@ class Allowance:
         settings: QuotaSettings,
         *,
         now: Callable[[], float] = time.time,
+        coordination: Coordination | None = None,
+        lease: float = LEASE_SECONDS,
     ) -> None:
         self._store = store
         self._settings = settings
         self._now = now
+        self._coordination = coordination or InProcessCoordination()
+        self._lease = lease
+        # This process's own questions (the metric); the limits count every worker's.
         self._in_flight: Counter[tuple[str, str]] = Counter()  # (platform, user) -> questions
 
     @property
@@ -90,11 +99,35 @@ class Allowance:
         person = (incoming.key.platform, incoming.author_id)
         self._in_flight[person] += 1
         try:
-            yield await self._refusal(incoming, self._in_flight[person])
+            async with contextlib.AsyncExitStack() as places:
+                refusal = await self._take_places(incoming, places)
+                yield refusal or await self._refusal(incoming)
         finally:
             self._in_flight[person] -= 1
             if not self._in_flight[person]:
                 del self._in_flight[person]
+
+    async def _take_places(
+        self, incoming: Incoming, places: contextlib.AsyncExitStack
+    ) -> Refusal | None:
+        """A place among the person's and among everyone's questions in flight, held
+        (renewed) until ``places`` closes; or the refusal of the set that is full."""
+        s = self._settings
+        wanted = [
+            (s.user_max_in_flight, f"in-flight:{user_scope(incoming)}", Limit.USER_IN_FLIGHT),
+            (s.max_in_flight, "in-flight:all", Limit.IN_FLIGHT),
+        ]
+        question = owner_id()
+        for limit, key, refused in wanted:
+            if not limit:
+                continue
+            if not await self._coordination.enter(key, question, limit, self._lease):
+                if refused is Limit.USER_IN_FLIGHT:
+                    return Refusal(refused, wording.user_in_flight(limit))
+                return Refusal(refused, wording.all_in_flight())
+            member = renewed_membership(self._coordination, key, question, lease=self._lease)
+            await places.enter_async_context(member)
+        return None
 
     async def report(self, key: ThreadKey, user_id: str) -> UsageReport:
         """What ``/usage`` shows: the figures the daily quotas are checked against."""
@@ -120,12 +153,7 @@ class Allowance:
             workspace_estimated=workspace_estimated,
         )
 
-    async def _refusal(self, incoming: Incoming, mine_in_flight: int) -> Refusal | None:
-        s = self._settings
-        if s.user_max_in_flight and mine_in_flight > s.user_max_in_flight:
-            return Refusal(Limit.USER_IN_FLIGHT, wording.user_in_flight(s.user_max_in_flight))
-        if s.max_in_flight and self.in_flight > s.max_in_flight:
-            return Refusal(Limit.IN_FLIGHT, wording.all_in_flight())
+    async def _refusal(self, incoming: Incoming) -> Refusal | None:
         return await self._over_quota(incoming) or await self._over_rate(incoming)
 
     async def _over_quota(self, incoming: Incoming) -> Refusal | None:

@@ -1,6 +1,7 @@
 """``threadline check``: each part a newcomer must get right, one line each.
 
-configuration, database (can it be written?), each platform whose token is set
+configuration, database (can it be written?), the shared Redis when ``REDIS_URL``
+is set (does it answer?), each platform whose token is set
 (Discord ``GET /users/@me``, Slack ``auth.test``), and one small request to the
 upstream. A part that is not ok prints its sentence on stderr; the rest are
 still checked, so one run shows everything to fix. Nothing is created: the
@@ -26,6 +27,8 @@ DISCORD_API = "https://discord.com/api/v10"  # discord.py's Route.BASE
 PLATFORM_TIMEOUT = 10.0
 
 DatabaseProbe = Callable[[Path], Awaitable[str | None]]
+# (True, "host:port/db") or (False, the sentence); storage.redis.redis_probe.
+RedisProbe = Callable[[str], Awaitable[tuple[bool, str]]]
 
 
 class Report:
@@ -46,7 +49,13 @@ class Report:
 
 
 async def check(
-    settings: Settings, *, model: str | None, database: DatabaseProbe, out: TextIO, err: TextIO
+    settings: Settings,
+    *,
+    model: str | None,
+    database: DatabaseProbe,
+    out: TextIO,
+    err: TextIO,
+    redis: RedisProbe | None = None,
 ) -> int:
     report = Report(out, err)
     key = settings.upstream.api_key
@@ -59,6 +68,8 @@ async def check(
         report.ok("database", f"{settings.storage.path}, writable")
     else:
         report.not_ok("database", problem)
+    if settings.redis_url is not None and redis is not None:
+        _platform_line(report, "redis", await redis(settings.redis_url.get_secret_value()))
     await _platforms(settings, report)
     if key is not None and key.get_secret_value():
         await _upstream(settings, model, report)

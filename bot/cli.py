@@ -94,7 +94,12 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
             flush_interval=settings.storage.flush_interval,
             images=ImageFlow(images, blobs=blobs, fetcher=fetcher),
             metrics=metrics,
-            allowance=Allowance(store, settings.quota if shared else QuotaSettings.off()),
+            allowance=Allowance(
+                store,
+                settings.quota if shared else QuotaSettings.off(),
+                coordination=coordination,
+            ),
+            coordination=coordination,
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
@@ -173,8 +178,15 @@ def _check_params(core: Core, params: Params, model: str | None) -> None:
 
 
 async def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.redis import redis_probe
+
     return await check(
-        settings, model=args.model, database=database_problem, out=sys.stdout, err=sys.stderr
+        settings,
+        model=args.model,
+        database=database_problem,
+        redis=redis_probe,
+        out=sys.stdout,
+        err=sys.stderr,
     )
 
 
@@ -216,6 +228,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 store=core.store,
                 catalog=core.catalog,
                 unanswered=[q for q in unanswered if q.key.platform == "slack"],
+                shared=_shared(core),
             )
             await slack.start()
             running.push_async_callback(slack.stop)

@@ -12,7 +12,8 @@
     │   ├── UpstreamUnavailable     refused or closed connection, connect or first-token timeout
     │   ├── UpstreamProtocolError   a body or chunk that is not the documented JSON
     │   └── UpstreamTruncated       the stream stopped before [DONE] or a finish reason
-    └── PlatformRateLimited         a platform 429 (.retry_after, .bucket, .is_global)
+    ├── PlatformRateLimited         a platform 429 (.retry_after, .bucket, .is_global)
+    └── CoordinationUnavailable     the shared Redis did not answer (several workers)
 
 Errors are translated at the boundary where they arise (httpx errors in
 ``bot.upstream``, platform errors in the adapters); the core sees only these.
@@ -164,3 +165,12 @@ class StorageUnavailable(ThreadlineError):
     def __init__(self, reason: str) -> None:
         self.reason = reason  # SQLite's error name, for the log (no message content)
         super().__init__(wording.cannot_save())
+
+
+class CoordinationUnavailable(ThreadlineError):
+    """The shared coordination server (Redis) failed a call: several workers cannot
+    agree right now. Nothing was counted or taken; the user is told."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason  # the client's error name, for the log
+        super().__init__(wording.coordination_unavailable())

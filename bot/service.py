@@ -43,6 +43,7 @@ from bot.candidates import Gathered, keep, show_others, store_others
 from bot.concurrency import ReplySlots
 from bot.conversation import Context, build_messages, estimate_tokens, select_images
 from bot.conversation_settings import inherited
+from bot.coordination import Coordination, InProcessCoordination
 from bot.delivery import Deliveries
 from bot.domain import (
     ContentPart,
@@ -61,6 +62,7 @@ from bot.domain import (
     Usage,
 )
 from bot.errors import (
+    CoordinationUnavailable,
     InputError,
     NotDelivered,
     StorageUnavailable,
@@ -69,6 +71,7 @@ from bot.errors import (
 )
 from bot.image_flow import ImageFlow
 from bot.json_answers import JsonSink, json_problem, with_json_instruction
+from bot.leases import thread_lock
 from bot.metrics import Metrics
 from bot.models import ModelCatalog, Route
 from bot.params import ParamsDesk, wire_format
@@ -81,6 +84,7 @@ from bot.ports import (
     SystemClock,
 )
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
+from bot.stops import StopSignals
 from bot.upstream.types import ChatRequest
 
 log = logging.getLogger(__name__)
@@ -148,6 +152,10 @@ class _ThreadQueue:
         return self.serving == self.issued
 
 
+def _lock_key(key: ThreadKey) -> str:
+    return f"thread:{key.platform}:{key.workspace}:{key.channel}:{key.thread}"
+
+
 class ReplyService:
     def __init__(
         self,
@@ -165,8 +173,13 @@ class ReplyService:
         allowance: Allowance | None = None,
         finish_grace: float = 5.0,
         deliveries: Deliveries | None = None,
+        coordination: Coordination | None = None,
     ) -> None:
         self._store = store
+        # What several workers agree on: one answer at a time per thread, Stop.
+        self._coordination = coordination or InProcessCoordination()
+        # A Stop clicked on one worker reaches the answer streaming on another.
+        self.stops = StopSignals(self._coordination)
         # Answers whose final text has not reached their platform (bot/delivery.py).
         self.deliveries = deliveries or Deliveries(store)
         self._allowance = allowance or Allowance(store, QuotaSettings.off())
@@ -208,12 +221,15 @@ class ReplyService:
                 return await self._unsaved(incoming.key, error, sink)
             if stored is None:
                 return ReplyResult(Outcome.DUPLICATE)
-            async with self._allowance.admitted(incoming) as refused:
-                if refused is not None:
-                    return await self._refuse(stored, refused, sink)
-                await wait_for_turn()
-                async with self._reply_slot(sink):
-                    return await self._measured(incoming, stored, sink, started)
+            try:
+                async with self._allowance.admitted(incoming) as refused:
+                    if refused is not None:
+                        return await self._refuse(stored, refused, sink)
+                    await wait_for_turn()
+                    async with self._reply_slot(sink):
+                        return await self._measured(incoming, stored, sink, started)
+            except CoordinationUnavailable as error:  # before the answer began: said, kept
+                return await self._uncoordinated(stored, error, sink)
 
     async def _remember_image_model(self, incoming: Incoming) -> None:
         """A conversation ``/image`` opens stays on the image model: its follow-ups
@@ -288,13 +304,32 @@ class ReplyService:
 
     @contextlib.asynccontextmanager
     async def _in_turn(self, key: ThreadKey) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """Take the thread's next ticket now (before any await); yield "wait for it"."""
+        """Take the thread's next ticket now (before any await); yield "wait for it".
+
+        In this process the tickets keep arrival order; across workers the thread's
+        lock (a lease, so a dead worker's expires) lets one answer it at a time."""
         queue = self._queues.setdefault(key, _ThreadQueue())
         ticket = queue.take()
+        async with contextlib.AsyncExitStack() as held:
+
+            async def wait_for_turn() -> None:
+                await queue.wait(ticket)
+                await held.enter_async_context(thread_lock(self._coordination, _lock_key(key)))
+
+            try:
+                yield wait_for_turn
+            finally:
+                # One shielded step: a second cancellation cannot skip the release.
+                await asyncio.shield(self._leave_turn(key, queue, ticket, held))
+
+    async def _leave_turn(
+        self, key: ThreadKey, queue: _ThreadQueue, ticket: int, held: contextlib.AsyncExitStack
+    ) -> None:
+        """Give the thread's lock back, then let the next ticket of this process go."""
         try:
-            yield lambda: queue.wait(ticket)
+            await held.aclose()
         finally:
-            await asyncio.shield(queue.release(ticket))
+            await queue.release(ticket)
             if queue.idle:
                 self._queues.pop(key, None)
 
@@ -448,6 +483,18 @@ class ReplyService:
                 delivery=Delivery.PENDING,  # until the platform shows its final text
             ),
         )
+
+    async def _uncoordinated(
+        self, question: Turn, error: CoordinationUnavailable, sink: ReplySink
+    ) -> ReplyResult:
+        """The shared coordination (Redis) failed before the answer began: the question
+        is kept (``failed``: never context, never asked again) and the thread told."""
+        log.warning("could not coordinate an answer in %s (%s)", question.id, error.reason)
+        if question.id is not None:
+            await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.FAILED))
+        await sink.start()
+        await sink.finish(f"⚠️ {error.user_message}")
+        return ReplyResult(Outcome.FAILED, error=error)
 
     async def _unsaved(
         self, key: ThreadKey, error: StorageUnavailable, sink: ReplySink

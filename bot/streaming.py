@@ -33,6 +33,7 @@ from typing import TypeVar
 from bot import wording
 from bot.errors import NotDelivered, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
+from bot.shared_budget import SharedBudget
 from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
 log = logging.getLogger(__name__)
@@ -93,11 +94,21 @@ class _Window:
     window on the platform's side, whatever the network latency.
     """
 
-    __slots__ = ("_done", "blocked_until", "long", "paced_until", "rate", "shared", "span")
+    __slots__ = (
+        "_done",
+        "blocked_until",
+        "long",
+        "name",
+        "paced_until",
+        "rate",
+        "shared",
+        "span",
+    )
 
-    def __init__(self, rate: Rate, margin: float, *, shared: bool) -> None:
+    def __init__(self, rate: Rate, margin: float, *, shared: bool, name: str = "") -> None:
         self.rate = rate
         self.shared = shared  # spent by every channel (the bot's or workspace's budget)
+        self.name = name  # the plan's name for it (``overall``, ``overall_edits``)
         self.span = rate.per_seconds + margin
         self._done: deque[list[float]] = deque(maxlen=rate.count)
         self.blocked_until = 0.0
@@ -180,9 +191,12 @@ class EditScheduler:
 
     MAX_FAILURES = 3
 
-    def __init__(self, plan: BudgetPlan, clock: Clock | None = None) -> None:
+    def __init__(
+        self, plan: BudgetPlan, clock: Clock | None = None, *, shared: SharedBudget | None = None
+    ) -> None:
         self.plan = plan
         self.clock = clock or SystemClock()
+        self.shared = shared
         self.stats = SchedulerStats()
         self._windows: dict[tuple[str, str], _Window] = {}
         self._dirty: dict[_Slot, None] = {}
@@ -217,6 +231,11 @@ class EditScheduler:
         finished answer) it leaves the reserve for first words and final edits."""
         cells = await self._take(bucket, optional=False, urgent=urgent)
         assert cells is not None
+        try:
+            await self._take_shared(self._bucket_windows(bucket))
+        except BaseException:
+            self._complete(cells)
+            raise
         return await self._call_counted(cells, call)
 
     async def spend_if_idle(self, bucket: str | None, call: Callable[[], Awaitable[T]]) -> T | None:
@@ -224,7 +243,12 @@ class EditScheduler:
         for it and for the first words of every answer still waiting for them
         (typing: cosmetic). Skipped: None."""
         cells = await self._take(bucket, optional=True)
-        return None if cells is None else await self._call_counted(cells, call)
+        if cells is None:
+            return None
+        if not await self._take_shared(self._bucket_windows(bucket), optional=True):
+            self._complete(cells)
+            return None
+        return await self._call_counted(cells, call)
 
     async def count(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run ``call`` inside the overall budget unless it is part of a request the
@@ -265,10 +289,32 @@ class EditScheduler:
             return await call()
         finally:
             _COUNTED.reset(counted)
-            completed = self.clock.monotonic()
-            for cell in cells:
-                cell[0] = completed
-            self._wake.set()
+            self._complete(cells)
+
+    def _complete(self, cells: list[list[float]]) -> None:
+        completed = self.clock.monotonic()
+        for cell in cells:
+            cell[0] = completed
+        self._wake.set()
+
+    async def _take_shared(self, windows: list[_Window], *, optional: bool = False) -> bool:
+        """Take this request from the shared windows every worker spends (``SharedBudget``),
+        waiting for room; ``optional``: give up instead of waiting (False). A wait also
+        holds this process's window back, so it does not send what others have spent."""
+        shared = self.shared
+        if shared is None:
+            return True
+        for window in windows:
+            if not window.shared:
+                continue
+
+            def hold(wait: float, window: _Window = window) -> None:
+                until = self.clock.monotonic() + wait
+                window.blocked_until = max(window.blocked_until, until)
+
+            if not await shared.take(window.name, window.rate, self.clock, hold, optional=optional):
+                return False
+        return True
 
     def _bucket_windows(self, bucket: str | None) -> list[_Window]:
         wanted = [("overall", "", self.plan.overall)]
@@ -280,7 +326,7 @@ class EditScheduler:
                 continue
             window = self._windows.get((scope, key))
             if window is None:
-                window = _Window(rate, self.plan.margin, shared=scope == "overall")
+                window = _Window(rate, self.plan.margin, shared=scope == "overall", name=scope)
                 self._windows[(scope, key)] = window
             windows.append(window)
         return windows
@@ -375,7 +421,7 @@ class EditScheduler:
         if rate is not None:
             window = self._windows.get(extra)
             if window is None:
-                window = _Window(rate, self.plan.margin, shared=not posting)
+                window = _Window(rate, self.plan.margin, shared=not posting, name=extra[0])
                 self._windows[extra] = window
             windows.append(window)
         return windows
@@ -456,6 +502,7 @@ class EditScheduler:
         target = slot.reply.target
         again = False
         try:
+            await self._take_shared(self._windows_for(slot))
             if slot.ref is None:
                 slot.ref = await target.post(text)
                 self.stats.posts += 1

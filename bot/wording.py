@@ -297,6 +297,10 @@ def redis_unreachable(where: str, refused_password: bool) -> str:
     )
 
 
+def coordination_unavailable() -> str:
+    return "threadline cannot reach its shared state right now. Please try again in a moment."
+
+
 def redis_url_not_valid() -> str:
     return "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
 

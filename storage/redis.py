@@ -9,8 +9,11 @@ happen to share a name never meet, and every key expires by itself.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import uuid
+from collections.abc import Iterator
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -18,7 +21,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import AuthenticationError, RedisError
 
 from bot import wording
-from bot.errors import ConfigError
+from bot.errors import ConfigError, CoordinationUnavailable
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "threadline:"
 
@@ -97,12 +102,30 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """A server that fails a call is the core's ``CoordinationUnavailable``, not redis-py's."""
+    try:
+        yield
+    except RedisError as error:
+        raise CoordinationUnavailable(type(error).__name__) from error
+
+
 def where(url: str) -> str:
     """``host:port/db`` of a Redis URL: what a sentence may show (never the password)."""
     parts = urlsplit(url)
     host = parts.hostname or parts.path or "localhost"
     port = f":{parts.port}" if parts.port else ""
     return f"{host}{port}{parts.path if parts.hostname else ''}"
+
+
+async def redis_probe(url: str) -> tuple[bool, str]:
+    """For ``threadline check``: (True, "host:port/db") or (False, the sentence)."""
+    try:
+        async with await RedisCoordination.connect(url):
+            return True, where(url)
+    except ConfigError as error:
+        return False, error.user_message
 
 
 class RedisCoordination:
@@ -122,8 +145,10 @@ class RedisCoordination:
     async def connect(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> Self:
         """Connect and check the server answers; one sentence (no password) if it does not."""
         try:
+            # A server that stops answering fails a call in seconds (CoordinationUnavailable)
+            # rather than holding an answer forever.
             client: aioredis.Redis = aioredis.Redis.from_url(
-                url, socket_connect_timeout=5, health_check_interval=30
+                url, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
             )
         except ValueError:
             problem = wording.setting_problem("REDIS_URL", "", wording.redis_url_not_valid())
@@ -134,6 +159,7 @@ class RedisCoordination:
             await client.aclose()
             refused = isinstance(error, AuthenticationError)
             raise ConfigError(wording.redis_unreachable(where(url), refused)) from None
+        log.info("sharing budgets, locks and Stop through Redis at %s", where(url))
         return cls(client, prefix=prefix)
 
     async def __aenter__(self) -> Self:
@@ -146,42 +172,52 @@ class RedisCoordination:
         return f"{self._prefix}{kind}:{key}"
 
     async def take_rate(self, key: str, count: int, per_seconds: float) -> float:
-        window = max(1, math.ceil(per_seconds * 1_000_000))
-        args: list[Any] = [count, window, uuid.uuid4().hex]
-        wait = await self._take_rate(keys=[self._key("rate", key)], args=args)
-        return int(wait) / 1_000_000
+        with _translated():
+            window = max(1, math.ceil(per_seconds * 1_000_000))
+            args: list[Any] = [count, window, uuid.uuid4().hex]
+            wait = await self._take_rate(keys=[self._key("rate", key)], args=args)
+            return int(wait) / 1_000_000
 
     async def first_sighting(self, key: str, ttl: float) -> bool:
-        done = await self._client.set(self._key("seen", key), 1, nx=True, px=_ms(ttl))
-        return bool(done)
+        with _translated():
+            done = await self._client.set(self._key("seen", key), 1, nx=True, px=_ms(ttl))
+            return bool(done)
 
     async def try_lock(self, key: str, owner: str, lease: float) -> bool:
-        held = await self._try_lock(keys=[self._key("lock", key)], args=[owner, _ms(lease)])
-        return bool(held)
+        with _translated():
+            held = await self._try_lock(keys=[self._key("lock", key)], args=[owner, _ms(lease)])
+            return bool(held)
 
     async def renew_lock(self, key: str, owner: str, lease: float) -> bool:
-        held = await self._renew_lock(keys=[self._key("lock", key)], args=[owner, _ms(lease)])
-        return bool(held)
+        with _translated():
+            held = await self._renew_lock(keys=[self._key("lock", key)], args=[owner, _ms(lease)])
+            return bool(held)
 
     async def unlock(self, key: str, owner: str) -> None:
-        await self._unlock(keys=[self._key("lock", key)], args=[owner])
+        with _translated():
+            await self._unlock(keys=[self._key("lock", key)], args=[owner])
 
     async def enter(self, key: str, member: str, limit: int, lease: float) -> bool:
-        args: list[Any] = [member, limit, _ms(lease)]
-        entered = await self._enter(keys=[self._key("set", key)], args=args)
-        return bool(entered)
+        with _translated():
+            args: list[Any] = [member, limit, _ms(lease)]
+            entered = await self._enter(keys=[self._key("set", key)], args=args)
+            return bool(entered)
 
     async def leave(self, key: str, member: str) -> None:
-        await self._client.zrem(self._key("set", key), member)
+        with _translated():
+            await self._client.zrem(self._key("set", key), member)
 
     async def members(self, key: str) -> int:
-        return int(await self._members(keys=[self._key("set", key)], args=[]))
+        with _translated():
+            return int(await self._members(keys=[self._key("set", key)], args=[]))
 
     async def request_stop(self, key: str, ttl: float) -> None:
-        await self._client.set(self._key("stop", key), 1, px=_ms(ttl))
+        with _translated():
+            await self._client.set(self._key("stop", key), 1, px=_ms(ttl))
 
     async def stop_requested(self, key: str) -> bool:
-        return bool(await self._client.exists(self._key("stop", key)))
+        with _translated():
+            return bool(await self._client.exists(self._key("stop", key)))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -9,13 +9,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from bot.errors import ConfigError
 from bot.redact import configured_secrets
 from bot.settings import load_settings
+from storage.redis import RedisCoordination
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.upstream import FakeUpstream
-from tests.test_run import discord_env, start_run, stop
+from tests.servers.redis import redis_server
+from tests.test_cli import threadline
+from tests.test_run import base_env, discord_env, start_run, stop
 
 PASSWORD = "s3cret-redis-password"
 
@@ -73,6 +77,7 @@ async def test_run_answers_with_a_shared_redis(
     upstream: FakeUpstream, discord_fake: FakeDiscord, tmp_path: Path, redis_url: str
 ) -> None:
     env = discord_env(upstream, discord_fake, tmp_path) | {"REDIS_URL": redis_url}
+    before = scripts_run(redis_url)
     process = await start_run(env)
     try:
         await discord_fake.wait_for(lambda: discord_fake.stats().counts.get("identifies"), 30)
@@ -86,3 +91,44 @@ async def test_run_answers_with_a_shared_redis(
     finally:
         code, err = await stop(process)
     assert code == 0, err
+    # The budget, the thread's lock and the Stop watch went through the server.
+    assert scripts_run(redis_url) > before
+
+
+def scripts_run(url: str) -> int:
+    """Lua scripts the server has run (every budget take and lock is one)."""
+    with redis.Redis.from_url(url) as server:
+        stats = server.info("commandstats")
+    return sum(
+        int(stats.get(name, {}).get("calls", 0)) for name in ("cmdstat_evalsha", "cmdstat_eval")
+    )
+
+
+async def test_check_says_whether_the_redis_answers(
+    upstream: FakeUpstream, tmp_path: Path, redis_url: str
+) -> None:
+    env = base_env(upstream, tmp_path) | {"REDIS_URL": redis_url}
+    code, out, _ = await threadline(env, "check")
+    assert code == 0
+    assert f"redis: ok ({redis_url.removeprefix('redis://')})" in out
+    with socket.socket() as bound:  # bound, not listening: connecting is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        env["REDIS_URL"] = f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
+        code, out, err = await threadline(env, "check")
+    assert code == 2
+    assert "redis: not ok" in out
+    assert f"cannot use the Redis server at 127.0.0.1:{port}/0" in err
+    assert PASSWORD not in out + err
+
+
+async def test_a_redis_that_refuses_the_password_is_one_sentence_without_it() -> None:
+    with redis_server() as url:
+        with redis.Redis.from_url(url) as server:
+            server.config_set("requirepass", "the-right-password")
+        wrong = url.replace("redis://", f"redis://:{PASSWORD}@")
+        with pytest.raises(ConfigError) as refused:
+            await RedisCoordination.connect(wrong)
+    sentence = refused.value.user_message
+    assert "(it refused the password)" in sentence
+    assert PASSWORD not in sentence

@@ -11,8 +11,6 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
-import pytest
-
 from storage import SqliteStore
 from tests.fakes.discord import ChannelSpec, FakeConfig, FakeDiscord, GuildSpec, Message
 from tests.fakes.upstream import FakeUpstream
@@ -105,12 +103,6 @@ async def test_shard_processes_sharing_redis_take_turns_at_identify(
     assert await holders(tmp_path, answer) == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the edit scheduler's global 50/s window is not yet spent through Coordination "
-    "(the Redis helper's wiring); until then each worker keeps its own and the fake "
-    "answers global 429s",
-)
 async def test_forty_mentions_at_once_across_two_shard_workers_meet_no_global_429(
     upstream: FakeUpstream, tmp_path: Path, redis_url: str
 ) -> None:

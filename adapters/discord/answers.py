@@ -139,6 +139,7 @@ class AnswerRunner:
         recorded = RecordingTarget(target, self._store, key)
         reply = RecordingReply(StreamedReply(recorded, self._scheduler, render_discord), recorded)
         task = asyncio.create_task(work(reply), name=f"discord-answer-{request_id}")
+        self._service.stops.watch(PLATFORM, request_id, task)  # a Stop clicked on another worker
         running = Running(request_id, requester_id, target, task)
         self._running[request_id] = running
         return running
@@ -227,7 +228,8 @@ class AnswerRunner:
         if not await self._admitted(interaction):
             return
         running = self._running.get(request_id)
-        if running is not None and not await self._may_stop(interaction, running):
+        requester = running.requester_id if running else await self._asker(request_id)
+        if requester is not None and not await self._may_stop(interaction, requester):
             await interaction.response.send_message(
                 wording.stop_not_yours("discord"), ephemeral=True
             )
@@ -235,7 +237,17 @@ class AnswerRunner:
         # Answering by updating the message removes the button at once, and costs no
         # channel request: interaction callbacks have no rate limit of the channel's.
         await interaction.response.edit_message(view=None)
-        self.stop(request_id)
+        if not self.stop(request_id) and requester is not None:
+            await self._service.stops.request(PLATFORM, request_id)  # streaming elsewhere
+
+    async def _asker(self, request_id: str) -> int | None:
+        """Who asked the question ``request_id`` names, if it is stored (an answer not
+        running here may stream on another worker); None: a stale button."""
+        stored = await self._store.find_by_message(PLATFORM, request_id)
+        if stored is None or stored.turn.role is not Role.USER:
+            return None
+        author = stored.turn.author_id
+        return int(author) if author.isdigit() else None
 
     async def regenerate_clicked(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         if not await self._admitted(interaction):
@@ -261,7 +273,7 @@ class AnswerRunner:
         running = self.begin(request_id, interaction.user.id, target, work, key=stored.key)
         await self.complete(running)
 
-    async def _may_stop(self, interaction: discord.Interaction[Any], running: Running) -> bool:
+    async def _may_stop(self, interaction: discord.Interaction[Any], requester_id: int) -> bool:
         manages = interaction.permissions.manage_messages
 
         async def platform_admin() -> bool:
@@ -269,7 +281,7 @@ class AnswerRunner:
 
         return await may_stop(
             str(interaction.user.id),
-            requester_id=str(running.requester_id),
+            requester_id=str(requester_id),
             admin_user_ids=[str(user) for user in self._settings.admin_user_ids],
             platform_admin=platform_admin,
         )

@@ -35,7 +35,7 @@ from discord.ext import commands
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.catchup import catch_up
 from adapters.discord.commands import ThreadlineCommands
-from adapters.discord.counting import count_every_request
+from adapters.discord.counting import count_every_request, shared_budget
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
@@ -126,7 +126,8 @@ class DiscordBot(commands.AutoShardedBot):
     async def login(self, token: str) -> None:
         self._endpoints.apply()  # before the first REST call
         # The budget exists before the first request, so discord.py's own count too.
-        self._scheduler = await self._lifetimes.enter_async_context(EditScheduler(self._budget))
+        scheduler = EditScheduler(self._budget, shared=shared_budget(self._shared, token))
+        self._scheduler = await self._lifetimes.enter_async_context(scheduler)
         count_every_request(self.http, self._scheduler)
         redact_every_request(self.http, redactor_for(self._threadline))
         try:

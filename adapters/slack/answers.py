@@ -30,6 +30,7 @@ from bot.errors import ThreadlineError
 from bot.ports import ConversationStore, ReplySink
 from bot.service import Outcome, ReplyResult
 from bot.sinks import PassingSink
+from bot.stops import StopSignals
 from bot.streaming import EditScheduler
 
 __all__ = ["Answers", "ControlledSink", "Running"]
@@ -117,11 +118,16 @@ class ControlledSink(PassingSink):
 
 class Answers:
     def __init__(
-        self, client: AsyncWebClient, scheduler: EditScheduler, store: ConversationStore
+        self,
+        client: AsyncWebClient,
+        scheduler: EditScheduler,
+        store: ConversationStore,
+        stops: StopSignals | None = None,
     ) -> None:
         self._client = client
         self._scheduler = scheduler
         self._store = store
+        self._stops = stops  # a Stop clicked on another worker (behind a load balancer)
         self._running: dict[str, Running] = {}
 
     def running(self, request_id: str) -> Running | None:
@@ -133,6 +139,19 @@ class Answers:
             return False
         running.task.cancel()
         return True
+
+    async def asker(self, request_id: str) -> str | None:
+        """Who asked the question ``request_id`` names, if it is stored: an answer not
+        running here may stream on another worker. None: a stale button."""
+        stored = await self._store.find_by_message(PLATFORM, request_id)
+        if stored is None or stored.turn.role is not Role.USER:
+            return None
+        return stored.turn.author_id
+
+    async def stop_elsewhere(self, request_id: str) -> None:
+        """Stop the answer to ``request_id`` on whichever worker streams it."""
+        if self._stops is not None:
+            await self._stops.request(PLATFORM, request_id)
 
     async def run(
         self,
@@ -152,6 +171,8 @@ class Answers:
             work(ControlledSink(sink, controls, request_id)), name=f"slack-answer-{request_id}"
         )
         self._running[request_id] = Running(requester_id, task)
+        if self._stops is not None:
+            self._stops.watch(PLATFORM, request_id, task)
         try:
             result = await task
         except asyncio.CancelledError:

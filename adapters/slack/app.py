@@ -68,6 +68,7 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.access import slack_lists
 from bot.conversation_settings import SettingsDesk
+from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, ThreadlineError
 from bot.fetch import Downloader
@@ -77,6 +78,7 @@ from bot.ports import Clock, ConversationStore, SystemClock
 from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
+from bot.shared_budget import SharedBudget
 from bot.streaming import SLACK_BUDGET, EditScheduler
 
 __all__ = ["EVENTS_PATH", "SlackBot"]
@@ -99,8 +101,10 @@ class SlackBot:
         catalog: ModelCatalog,
         clock: Clock | None = None,
         unanswered: Sequence[StoredTurn] = (),
+        shared: Coordination | None = None,
     ) -> None:
         self._settings = settings
+        self._shared = shared  # several workers: the workspace's budgets are spent together
         self._redact = redactor_for(settings)
         # Once connected the answers still owed are shown (recovery.py, bot/delivery.py),
         # then these are answered (ReplyService.unanswered).
@@ -200,7 +204,10 @@ class SlackBot:
         redact_every_call(client, self._redact)
         auth_test = await _auth_test(client)
         self._me = me = _identity(auth_test)
-        scheduler = await stack.enter_async_context(EditScheduler(SLACK_BUDGET, self._clock))
+        # Several workers spend the workspace's chat.update tier together.
+        shared = SharedBudget(self._shared, f"slack:{me.team_id}") if self._shared else None
+        scheduler = EditScheduler(SLACK_BUDGET, self._clock, shared=shared)
+        scheduler = await stack.enter_async_context(scheduler)
         self._scheduler = scheduler
         # Shared files come from Slack's hosts only, the token with them (bot/fetch.py).
         downloader = await stack.enter_async_context(

@@ -3,7 +3,8 @@
 The same rules as Discord's: the access lists apply to clicks as to messages;
 anyone allowed may regenerate an answer; only the person who asked, a workspace
 admin or someone on ``SLACK__ADMIN_USER_IDS`` may stop one. A Stop whose answer
-is not running any more (it ended, or the process restarted since) just goes away.
+is not running any more (it ended, or the process restarted since) just goes away;
+one running on another worker is stopped there (``ReplyService.stops``).
 """
 
 from __future__ import annotations
@@ -56,12 +57,15 @@ class Clicks:
     async def _stop(self, click: Click, respond: AsyncRespond) -> None:
         answers = self._replies.answers
         running = answers.running(click.value)
-        if running is None:  # ended, or from before a restart: the button is stale
+        # Not running here: it may stream on another worker (HTTP mode behind a load
+        # balancer), if its question is stored.
+        requester = running.requester_id if running else await answers.asker(click.value)
+        if requester is None:  # ended, or from before a restart: the button is stale
             await self._remove(click)
             return
         allowed = await may_stop(
             click.user_id,
-            requester_id=running.requester_id,
+            requester_id=requester,
             admin_user_ids=self._admins,
             platform_admin=lambda: self._names.is_admin(click.user_id),
         )
@@ -69,7 +73,9 @@ class Clicks:
             await _tell(respond, wording.stop_not_yours(PLATFORM))
             return
         # The answer's task then ends it with the stopped notice and swaps the buttons.
-        answers.stop(click.value)
+        if not answers.stop(click.value):
+            await answers.stop_elsewhere(click.value)
+            await self._remove(click)  # gone if the answer had ended meanwhile too
 
     async def _regenerate(self, click: Click, respond: AsyncRespond) -> None:
         target = regenerate_target(click.value)

@@ -45,8 +45,9 @@ from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
+from bot.shared_budget import SharedBudget
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, open_fence, opening_fence, take_first
-from bot.streaming import EditScheduler, StreamedReply
+from bot.streaming import EditScheduler, Rate, StreamedReply
 
 __all__ = ["AppendPacer", "FallbackReply", "NativeReply", "NativeStreams", "StreamOptions"]
 
@@ -88,7 +89,12 @@ class AppendPacer:
         burst: int = 20,
         reserve: int = 15,
         margin: float = 0.0,
+        shared: SharedBudget | None = None,
+        method: str = "",
     ) -> None:
+        # Several workers: each call is also taken from the workspace's shared minute.
+        self._shared, self._method = shared, method
+        self._rate = Rate(max(1, per_minute), 60.0)
         self._gap = 60.0 / max(1, per_minute) * (1.0 + margin)
         self._clock = clock
         self._burst = max(1, burst)
@@ -115,6 +121,8 @@ class AppendPacer:
         self._due = max(self._due, at) + self._gap
         if at > now:
             await self._clock.sleep(at - now)
+        if self._shared is not None:
+            await self._shared.take(self._method, self._rate, self._clock)
 
 
 class NativeStreams:
@@ -133,14 +141,24 @@ class NativeStreams:
         self.scheduler = scheduler
         self.options = options
         self.clock = clock
-        self.pacer = AppendPacer(options.appends_per_minute, clock)
+        shared = scheduler.shared
+        self.pacer = AppendPacer(
+            options.appends_per_minute, clock, shared=shared, method="chat.appendStream"
+        )
         # A stream opens only if Slack would take it now (else the answer uses the
         # fallback at once, rather than after a 429); a stop waits for its turn.
         # Paced at exactly Slack's rate, a call that reached Slack late made the next
         # one look early: one 429 on stopStream in some runs of bench/e2e.py at 20
         # conversations. 5 % under the rate leaves room for that jitter.
         self.starts = AppendPacer(options.starts_per_minute, clock, reserve=0, margin=0.05)
-        self.stops = AppendPacer(options.stops_per_minute, clock, reserve=0, margin=0.05)
+        self.stops = AppendPacer(
+            options.stops_per_minute,
+            clock,
+            reserve=0,
+            margin=0.05,
+            shared=shared,
+            method="chat.stopStream",
+        )
         self.available = enabled  # False once Slack refused startStream to this app
         self._senders: set[asyncio.Task[None]] = set()
 

