@@ -2,7 +2,8 @@
 
 Each worker keeps its own SQLite file here, so the file holding an answer says
 which worker gave it (shared history is the PostgreSQL store's job). With
-``REDIS_URL`` the workers take IDENTIFY turns from the same server.
+``REDIS_URL`` the workers take IDENTIFY turns and spend Discord's global
+50 requests/s from the same server.
 """
 
 from __future__ import annotations
