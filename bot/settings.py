@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -275,6 +283,38 @@ class DiscordSettings(BaseModel):
     # Gateway websocket URL, e.g. ws://127.0.0.1:8082/gateway (None: Discord's own).
     # Also read as DISCORD_GATEWAY_URL.
     gateway_url: Url | None = None
+
+    shard_count: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "shards the bot runs in all (every process the same); unset: the number "
+            "Discord recommends, all in this process"
+        ),
+    )
+    shard_ids: list[int] | None = Field(
+        default=None,
+        description=(
+            "the shards this process runs, e.g. `[0, 1]` (needs `DISCORD__SHARD_COUNT`; "
+            "unset: all of them)"
+        ),
+    )
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_of_the_count(
+        cls, value: list[int] | None, info: ValidationInfo
+    ) -> list[int] | None:
+        if value is None:
+            return None
+        if "shard_count" not in info.data:
+            return value  # DISCORD__SHARD_COUNT itself is wrong, and said so
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError(wording.shard_ids_without_count())
+        if not value or len(set(value)) != len(value) or not all(0 <= i < count for i in value):
+            raise ValueError(wording.shard_ids_out_of_range(count))
+        return value
 
     @field_validator("api_base")
     @classmethod

@@ -246,6 +246,17 @@ def single_underscore_setting(name: str, nested: str) -> str:
     return f"{name} is not read: nested settings take two underscores, {nested}"
 
 
+def shard_ids_without_count() -> str:
+    return "needs DISCORD__SHARD_COUNT too: set it to the number of shards across all processes"
+
+
+def shard_ids_out_of_range(count: int) -> str:
+    return (
+        f"must be a JSON list of different shard numbers from 0 to {count - 1} "
+        f"(DISCORD__SHARD_COUNT is {count}), such as [0]"
+    )
+
+
 def slack_bot_token_is_app_token() -> str:
     return (
         "holds the app-level token (xapp-…), which belongs in SLACK_APP_TOKEN; the bot token "

@@ -12,6 +12,10 @@ connects) adds the two cogs and the persistent buttons, and syncs the slash
 commands; ``close`` stops every answer (each gets its final edit), then the
 scheduler, then the connection.
 
+Shards: ``AutoShardedBot`` runs ``DISCORD__SHARD_IDS`` of ``DISCORD__SHARD_COUNT``
+(unset: every shard Discord recommends), and each IDENTIFY waits for its
+max_concurrency bucket, shared with the other shard processes (``identify``).
+
 Intents: guilds (channels, threads), guild messages, direct messages, and
 message content — privileged, switched on in the developer portal
 (https://discord.com/developers/docs/events/gateway#message-content-intent).
@@ -35,6 +39,7 @@ from adapters.discord.counting import count_every_request, shared_budget
 from adapters.discord.echoes import drop_own_edits
 from adapters.discord.endpoints import Endpoints
 from adapters.discord.files import discord_downloader
+from adapters.discord.identify import IdentifyPacer
 from adapters.discord.keep import KeepButton
 from adapters.discord.listeners import MessageEvents
 from adapters.discord.params import ParamsCommands
@@ -61,7 +66,13 @@ def threadline_intents() -> discord.Intents:
     return discord.Intents(guilds=True, guild_messages=True, dm_messages=True, message_content=True)
 
 
-class DiscordBot(commands.Bot):
+def _shards(settings: Settings) -> dict[str, Any]:
+    """``AutoShardedBot``'s shard keywords; none: every shard GET /gateway/bot recommends."""
+    count, ids = settings.discord.shard_count, settings.discord.shard_ids
+    return {} if count is None else {"shard_count": count, "shard_ids": ids}
+
+
+class DiscordBot(commands.AutoShardedBot):
     """threadline on Discord. ``budget`` and ``options`` (discord.py ``Client``
     keywords, e.g. ``guild_ready_timeout``) exist for tests; ``threadline run``
     leaves them alone. Once connected, the answers still owed (``bot.delivery``:
@@ -87,6 +98,7 @@ class DiscordBot(commands.Bot):
             intents=threadline_intents(),
             # The default for every message; each send sets it again.
             allowed_mentions=discord.AllowedMentions.none(),
+            **_shards(settings),
             **options,
         )
         self._threadline = settings
@@ -103,6 +115,7 @@ class DiscordBot(commands.Bot):
         self._events: MessageEvents | None = None
         self._scheduler: EditScheduler | None = None
         self._stopped = False
+        self._identify = IdentifyPacer(self._shared, self._concurrency)  # IDENTIFY turns too
         drop_own_edits(self._connection)
 
     @property
@@ -121,6 +134,15 @@ class DiscordBot(commands.Bot):
             await super().login(token)
         except discord.LoginFailure:
             raise ConfigError(wording.discord_token_refused()) from None
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Instead of discord.py's 5 s sleep in this process: the bucket's turn, which
+        every process of the bot takes from the same Coordination."""
+        assert self.application_id is not None  # login read it
+        await self._identify.wait_turn(self.application_id, shard_id or 0)
+
+    async def _concurrency(self) -> int:
+        return (await self.fetch_session_start_limits()).max_concurrency
 
     async def setup_hook(self) -> None:
         self._live_since = time.time()  # what the gateway sends from here is answered live

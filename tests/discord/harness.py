@@ -95,7 +95,9 @@ class Rig:
     images: ImageFlow | None = None  # None: images in as data: URLs, answers not posted
     deliveries: Deliveries | None = None  # None: the service's own (bot/delivery.py BACKOFF)
     limits: ConversationLimits = field(default_factory=ConversationLimits)
-    coordination: Coordination | None = None  # None: the service's own, in process
+    # Several workers' (the service's and the bot's, as ``threadline run`` with
+    # REDIS_URL); None: each its own, in process.
+    coordination: Coordination | None = None
 
     def settings(self, **discord: Any) -> Settings:
         fields = {
@@ -141,6 +143,7 @@ class Rig:
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
             unanswered=await service.unanswered() if recover else [],
+            shared=self.coordination,
             guild_ready_timeout=0.05,
         )
         async with run_client(bot, self.fake):

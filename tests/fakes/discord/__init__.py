@@ -33,7 +33,8 @@ Modules: config (knobs), limits (Discord's limits and error bodies), model
 (records), state (the world and change events), payloads (records → JSON),
 gateway (websocket), edge (auth, rate limits, request log), rest, messages,
 interactions (REST routes), cdn (signed attachment URLs), control (HTTP control
-API), server (`FakeDiscord`), pointing, harness, fixtures.
+API), shards (which session gets a guild's events, IDENTIFY pacing), server
+(`FakeDiscord`), pointing, harness, fixtures.
 """
 
 from .config import ChannelSpec, FakeConfig, GuildSpec

@@ -24,6 +24,9 @@ class GuildSpec:
 
     name: str = "threadline-test"
     channels: tuple[ChannelSpec, ...] = (ChannelSpec("general"), ChannelSpec("random"))
+    # The shard (of FakeConfig.shards) the guild's id falls on; None: wherever
+    # the next snowflake lands.
+    shard: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,18 @@ class FakeConfig:
     privileged_intents_enabled: bool = True
     # Dispatches kept per session for RESUME replay.
     resume_buffer: int = 1_000
+    # Sharding (shards.py): GET /gateway/bot's recommended `shards` and its
+    # session_start_limit; one IDENTIFY per `shard_id % max_concurrency` bucket
+    # per `identify_interval` s (Discord: 5 s). A faster one is counted
+    # (`identify_too_fast`) and, with `refuse_fast_identify`, answered op 9
+    # INVALID_SESSION as Discord does; off by default, so that a test restarting
+    # the bot within 5 s does not wait for its second IDENTIFY.
+    # https://discord.com/developers/docs/events/gateway#sharding-max-concurrency
+    shards: int = 1
+    max_concurrency: int = 1
+    identify_interval: float = 5.0
+    refuse_fast_identify: bool = False
+    session_start_total: int = 1_000
 
     # REST rate limits. The per-channel message bucket (create/edit/delete share
     # it) is undocumented; 5 per 5 s is what bots observe in X-RateLimit-* headers.

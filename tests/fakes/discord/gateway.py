@@ -16,6 +16,9 @@ https://discord.com/developers/docs/topics/opcodes-and-status-codes#gateway
   (`data[-4:] == b'\\x00\\x00\\xff\\xff'`). For anything else it sends plain
   TEXT frames, which discord.py always accepts (gateway.py `received_message`
   decompresses only `bytes`).
+- Sharding (shards.py): IDENTIFY's `shard: [id, count]` picks the guilds (READY,
+  GUILD_CREATE) and events a session gets, DMs on shard 0; a too-fast IDENTIFY is
+  counted, or refused with op 9 INVALID_SESSION.
 - Intents gate events, and without MESSAGE_CONTENT a guild message the bot is
   not mentioned in arrives with empty content, embeds, attachments and
   components. https://discord.com/developers/docs/events/gateway#message-content-intent
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from .model import Message
     from .payloads import Payload, Renderer
     from .state import World
+
+from .shards import IdentifyGate, shard_of
 
 # Opcodes.
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, VOICE_STATE = 0, 1, 2, 3, 4
@@ -117,6 +122,7 @@ class Gateway:
         self.render = render
         self.sessions: dict[str, Session] = {}
         self.connections: set[Connection] = set()
+        self.identify_gate = IdentifyGate(world.config)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/gateway", self.handle), web.get("/gateway/resume", self.handle)]
@@ -188,6 +194,11 @@ class Gateway:
         if len(shard) != 2 or not 0 <= shard[0] < shard[1]:
             await conn.close(INVALID_SHARD, "Invalid shard.")
             return None
+        if not self.identify_gate.admit(int(shard[0])):
+            self.world.counts["identify_too_fast"] += 1
+            if self.world.config.refuse_fast_identify:
+                await conn.send({"op": INVALID_SESSION, "d": False, "s": None, "t": None})
+                return None
         session = Session(
             id=secrets.token_hex(16),
             intents=intents,
@@ -195,7 +206,7 @@ class Gateway:
             buffer=deque(maxlen=self.world.config.resume_buffer),
             connection=conn,
         )
-        self._forget_detached_sessions()
+        self._forget_detached_sessions(session.shard[0])
         self.sessions[session.id] = session
         self.world.counts["identifies"] += 1
         guilds = self._guilds_of(session)
@@ -208,15 +219,17 @@ class Gateway:
         self.world.note("identify", {"session_id": session.id, "intents": intents})
         return session
 
-    def _forget_detached_sessions(self) -> None:
-        """A fresh IDENTIFY starts a new bot life; sessions nobody can resume go."""
-        for key in [k for k, s in self.sessions.items() if s.connection is None]:
+    def _forget_detached_sessions(self, shard_id: int) -> None:
+        """A fresh IDENTIFY starts a new life of its shard; that shard's sessions
+        nobody can resume go (another shard's may be between socket and RESUME)."""
+        detached = [k for k, s in self.sessions.items() if s.connection is None]
+        for key in [k for k in detached if self.sessions[k].shard[0] == shard_id]:
             del self.sessions[key]
 
     def _guilds_of(self, session: Session) -> list[int]:
         shard_id, count = session.shard
         # "shard_id = (guild_id >> 22) % num_shards" (topics/gateway#sharding)
-        return [g for g in self.world.guilds if (g >> 22) % count == shard_id]
+        return [g for g in self.world.guilds if shard_of(g, count) == shard_id]
 
     def _ready(self, session: Session, guilds: Iterable[int]) -> Payload:
         return {
@@ -297,10 +310,16 @@ class Gateway:
     def resume_url(self) -> str:
         return self.url + "/resume"
 
+    def _sessions_for(self, guild_id: int | None) -> list[Session]:
+        """The sessions of the shard a guild's (or a DM's: None) events go to."""
+        return [s for s in self.sessions.values() if shard_of(guild_id, s.shard[1]) == s.shard[0]]
+
     async def dispatch(self, event: str, data: Payload, intent: int = 0) -> int:
-        """Send a dispatch to every session whose intents include `intent`."""
+        """Send a dispatch to the sessions of its guild's shard (`data["guild_id"]`;
+        none: shard 0) whose intents include `intent`."""
         sent = 0
-        for session in list(self.sessions.values()):
+        guild_id = data.get("guild_id")
+        for session in self._sessions_for(int(guild_id) if guild_id else None):
             if intent and not session.intents & intent:
                 continue
             await session.dispatch(event, data)
@@ -318,7 +337,7 @@ class Gateway:
             or any(u.id == self.world.bot.id for u in message.mentions)
         )
         sent = 0
-        for session in list(self.sessions.values()):
+        for session in self._sessions_for(message.guild_id):
             if not session.intents & intent:
                 continue
             data = full if readable or session.intents & MESSAGE_CONTENT else _stripped(full)

@@ -52,12 +52,21 @@ class Snowflakes:
     def __init__(self, clock: FakeClock) -> None:
         self._clock = clock
         self._last = 0
+        self._pinned = 0
 
     def next(self) -> int:
         ms = int(self._clock.time() * 1000) - DISCORD_EPOCH_MS
         candidate = (ms << 22) | (1 << 17)
         self._last = max(candidate, self._last + 1)
         return self._last
+
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """An id from a minute ago whose guild falls on ``shard_id`` of ``shard_count``
+        (``(id >> 22) % shard_count``); older than every id ``next`` gives."""
+        ms = int(self._clock.time() * 1000) - DISCORD_EPOCH_MS - 60_000
+        ms -= (ms - shard_id) % shard_count
+        self._pinned += 1
+        return (ms << 22) | (1 << 17) | self._pinned
 
 
 @dataclass

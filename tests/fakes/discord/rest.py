@@ -76,8 +76,13 @@ class RestApi:
         return json_response({"url": self.gateway.url})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 14_400_000, "max_concurrency": 1}
-        return json_response({"url": self.gateway.url, "shards": 1, "session_start_limit": limit})
+        return json_response(
+            {
+                "url": self.gateway.url,
+                "shards": self.world.config.shards,
+                "session_start_limit": self.gateway.identify_gate.session_start_limit(),
+            }
+        )
 
     async def get_me(self, request: web.Request) -> web.Response:
         return json_response(self.render.bot_user())

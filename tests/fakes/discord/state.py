@@ -110,7 +110,10 @@ class World:
         self._event_seq = 0
         self._waiters: set[asyncio.Future[None]] = set()
         for spec in self.config.guilds:
-            self._add_guild(spec.name, [c.name for c in spec.channels])
+            pinned = (
+                None if spec.shard is None else self.ids.on_shard(spec.shard, self.config.shards)
+            )
+            self._add_guild(spec.name, [c.name for c in spec.channels], pinned)
 
     # -- setup -------------------------------------------------------------
 
@@ -119,10 +122,10 @@ class World:
         self.users[user.id] = user
         return user
 
-    def _add_guild(self, name: str, channel_names: list[str]) -> None:
+    def _add_guild(self, name: str, channel_names: list[str], id: int | None = None) -> None:
         owner = self.humans[0] if self.humans else self.bot
         guild = Guild(
-            id=self.ids.next(),
+            id=self.ids.next() if id is None else id,
             name=name,
             owner_id=owner.id,
             everyone_role_id=0,
