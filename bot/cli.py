@@ -29,6 +29,7 @@ from bot import logs, wording
 from bot.allowance import Allowance
 from bot.check import check
 from bot.cli_threads import cmd_history, cmd_threads
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import Attachment, Params, StoredTurn
 from bot.errors import ConfigError, InputError, ThreadlineError, UpstreamError
 from bot.fetch import Fetcher
@@ -56,6 +57,8 @@ class Core:
     catalog: ModelCatalog
     service: ReplyService
     metrics: Metrics
+    # State several workers agree on (de-duplication …): this process's memory by default.
+    coordination: Coordination = field(default_factory=InProcessCoordination)
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
 
@@ -95,7 +98,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, client, catalog, service, metrics, interrupted)
+        yield Core(settings, store, client, catalog, service, metrics, interrupted=interrupted)
 
 
 # -- commands ------------------------------------------------------------------------
@@ -187,6 +190,7 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 store=core.store,
                 catalog=core.catalog,
                 unanswered=[q for q in unanswered if q.key.platform == "slack"],
+                coordination=core.coordination,
             )
             await slack.start()
             running.push_async_callback(slack.stop)

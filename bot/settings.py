@@ -270,8 +270,9 @@ class SlackSettings(BaseModel):
     # Seconds between conversations.replies calls, the thread import's and the catch-up's
     # at start (commercially distributed non-Marketplace apps: ~1 per minute).
     history_import_interval: float = Field(default=60.0, ge=0)
-    # Recent event_ids remembered to drop Slack's retried deliveries.
-    recent_events: Count = 2_048
+    # Seconds a delivery (event_id; team, channel and ts) is remembered to drop Slack's
+    # repeats; Slack retries three times within about 5 minutes.
+    dedup_seconds: Seconds = 3_600.0
     # Largest image read: as base64 (x4/3) 10 MiB stays under OpenAI's 20 MB per-image limit.
     max_image_bytes: Bytes = 10 * 1024 * 1024
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.

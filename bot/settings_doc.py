@@ -165,7 +165,10 @@ DESCRIPTIONS: dict[str, str] = {
         "seconds between `conversations.replies` calls, the thread import's and the catch-up's "
         "at start (commercially distributed apps outside the Marketplace: about one a minute)"
     ),
-    "SLACK__RECENT_EVENTS": "event ids remembered to drop retried deliveries",
+    "SLACK__DEDUP_SECONDS": (
+        "seconds a delivery is remembered to drop Slack's retries and the `message` copy of "
+        "an `app_mention` (shared by every worker with `REDIS_URL`)"
+    ),
     "SLACK__MAX_IMAGE_BYTES": "largest shared image read (PNG, JPEG, WebP, GIF)",
     "SLACK__MAX_TEXT_FILE_BYTES": "largest shared text file put into the question",
     "IMAGES__MAX_IMAGE_BYTES": "largest image read or downloaded",

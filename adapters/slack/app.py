@@ -15,8 +15,11 @@ Slack wants every event and command acknowledged within 3 seconds, and retries
 otherwise (https://docs.slack.dev/apis/events-api/#retries). So each listener
 acknowledges first and leaves the work to a background task this class tracks
 (and cancels in ``stop``). Own and other bots' messages are dropped at the door;
-a retried delivery is dropped by its ``event_id`` (Bolt does not de-duplicate),
-and the store's idempotency on message ids guarantees one answer per message.
+a retried delivery is dropped by its ``event_id`` (Bolt does not de-duplicate), and
+a message delivered twice (``message`` and ``app_mention``) by its team, channel and
+``ts``: both through the ``Coordination`` port's ``first_sighting``, so that several
+HTTP-mode workers behind one load balancer answer once (deliveries.py). The
+store's idempotency on message ids stays the last guarantee.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
 from adapters.slack.catchup import CatchUp
 from adapters.slack.clicks import Clicks
 from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
+from adapters.slack.deliveries import Deliveries
 from adapters.slack.events import EventHandler
 from adapters.slack.files import FileReader, slack_downloader
 from adapters.slack.gate import events_runner
@@ -52,13 +56,13 @@ from adapters.slack.keep import KEEP_ACTION, keep_clicked
 from adapters.slack.names import UserNames
 from adapters.slack.native import NativeStreams, StreamOptions
 from adapters.slack.pacer import MethodPacer
-from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import SlackRepairer
 from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
 from adapters.slack.translate import (
     PLATFORM,
     BotIdentity,
+    PersonMessage,
     command_message_id,
     event_from_body,
     event_id,
@@ -68,6 +72,7 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.access import slack_lists
 from bot.conversation_settings import SettingsDesk
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, ThreadlineError
 from bot.fetch import Downloader
@@ -99,6 +104,7 @@ class SlackBot:
         catalog: ModelCatalog,
         clock: Clock | None = None,
         unanswered: Sequence[StoredTurn] = (),
+        coordination: Coordination | None = None,
     ) -> None:
         self._settings = settings
         self._redact = redactor_for(settings)
@@ -109,7 +115,10 @@ class SlackBot:
         self._store = store
         self._catalog = catalog
         self._clock = clock or SystemClock()
-        self._recent = RecentIds(settings.slack.recent_events)
+        # Shared with the other workers when they share a Coordination (REDIS_URL).
+        self._seen = Deliveries(
+            coordination or InProcessCoordination(), settings.slack.dedup_seconds
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._stack: contextlib.AsyncExitStack | None = None
@@ -337,14 +346,18 @@ class SlackBot:
     ) -> None:
         await ack()
         delivery = event_id(body)
-        if delivery is not None and not self._recent.first_time(delivery):
+        if delivery is not None and not await self._seen.first(delivery):
             log.info("dropped retry %d of %s", retry_number(request.headers), delivery)
             return
         assert self._me is not None
         assert self._events is not None
         event = event_from_body(body, self._me)
-        if event is not None:
-            self._spawn(self._events.handle(event))
+        if event is None:
+            return
+        if isinstance(event, PersonMessage) and not await self._seen.first_message(event):
+            log.info("dropped a second delivery of %s", event.incoming.message_id)
+            return
+        self._spawn(self._events.handle(event))
 
     async def _on_command(
         self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -355,7 +368,7 @@ class SlackBot:
         # Sent again, a command would quote its question in the channel again before
         # the store could tell it is a duplicate: its trigger_id tells it at the door
         # (and, after a restart, the stored question: SlashCommands._asked_before).
-        if command.trigger_id and not self._recent.first_time(
+        if command.trigger_id and not await self._seen.first(
             command_message_id(command.trigger_id)
         ):
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
