@@ -32,6 +32,8 @@ STANDARD_NAMES: dict[str, tuple[str, str]] = {
     "slack_bot_token": ("slack", "bot_token"),
     "slack_app_token": ("slack", "app_token"),
     "slack_signing_secret": ("slack", "signing_secret"),
+    "slack_client_id": ("slack", "client_id"),
+    "slack_client_secret": ("slack", "client_secret"),
     # The names issues 6 and 7 spelled for the platforms' endpoints (tests, proxies).
     "discord_api_base_url": ("discord", "api_base"),
     "discord_gateway_url": ("discord", "gateway_url"),

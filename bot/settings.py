@@ -245,6 +245,23 @@ class DiscordSettings(BaseModel):
         return value
 
 
+# The bot scopes of adapters/slack/manifest.json (tests/slack/test_manifest.py keeps them equal).
+BOT_SCOPES = (
+    "app_mentions:read",
+    "assistant:write",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "files:read",
+    "files:write",
+    "groups:history",
+    "im:history",
+    "im:read",
+    "im:write",
+    "users:read",
+)
+
+
 class SlackSettings(BaseModel):
     bot_token: Secret | None = None
     app_token: Secret | None = None
@@ -309,6 +326,18 @@ class SlackSettings(BaseModel):
             "(besides workspace admins and owners)"
         ),
     )
+
+    # Distribution (OAuth installs): with both, HTTP mode serves Bolt's /slack/install and
+    # /slack/oauth_redirect and keeps each workspace's install in the database.
+    # Also read as SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Bolt's names).
+    client_id: str | None = Field(default=None, min_length=1)
+    client_secret: Secret | None = None
+    # Bot scopes asked for on install (the manifest's).
+    scopes: list[str] = Field(default_factory=lambda: list(BOT_SCOPES), min_length=1)
+    # The Redirect URL set in the app's OAuth settings (default: the one Slack has).
+    redirect_uri: Url | None = None
+    # Seconds an install link (its signed OAuth state) stays usable; each is used once.
+    install_link_seconds: Seconds = 600.0
 
     @field_validator("bot_token")
     @classmethod

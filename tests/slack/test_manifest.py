@@ -16,6 +16,7 @@ import adapters.slack
 from adapters.slack.app import EVENTS
 from adapters.slack.commands import COMMANDS
 from bot import wording
+from bot.settings import SlackSettings
 
 MANIFEST_PATH = Path(adapters.slack.__file__).parent / "manifest.json"
 
@@ -68,6 +69,7 @@ def test_it_asks_for_the_scopes_the_adapter_uses(manifest: dict[str, Any]) -> No
         "im:write",
         "users:read",  # display names
     ]
+    assert sorted(SlackSettings().scopes) == sorted(scopes)  # asked for on OAuth installs
 
 
 def test_it_is_a_socket_mode_assistant_app(manifest: dict[str, Any]) -> None:
