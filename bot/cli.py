@@ -163,6 +163,12 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if not platforms:
         print(wording.no_platform_configured(), file=sys.stderr)
         return EXIT_INPUT
+    if args.platform:
+        missing = [name for name in args.platform if name not in platforms]
+        if missing:
+            print(wording.platform_not_configured(missing[0]), file=sys.stderr)
+            return EXIT_INPUT
+        platforms = [name for name in platforms if name in args.platform]
     async with open_core(settings, shared=True) as core, contextlib.AsyncExitStack() as running:
         # Questions the last stop left waiting: each platform answers its own once
         # it has finished the answers that stop cut (``core.interrupted``).
@@ -302,7 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, summary: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=summary, description=summary)
 
-    command("run", "Connect every platform whose credentials are set and answer there.")
+    run = command("run", "Connect every platform whose credentials are set and answer there.")
+    run.add_argument(
+        "--platform",
+        action="append",
+        choices=("discord", "slack"),
+        help="answer only here (repeatable): one worker per platform in a larger deployment",
+    )
     chat = command("chat", "Talk to the model from this terminal (/help lists the commands).")
     chat.add_argument("--thread", default="default", help="resume or start this thread")
     chat.add_argument("--model", help="the model for this thread (it keeps it)")

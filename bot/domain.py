@@ -7,7 +7,7 @@ Platform objects (discord.Message, Slack event dicts) stop at the adapters'
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -274,3 +274,9 @@ class Incoming:
     model: str | None = None
     system_prompt: str | None = None
     params: Params = field(default_factory=Params)
+
+
+def installation_key(record: Mapping[str, object]) -> tuple[str, str, str]:
+    """Where a Slack install is kept: enterprise, team and user ids, "" for none."""
+    enterprise, team, user = (record.get(name) for name in ("enterprise_id", "team_id", "user_id"))
+    return str(enterprise or ""), str(team or ""), str(user or "")

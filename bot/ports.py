@@ -107,6 +107,13 @@ class ConversationStore(Protocol):
     - ``take_tokens`` takes one token from every bucket, or from none, and returns
       each bucket's shortfall: the seconds until it holds a token again, 0.0 if
       it holds one now. All zeros: the tokens were taken. A new bucket is full.
+    - ``save_installation`` keeps a Slack install (a JSON-compatible mapping with
+      ``enterprise_id``, ``team_id`` and ``user_id``, any of them None) under its
+      user and, when it has one, also as its workspace's newest install (user
+      None). ``find_installation`` returns a copy of the one saved under exactly
+      that enterprise, team and user (None: the workspace's newest), or None.
+      ``delete_installation`` removes one user's install, or with no user every
+      install of the workspace.
     """
 
     async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None: ...
@@ -158,6 +165,16 @@ class ConversationStore(Protocol):
     ) -> Usage: ...
 
     async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]: ...
+
+    async def save_installation(self, record: Mapping[str, object]) -> None: ...
+
+    async def find_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> dict[str, object] | None: ...
+
+    async def delete_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -175,6 +175,17 @@ def no_platform_configured() -> str:
     )
 
 
+def platform_not_configured(platform: str) -> str:
+    names = {
+        "discord": "DISCORD_TOKEN",
+        "slack": "SLACK_BOT_TOKEN with SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+    }
+    return (
+        f"`threadline run --platform {platform}` needs {platform.title()}'s credentials: "
+        f"set {names[platform]}, or leave out --platform {platform}."
+    )
+
+
 def missing_api_key() -> str:
     return (
         "OPENAI_API_KEY is not set. Put it in the environment or in a .env file "

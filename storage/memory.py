@@ -24,6 +24,7 @@ from bot.domain import (
     TurnStatus,
     TurnUpdate,
     Usage,
+    installation_key,
     shortfalls,
 )
 from bot.lifetime import ClosesOnExit
@@ -53,6 +54,7 @@ class MemoryStore(ClosesOnExit):
         self._by_message: dict[tuple[str, str], int] = {}
         self._refs: dict[tuple[str, str], int] = {}
         self._buckets: dict[str, tuple[float, float]] = {}  # scope -> (level, at)
+        self._installations: dict[tuple[str, str, str], dict[str, object]] = {}
 
     async def close(self) -> None:
         """Nothing to release; present for the contract."""
@@ -254,6 +256,26 @@ class MemoryStore(ClosesOnExit):
             for bucket, level in zip(buckets, levels, strict=True):
                 self._buckets[bucket.scope] = (level - 1.0, now)
         return waits
+
+    async def save_installation(self, record: Mapping[str, object]) -> None:
+        enterprise, team, user = installation_key(record)
+        self._installations[(enterprise, team, user)] = dict(record)
+        if user:
+            self._installations[(enterprise, team, "")] = dict(record)
+
+    async def find_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> dict[str, object] | None:
+        found = self._installations.get((enterprise_id or "", team_id or "", user_id or ""))
+        return dict(found) if found is not None else None
+
+    async def delete_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None:
+        workspace = (enterprise_id or "", team_id or "")
+        for key in [k for k in self._installations if k[:2] == workspace]:
+            if not user_id or key[2] == user_id:
+                del self._installations[key]
 
     def _point_refs(self, platform: str, turn_id: int, message_ids: tuple[str, ...]) -> None:
         for message_id in message_ids:

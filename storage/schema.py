@@ -27,6 +27,9 @@ Version history:
     8  ``max_tokens`` and ``response_format`` per conversation (``/settings``, with
        the v1 ``temperature``); ``usage_estimated`` per turn (1: the usage is
        threadline's estimate, not the server's figure; rows before v8 say 0).
+    9  ``installations``: Slack OAuth installs (one JSON document per enterprise,
+       team and user; user "" is the workspace's newest bot install), so one
+       deployment serves many workspaces.
 """
 
 from __future__ import annotations
@@ -169,7 +172,20 @@ _V8 = (
     "ALTER TABLE turns ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8)
+_V9 = (
+    """
+    CREATE TABLE installations (
+        enterprise_id TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        saved_at REAL NOT NULL,
+        PRIMARY KEY (enterprise_id, team_id, user_id)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7, _V8, _V9)
 LATEST_VERSION = len(MIGRATIONS)
 
 

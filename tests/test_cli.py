@@ -131,6 +131,17 @@ async def test_run_without_platforms_says_what_to_set(env: dict[str, str]) -> No
     assert "SLACK_BOT_TOKEN" in err
 
 
+async def test_run_for_one_platform_needs_that_platforms_credentials(
+    env: dict[str, str],
+) -> None:
+    slack_only = {**env, "SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_SIGNING_SECRET": "s3cret"}
+    code, _, err = await threadline(slack_only, "run", "--platform", "discord")
+    assert code == 2
+    assert "threadline run --platform discord" in err
+    assert "DISCORD_TOKEN" in err
+    assert "xoxb-1-abc" not in err
+
+
 async def test_chat_resumes_a_thread(env: dict[str, str]) -> None:
     code, out, _ = await threadline(env, "chat", "--thread", "c", stdin=b"first\nsecond\n")
     assert code == 0

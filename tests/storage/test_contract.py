@@ -750,3 +750,45 @@ async def test_estimated_usage_is_kept_apart_in_turns_and_sums(store: Conversati
     assert later.id is not None
     await store.update_turn(later.id, TurnUpdate(usage=Usage.estimate(1, 1)))
     assert await store.usage_since(since, platform=KEY.platform) == Usage(14, 8, 17)
+
+
+# -- Slack installations --------------------------------------------------------
+
+_INSTALL = {"enterprise_id": None, "team_id": "T0ACME01", "user_id": "U0ALICE1", "bot_token": "b1"}
+
+
+async def test_an_installation_is_found_by_its_user_and_as_its_workspaces_newest(
+    store: ConversationStore,
+) -> None:
+    await store.save_installation(_INSTALL)
+    assert await store.find_installation(None, "T0ACME01", "U0ALICE1") == _INSTALL
+    assert await store.find_installation(None, "T0ACME01") == _INSTALL
+    assert await store.find_installation(None, "T0OTHER1") is None
+    newer = {**_INSTALL, "user_id": "U0BOB001", "bot_token": "b2"}
+    await store.save_installation(newer)
+    assert await store.find_installation(None, "T0ACME01") == newer
+    assert await store.find_installation(None, "T0ACME01", "U0ALICE1") == _INSTALL
+
+
+async def test_a_found_installation_is_a_copy(store: ConversationStore) -> None:
+    await store.save_installation(_INSTALL)
+    found = await store.find_installation(None, "T0ACME01")
+    assert found is not None
+    found["bot_token"] = "changed"
+    assert await store.find_installation(None, "T0ACME01") == _INSTALL
+
+
+async def test_deleting_a_users_installation_keeps_the_workspaces(store: ConversationStore) -> None:
+    await store.save_installation(_INSTALL)
+    await store.delete_installation(None, "T0ACME01", "U0ALICE1")
+    assert await store.find_installation(None, "T0ACME01", "U0ALICE1") is None
+    assert await store.find_installation(None, "T0ACME01") == _INSTALL
+    await store.delete_installation(None, "T0ACME01")
+    assert await store.find_installation(None, "T0ACME01") is None
+
+
+async def test_an_enterprise_install_without_a_team_is_kept(store: ConversationStore) -> None:
+    org = {"enterprise_id": "E0GRID01", "team_id": None, "user_id": None, "bot_token": "b3"}
+    await store.save_installation(org)
+    assert await store.find_installation("E0GRID01", None) == org
+    assert await store.find_installation(None, None) is None
