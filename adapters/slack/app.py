@@ -51,7 +51,7 @@ from adapters.slack.gate import events_runner
 from adapters.slack.identity import auth_test as _auth_test
 from adapters.slack.identity import identity as _identity
 from adapters.slack.identity import share_auth_test as _share_auth_test
-from adapters.slack.installs import InstallRecords, oauth_parts
+from adapters.slack.installs import InstallRecords, home_install, oauth_parts, secret_in_form
 from adapters.slack.keep import KEEP_ACTION, keep_clicked
 from adapters.slack.recovery import SlackRepairer
 from adapters.slack.replies import Replies
@@ -234,7 +234,7 @@ class SlackBot:
             questions, self._unanswered = self._unanswered, []
             self._spawn(self._recover(home, questions))
         if self.distributed or auth_test is None:  # Bolt authorizes each request
-            app = self._bolt_app(team_client(shared, None))
+            app = self._bolt_app(secret_in_form(team_client(shared, None)))
         else:
             assert self._home is not None
             app = self._bolt_app(self._home.client)
@@ -264,7 +264,11 @@ class SlackBot:
         oauth: dict[str, Any] = {}
         if self.distributed:
             assert self._installs is not None  # start() checked
-            oauth_settings, authorize = oauth_parts(slack, self._installs, self._coordination)
+            home = self._home
+            found = home_install(home.token, home.me) if home is not None else None
+            oauth_settings, authorize = oauth_parts(
+                slack, self._installs, self._coordination, found
+            )
             oauth = {"oauth_settings": oauth_settings, "authorize": authorize}
         app = AsyncApp(
             name="threadline",

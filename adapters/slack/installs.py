@@ -29,7 +29,9 @@ from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.state_store.stateless import StatelessOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.translate import BotIdentity
 from bot.coordination import Coordination
 from bot.settings import SlackSettings
 
@@ -37,9 +39,11 @@ __all__ = [
     "InstallRecords",
     "OnceStateStore",
     "StoreInstallations",
+    "home_install",
     "installation_of",
     "oauth_parts",
     "record_of",
+    "secret_in_form",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,8 +83,9 @@ def installation_of(record: Mapping[str, object]) -> Installation:
 class StoreInstallations(AsyncInstallationStore):
     """slack_sdk's installation store interface on the core's store."""
 
-    def __init__(self, records: InstallRecords) -> None:
+    def __init__(self, records: InstallRecords, home: Installation | None = None) -> None:
         self._records = records
+        self._home = home  # SLACK_BOT_TOKEN's workspace, answered without an install
 
     @property
     def logger(self) -> logging.Logger:
@@ -104,7 +109,20 @@ class StoreInstallations(AsyncInstallationStore):
         if is_enterprise_install:
             team_id = None  # an org-wide install is kept under its enterprise only
         record = await self._records.find_installation(enterprise_id, team_id, user_id)
-        return installation_of(record) if record is not None else None
+        if record is not None:
+            return installation_of(record)
+        home = self._home
+        if (
+            home is not None
+            and user_id is None
+            and (enterprise_id, team_id)
+            == (
+                home.enterprise_id,
+                home.team_id,
+            )
+        ):
+            return home
+        return None
 
     async def async_find_bot(
         self,
@@ -156,8 +174,45 @@ class OnceStateStore(AsyncOAuthStateStore):
         return await self._coordination.first_sighting(f"slack:oauth:{digest}", self._seconds)
 
 
+def secret_in_form(client: AsyncWebClient) -> AsyncWebClient:
+    """Send the client id and secret of ``oauth.v2.access`` as form fields.
+
+    slack_sdk sends them as aiohttp's ``BasicAuth``, deprecated since aiohttp 3.14
+    (a DeprecationWarning on every install); Slack takes them either way
+    (https://docs.slack.dev/reference/methods/oauth.v2.access)."""
+    call = client.api_call
+
+    async def api_call(api_method: str, **kwargs: Any) -> Any:
+        auth = kwargs.pop("auth", None)
+        data = kwargs.get("data")
+        if auth is not None and (data is None or isinstance(data, dict)):
+            kwargs["data"] = {**(data or {}), **auth}
+        elif auth is not None:
+            kwargs["auth"] = auth
+        return await call(api_method, **kwargs)
+
+    client.api_call = api_call  # type: ignore[method-assign]
+    return client
+
+
+def home_install(token: str, me: BotIdentity) -> Installation:
+    """SLACK_BOT_TOKEN's workspace as an install, never saved (the token stays in the
+    environment, where it is rotated)."""
+    return Installation(
+        team_id=me.team_id,
+        bot_token=token,
+        bot_id=me.bot_id,
+        bot_user_id=me.user_id,
+        user_id=me.user_id,
+        installed_at=0.0,
+    )
+
+
 def oauth_parts(
-    slack: SlackSettings, records: InstallRecords, coordination: Coordination
+    slack: SlackSettings,
+    records: InstallRecords,
+    coordination: Coordination,
+    home: Installation | None = None,
 ) -> tuple[AsyncOAuthSettings, AsyncInstallationStoreAuthorize]:
     """Bolt's OAuth settings and the authorize that finds each workspace's token.
 
@@ -166,7 +221,7 @@ def oauth_parts(
     assert slack.client_id is not None
     assert slack.client_secret is not None
     secret = slack.client_secret.get_secret_value()
-    installations = StoreInstallations(records)
+    installations = StoreInstallations(records, home)
     settings = AsyncOAuthSettings(
         client_id=slack.client_id,
         client_secret=secret,

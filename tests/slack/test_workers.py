@@ -10,26 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
+from yarl import URL
 
 from adapters.slack import SlackBot
 from bot.coordination import Coordination, InProcessCoordination
 from bot.models import ModelCatalog
-from bot.settings import Settings, UpstreamSettings
+from bot.settings import Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import SqliteStore
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import EnvelopeKind, encode_http_body, sign
+from tests.fakes.slack.oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.upstream import FakeUpstream
 from tests.services import reply_service
-from tests.slack.conftest import GENERAL, bot_messages, events_url, slack_settings, wait_shown
+from tests.slack.conftest import BOT, GENERAL, bot_messages, events_url, slack_settings, wait_shown
 
-Workers = Callable[[int], contextlib.AbstractAsyncContextManager[list[SlackBot]]]
+Workers = Callable[..., contextlib.AbstractAsyncContextManager[list[SlackBot]]]
 
 
 @pytest.fixture
@@ -48,7 +53,8 @@ def workers(
     tmp_path: Path,
 ) -> Workers:
     @contextlib.asynccontextmanager
-    async def start(count: int) -> AsyncIterator[list[SlackBot]]:
+    async def start(count: int, **slack: Any) -> AsyncIterator[list[SlackBot]]:
+        """``count`` workers; ``slack``: SLACK__* settings besides the fake's."""
         async with contextlib.AsyncExitStack() as stack:
             bots = []
             for _ in range(count):
@@ -58,7 +64,7 @@ def workers(
                 settings = Settings(
                     _env_file=None,
                     upstream=upstream_settings,
-                    slack=slack_settings(slack_fake, http=True),
+                    slack=slack_settings(slack_fake, http=True, **slack),
                 )
                 bot = SlackBot(
                     settings,
@@ -66,6 +72,7 @@ def workers(
                     store=store,
                     catalog=ModelCatalog(upstream_settings),
                     coordination=coordinations(),
+                    installs=store,
                 )
                 await bot.start()
                 stack.push_async_callback(bot.stop)
@@ -134,3 +141,87 @@ async def test_a_command_sent_again_to_the_other_worker_is_asked_once(
         assert len(upstream.requests) == 1
         questions = [m for m in bot_messages(slack_fake, GENERAL) if m.thread_ts is None]
         assert len(questions) == 1
+
+
+SECOND_TEAM = "T0SECOND01"
+SECOND_CHANNEL = "C0SECOND01"
+
+
+async def test_a_workspace_installs_by_oauth_and_is_answered_with_its_own_token(
+    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """One deployment, two workspaces: the install starts on one worker and ends on the
+    other (the signed state holds on both); events from the new workspace are answered
+    by its own bot, with the token its install got; a replayed callback installs nothing."""
+    oauth = {"client_id": CLIENT_ID, "client_secret": SecretStr(CLIENT_SECRET)}
+    async with workers(2, **oauth) as (one, two), aiohttp.ClientSession() as browser:
+        async with browser.get(route(one, "/slack/install"), allow_redirects=False) as r:
+            assert r.status == 302
+            to_slack = URL(r.headers["Location"])
+            # Secure and HttpOnly: a browser sends it back over the balancer's HTTPS.
+            cookie = SimpleCookie(r.headers["Set-Cookie"])
+        assert (to_slack.host, to_slack.path) == ("slack.com", "/oauth/v2/authorize")
+        assert to_slack.query["client_id"] == CLIENT_ID
+        assert set(to_slack.query["scope"].split(",")) == set(SlackSettings().scopes)
+        state = to_slack.query["state"]
+        assert cookie["slack-app-oauth-state"].value == state  # Bolt's state cookie
+        sent_back = {"Cookie": f"slack-app-oauth-state={state}"}
+
+        code = slack_fake.oauth.grant(SECOND_TEAM)
+        callback = route(two, "/slack/oauth_redirect") + f"?code={code}&state={state}"
+        async with browser.get(callback, headers=sent_back, allow_redirects=False) as r:
+            assert r.status == 200, await r.text()
+        token = slack_fake.oauth.tokens[SECOND_TEAM]
+        store = await SqliteStore.open(tmp_path / "threadline.db")
+        async with store:
+            saved = await store.find_installation(None, SECOND_TEAM)
+        assert saved is not None
+        assert saved["bot_token"] == token
+        second_bot = slack_fake.workspace.bot_for(token)
+
+        slack_fake.workspace.add_channel(SECOND_CHANNEL, "second-general")
+        mention = in_team(
+            slack_fake.payloads.app_mention("hello from two", channel=SECOND_CHANNEL),
+            SECOND_TEAM,
+            second_bot.id,
+        )
+        delivery = slack_fake.payloads.event_callback(mention, token=token)
+        await post(slack_fake, events_url(one), "events_api", delivery)
+        await slack_fake.wait_for(
+            lambda: any(
+                "You said: hello from two" in m.body
+                for m in slack_fake.messages(SECOND_CHANNEL, mention["ts"])
+            ),
+            what="the second workspace's answer",
+        )
+        home = slack_fake.payloads.app_mention("hello from home")
+        await post(
+            slack_fake, events_url(two), "events_api", slack_fake.payloads.event_callback(home)
+        )
+        await wait_shown(slack_fake, GENERAL, home["ts"], "You said: hello from home")
+        await one.idle()
+        await two.idle()
+        answers = slack_fake.messages(SECOND_CHANNEL, mention["ts"])
+        assert answers
+        assert {m.user for m in answers} == {second_bot.id}  # its own token's bot
+        assert {m.user for m in bot_messages(slack_fake, GENERAL, home["ts"])} == {BOT}
+
+        replay = route(one, "/slack/oauth_redirect")
+        again = slack_fake.oauth.grant("T0THIRD001")
+        async with browser.get(f"{replay}?code={again}&state={state}", headers=sent_back) as r:
+            assert r.status != 200
+        store = await SqliteStore.open(tmp_path / "threadline.db")
+        async with store:
+            assert await store.find_installation(None, "T0THIRD001") is None
+
+
+def in_team(event: dict[str, Any], team: str, bot_user: str) -> dict[str, Any]:
+    """The fake's event as the other workspace sends it: its team, its bot mentioned."""
+    moved = json.loads(json.dumps(event).replace(BOT, bot_user))
+    return {**moved, "team": team}
+
+
+def route(bot: SlackBot, path: str) -> str:
+    assert bot.http_address is not None
+    host, port = bot.http_address
+    return f"http://{host}:{port}{path}"
