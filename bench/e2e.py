@@ -157,7 +157,13 @@ class DiscordBench:
     async def ready(self) -> None:
         fake = self.fake
         await fake.wait_for(lambda: fake.stats().counts.get("identifies"), 60)
-        await asyncio.sleep(0.5)  # READY and GUILD_CREATE reach the bot
+        await fake.wait_for(lambda: fake.stats().counts.get("command_syncs"), 60)
+        # The floors assume the bot's 50/s window starts empty: start-up's own requests
+        # (GET /users/@me, the command sync) leave it first. Started 0.5 s after them,
+        # a burst found 3 of 50 taken, and the last 2 answers waited another second.
+        loop = asyncio.get_running_loop()
+        while (quiet := fake.requests[-1].at + 1.1 - loop.time()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(quiet)  # time passing is not an event of the fake's
         self._ids = [fake.channel(f"c{i}").id for i in range(self._channels)]
 
     async def say(self, channel: int, thread: str | None, text: str) -> str:

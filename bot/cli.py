@@ -53,12 +53,11 @@ RESUME_TURNS = 6  # turns shown when `chat` resumes a thread
 class Core:
     settings: Settings
     store: SqliteStore
+    coordination: Coordination
     client: UpstreamClient
     catalog: ModelCatalog
     service: ReplyService
     metrics: Metrics
-    # State several workers agree on (de-duplication …): this process's memory by default.
-    coordination: Coordination = field(default_factory=InProcessCoordination)
     # Answers a crash left half-written (now ``interrupted``): ``run`` finishes them.
     interrupted: list[StoredTurn] = field(default_factory=list)
 
@@ -74,6 +73,7 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         await SqliteStore.open(
             settings.storage.path, busy_timeout_ms=settings.storage.busy_timeout_ms
         ) as store,
+        await _coordination(settings, shared=shared) as coordination,
         UpstreamClient(settings.upstream) as client,
         Fetcher(settings.images) as fetcher,
     ):
@@ -98,7 +98,27 @@ async def open_core(settings: Settings, *, shared: bool = False) -> AsyncIterato
         )
         client.rate_limited.append(service.slots.throttled)  # the upstream's 429s
         interrupted = await store.interrupt_streaming()  # what ReplyService.recover does
-        yield Core(settings, store, client, catalog, service, metrics, interrupted=interrupted)
+        yield Core(settings, store, coordination, client, catalog, service, metrics, interrupted)
+
+
+async def _coordination(
+    settings: Settings, *, shared: bool
+) -> contextlib.AbstractAsyncContextManager[Coordination]:
+    """What several workers agree on: the Redis server at ``REDIS_URL`` for ``run`` when it
+    is set (one that cannot be reached stops start-up with a sentence), else this process."""
+    if shared and settings.redis_url is not None:
+        from storage.redis import RedisCoordination
+
+        return await RedisCoordination.connect(settings.redis_url.get_secret_value())
+    return _closing(InProcessCoordination())
+
+
+@contextlib.asynccontextmanager
+async def _closing(coordination: Coordination) -> AsyncIterator[Coordination]:
+    try:
+        yield coordination
+    finally:
+        await coordination.close()
 
 
 # -- commands ------------------------------------------------------------------------

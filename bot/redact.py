@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -61,7 +62,8 @@ class Redactor:
 
 
 def configured_secrets(settings: Settings) -> list[SecretStr]:
-    """Every secret threadline is configured with: the API key and the platform tokens."""
+    """Every secret threadline is configured with: the API key, the platform tokens and
+    the password in ``REDIS_URL`` (the rest of that URL is no secret)."""
     candidates = [
         settings.upstream.api_key,
         settings.discord.token,
@@ -69,6 +71,9 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
         settings.slack.app_token,
         settings.slack.signing_secret,
     ]
+    if settings.redis_url is not None:
+        password = urlsplit(settings.redis_url.get_secret_value()).password
+        candidates.append(SecretStr(password) if password else None)
     return [s for s in candidates if s is not None]
 
 

@@ -441,6 +441,29 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     ops: OpsSettings = Field(default_factory=OpsSettings)
+    # Top level, as issue 18 spells it. A secret: the URL may carry a password.
+    redis_url: Secret | None = Field(
+        default=None,
+        description=(
+            "the Redis (or Valkey) server several workers share, `redis://[:password@]host:port/db`: "
+            "platform budgets, one answer at a time per thread, in-flight counts and Stop go "
+            "through it (unset: one process keeps them in memory)"
+        ),
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # REDIS_URL= (empty, as compose files write it): one process
+        parts = urlsplit(value.get_secret_value())
+        try:
+            parts.port  # noqa: B018 - a port that is not a number raises here
+        except ValueError:
+            raise ValueError(wording.redis_url_not_valid()) from None
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(wording.redis_url_not_valid())
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -225,12 +225,23 @@ MODEL_SPEC_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def _is_section(field: FieldInfo) -> bool:
+    model = field.annotation
+    return isinstance(model, type) and issubclass(model, BaseModel)
+
+
 def _sections() -> Iterator[tuple[str, type[BaseModel]]]:
     for name, field in Settings.model_fields.items():
-        model = field.annotation
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"Settings.{name} is not a section of settings")
-        yield name, model
+        if _is_section(field):
+            assert isinstance(field.annotation, type)
+            yield name, field.annotation
+
+
+def _top_level() -> Iterator[tuple[str, FieldInfo]]:
+    """Settings outside any section (``REDIS_URL``, as issue 18 spells it)."""
+    for name, field in Settings.model_fields.items():
+        if not _is_section(field):
+            yield name.upper(), field
 
 
 def variables() -> Iterator[tuple[str, str, FieldInfo]]:
@@ -238,6 +249,8 @@ def variables() -> Iterator[tuple[str, str, FieldInfo]]:
     for section, model in _sections():
         for name, field in model.model_fields.items():
             yield section, f"{section}__{name}".upper(), field
+    for variable, field in _top_level():
+        yield "", variable, field
 
 
 def _description(variable: str, field: FieldInfo) -> str | None:
@@ -276,6 +289,8 @@ def _kinds(annotation: Any) -> tuple[list[Any], bool]:
 
 def _kind(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:  # ``Secret``, ``Url``: the type under the validator
+        return _kind(typing.get_args(annotation)[0])
     if origin is Literal:
         return " or ".join(f"`{value}`" for value in typing.get_args(annotation))
     if origin is list:
@@ -413,6 +428,22 @@ error or a repr, and a log filter redacts any configured secret that slips into 
 """
 
 
+def _top_level_table() -> list[str]:
+    lines = [
+        "## Several workers",
+        "",
+        "Settings outside any section. Unset, one process keeps everything itself.",
+        "",
+        "| variable | default | accepts | meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    for variable, field in _top_level():
+        row = [f"`{variable}`", _default(variable, field), _accepts(field)]
+        row.append(_description(variable, field) or "")
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return [*lines, ""]
+
+
 def render() -> str:
     """The whole of docs/settings.md."""
     lines = [HEADER]
@@ -420,6 +451,7 @@ def render() -> str:
         lines += _section_table(section, model)
         if section == "upstream":
             lines += _models_table()
+    lines += _top_level_table()
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

