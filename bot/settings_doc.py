@@ -148,10 +148,10 @@ DESCRIPTIONS: dict[str, str] = {
         "the signing secret: HTTP mode (used when `SLACK_APP_TOKEN` is unset)"
     ),
     "SLACK__CLIENT_ID": (
-        "the app's Client ID (also `SLACK_CLIENT_ID`): with the client secret, HTTP mode serves "
+        "the app's Client ID: with the client secret, HTTP mode serves "
         "`/slack/install` and `/slack/oauth_redirect` and answers every workspace that installs it"
     ),
-    "SLACK__CLIENT_SECRET": "the app's Client Secret (also `SLACK_CLIENT_SECRET`)",
+    "SLACK__CLIENT_SECRET": "the app's Client Secret (Basic Information page)",
     "SLACK__SCOPES": "bot scopes asked for on install, a JSON list (default: the manifest's)",
     "SLACK__REDIRECT_URI": (
         "the Redirect URL of the app's OAuth settings, e.g. "
