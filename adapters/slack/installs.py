@@ -9,16 +9,20 @@ things a file on one worker's disk cannot be when several workers share the app:
   ``save_installation`` / ``find_installation`` / ``delete_installation`` (each
   install kept as its ``to_dict()``, times as Unix seconds). The adapter is handed
   an object with those three methods (``InstallRecords``), never the store itself.
-- ``OnceStateStore``: the OAuth ``state`` signed with the client secret (slack_sdk's
-  ``StatelessOAuthStateStore``: any worker can check it), and used once: its first
-  sighting goes through the ``Coordination`` port, so a replayed callback fails.
+- ``OnceStateStore``: the OAuth ``state`` signed with the client secret (any worker
+  can check it; Bolt's default keeps it in a file on one worker's disk), and used
+  once: its first sighting goes through the ``Coordination`` port, so a replayed
+  callback fails on every worker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import inspect
 import logging
+import secrets
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -28,7 +32,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
-from slack_sdk.oauth.state_store.stateless import StatelessOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import BotIdentity
@@ -151,12 +154,14 @@ class StoreInstallations(AsyncInstallationStore):
 
 
 class OnceStateStore(AsyncOAuthStateStore):
-    """A signed OAuth state any worker can check, good for one callback."""
+    """A signed OAuth state any worker can check, good for one callback.
+
+    ``nonce.expiry.signature`` (HMAC-SHA256 with the client secret). slack_sdk's
+    ``StatelessOAuthStateStore`` signs the expiry alone, so two installs begun in
+    the same second would share a state, and the second be refused as a replay."""
 
     def __init__(self, secret: str, seconds: float, coordination: Coordination) -> None:
-        self._signed = StatelessOAuthStateStore(
-            expiration_seconds=round(seconds), signing_secret=secret, logger=log
-        )
+        self._key = secret.encode()
         self._seconds = seconds
         self._coordination = coordination
 
@@ -165,13 +170,20 @@ class OnceStateStore(AsyncOAuthStateStore):
         return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return await self._signed.async_issue(*args, **kwargs)
+        payload = f"{secrets.token_urlsafe(16)}.{int(time.time() + self._seconds)}"
+        return f"{payload}.{self._sign(payload)}"
 
     async def async_consume(self, state: str) -> bool:
-        if not await self._signed.async_consume(state):
+        payload, _, signature = state.rpartition(".")
+        nonce, _, expiry = payload.partition(".")
+        if not hmac.compare_digest(self._sign(payload), signature):
             return False
-        digest = hashlib.sha256(state.encode()).hexdigest()
-        return await self._coordination.first_sighting(f"slack:oauth:{digest}", self._seconds)
+        if not expiry.isdigit() or int(expiry) < time.time():
+            return False
+        return await self._coordination.first_sighting(f"slack:oauth:{nonce}", self._seconds)
+
+    def _sign(self, payload: str) -> str:
+        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 def secret_in_form(client: AsyncWebClient) -> AsyncWebClient:

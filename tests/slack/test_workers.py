@@ -24,7 +24,9 @@ from pydantic import SecretStr
 from yarl import URL
 
 from adapters.slack import SlackBot
+from bot import wording
 from bot.coordination import Coordination, InProcessCoordination
+from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.settings import Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
@@ -35,7 +37,15 @@ from tests.fakes.slack.events import EnvelopeKind, encode_http_body, sign
 from tests.fakes.slack.oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.upstream import FakeUpstream
 from tests.services import reply_service
-from tests.slack.conftest import BOT, GENERAL, bot_messages, events_url, slack_settings, wait_shown
+from tests.slack.conftest import (
+    BOT,
+    GENERAL,
+    MakeBot,
+    bot_messages,
+    events_url,
+    slack_settings,
+    wait_shown,
+)
 
 Workers = Callable[..., contextlib.AbstractAsyncContextManager[list[SlackBot]]]
 
@@ -246,3 +256,74 @@ def route(bot: SlackBot, path: str) -> str:
     assert bot.http_address is not None
     host, port = bot.http_address
     return f"http://{host}:{port}{path}"
+
+
+async def test_without_a_bot_token_every_workspace_comes_by_install_and_its_lists_apply(
+    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream
+) -> None:
+    """Distributed only (no SLACK_BOT_TOKEN): two workspaces install the app; the access
+    lists are per workspace, so the blocked one is not answered and the other is."""
+    third = "T0THIRD001"
+    settings = {
+        "bot_token": None,
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(CLIENT_SECRET),
+        "blocked_team_ids": [third],
+    }
+    async with workers(1, **settings) as (worker,), aiohttp.ClientSession() as browser:
+        tokens = [await install(slack_fake, browser, worker, team) for team in (SECOND_TEAM, third)]
+        slack_fake.workspace.add_channel(SECOND_CHANNEL, "second-general")
+        mentions = []
+        for team, token in zip((SECOND_TEAM, third), tokens, strict=True):
+            bot = slack_fake.workspace.bot_for(token)
+            mention = in_team(
+                slack_fake.payloads.app_mention(f"hello from {team}", channel=SECOND_CHANNEL),
+                team,
+                bot.id,
+            )
+            delivery = slack_fake.payloads.event_callback(mention, token=token)
+            await post(slack_fake, events_url(worker), "events_api", delivery)
+            mentions.append(mention)
+        await slack_fake.wait_for(lambda: upstream.requests, what="an upstream request")
+        await worker.idle()
+        assert len(upstream.requests) == 1
+        answered, blocked = (slack_fake.messages(SECOND_CHANNEL, m["ts"]) for m in mentions)
+        assert any(f"You said: hello from {SECOND_TEAM}" in m.body for m in answered)
+        assert blocked == []
+
+
+async def install(
+    fake: SlackFake, browser: aiohttp.ClientSession, worker: SlackBot, team: str
+) -> str:
+    """Install the app into ``team`` through ``worker``'s routes; its bot token."""
+    async with browser.get(route(worker, "/slack/install"), allow_redirects=False) as r:
+        state = URL(r.headers["Location"]).query["state"]
+    callback = route(worker, "/slack/oauth_redirect")
+    code = fake.oauth.grant(team)
+    async with browser.get(
+        f"{callback}?code={code}&state={state}",
+        headers={"Cookie": f"slack-app-oauth-state={state}"},
+    ) as r:
+        assert r.status == 200, await r.text()
+    return fake.oauth.tokens[team]
+
+
+@pytest.mark.parametrize(
+    ("http", "changes", "sentence"),
+    [
+        (True, {"client_id": CLIENT_ID}, wording.slack_oauth_half_set()),
+        (True, {"client_secret": SecretStr(CLIENT_SECRET)}, wording.slack_oauth_half_set()),
+        # Socket Mode: nothing serves /slack/install and /slack/oauth_redirect.
+        (
+            False,
+            {"client_id": CLIENT_ID, "client_secret": SecretStr(CLIENT_SECRET)},
+            wording.slack_oauth_needs_http_mode(),
+        ),
+    ],
+)
+async def test_oauth_settings_that_cannot_work_are_refused_with_a_sentence(
+    make_bot: MakeBot, http: bool, changes: dict[str, Any], sentence: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await make_bot(http=http, **changes)
+    assert caught.value.user_message == sentence
