@@ -70,6 +70,7 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
         settings.slack.bot_token,
         settings.slack.app_token,
         settings.slack.signing_secret,
+        settings.slack.client_secret,
     ]
     if settings.redis_url is not None:
         password = urlsplit(settings.redis_url.get_secret_value()).password

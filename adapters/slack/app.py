@@ -313,8 +313,21 @@ class SlackBot:
         the order asked (so each takes its thread's turn in that order); then catch up."""
         await self._service.deliveries.resume(PLATFORM)
         for question in questions:
-            self._spawn(_reasked(home.replies, question))
-        events = home.events  # then what Slack got while we were down
+            if question.key.workspace != home.me.team_id:  # an installed workspace's
+                log.warning(
+                    "question %s in %s not asked again: only SLACK_BOT_TOKEN's "
+                    "workspace is recovered at start",
+                    question.turn.id,
+                    question.key,
+                )
+                continue
+            # Every worker starts with the same list: the first to claim one asks it.
+            if await self._seen.claim(f"reask:{question.turn.id}"):
+                self._spawn(_reasked(home.replies, question))
+        # Then what Slack got while we were down. Not through the sightings: another
+        # worker's may name a message it never stored (it died in between); the
+        # store keeps each message once, whoever reads it.
+        events = home.events
         home.catchup.start(lambda event: self._spawn(events.handle(event)))
 
     # -- listeners (Bolt passes arguments by parameter name) -------------------------

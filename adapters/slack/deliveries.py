@@ -17,7 +17,9 @@ from __future__ import annotations
 from adapters.slack.translate import PersonMessage
 from bot.coordination import Coordination
 
-__all__ = ["Deliveries"]
+__all__ = ["CLAIM_SECONDS", "Deliveries"]
+
+CLAIM_SECONDS = 60.0  # workers starting together start within it
 
 
 class Deliveries:
@@ -28,6 +30,12 @@ class Deliveries:
     async def first(self, delivery_id: str) -> bool:
         """True the first time an ``event_id`` (or a command's trigger) is seen."""
         return await self._coordination.first_sighting(f"slack:delivery:{delivery_id}", self._ttl)
+
+    async def claim(self, work: str) -> bool:
+        """True for the one worker that takes ``work`` now (the questions every worker
+        finds unanswered at start). Briefly: a worker that dies with it leaves it to
+        the next start after ``CLAIM_SECONDS``."""
+        return await self._coordination.first_sighting(f"slack:claim:{work}", CLAIM_SECONDS)
 
     async def first_message(self, message: PersonMessage) -> bool:
         """True the first time this message (team, channel, ts) is seen, whatever

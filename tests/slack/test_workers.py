@@ -26,6 +26,7 @@ from yarl import URL
 from adapters.slack import SlackBot
 from bot import wording
 from bot.coordination import Coordination, InProcessCoordination
+from bot.domain import Role, ThreadKey, Turn, TurnStatus
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.settings import Settings, SlackSettings, UpstreamSettings
@@ -34,20 +35,33 @@ from storage import SqliteStore
 from storage.redis import RedisCoordination
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import EnvelopeKind, encode_http_body, sign
+from tests.fakes.slack.limits import RateLimit, SlackLimits
 from tests.fakes.slack.oauth import CLIENT_ID, CLIENT_SECRET
 from tests.fakes.upstream import FakeUpstream
 from tests.services import reply_service
 from tests.slack.conftest import (
+    ALICE,
     BOT,
     GENERAL,
+    TEAM,
     MakeBot,
     bot_messages,
     events_url,
+    shown,
     slack_settings,
     wait_shown,
 )
 
 Workers = Callable[..., contextlib.AbstractAsyncContextManager[list[SlackBot]]]
+
+
+@pytest.fixture
+def slack_fake_limits() -> SlackLimits:
+    """Slack's tiers, but conversations.replies (read once per recent thread at each
+    start) twice a second, not once a minute: a start need not wait out the real one."""
+    return SlackLimits.fast().with_method_limit(
+        "conversations.replies", RateLimit(burst=1, interval=0.5)
+    )
 
 
 @pytest.fixture(params=["in-process", "redis"])
@@ -84,8 +98,11 @@ def workers(
     tmp_path: Path,
 ) -> Workers:
     @contextlib.asynccontextmanager
-    async def start(count: int, **slack: Any) -> AsyncIterator[list[SlackBot]]:
-        """``count`` workers; ``slack``: SLACK__* settings besides the fake's."""
+    async def start(
+        count: int, *, recover: bool = False, **slack: Any
+    ) -> AsyncIterator[list[SlackBot]]:
+        """``count`` workers; ``slack``: SLACK__* settings besides the fake's; ``recover``:
+        each starts as ``threadline run`` does, with the questions it finds unanswered."""
         async with contextlib.AsyncExitStack() as stack:
             bots = []
             for _ in range(count):
@@ -97,9 +114,11 @@ def workers(
                     upstream=upstream_settings,
                     slack=slack_settings(slack_fake, http=True, **slack),
                 )
+                service = reply_service(store, client, upstream_settings)
                 bot = SlackBot(
                     settings,
-                    service=reply_service(store, client, upstream_settings),
+                    service=service,
+                    unanswered=await service.unanswered() if recover else (),
                     store=store,
                     catalog=ModelCatalog(upstream_settings),
                     coordination=await coordinations(),
@@ -327,3 +346,27 @@ async def test_oauth_settings_that_cannot_work_are_refused_with_a_sentence(
     with pytest.raises(ConfigError) as caught:
         await make_bot(http=http, **changes)
     assert caught.value.user_message == sentence
+
+
+async def test_a_question_left_unanswered_is_asked_again_by_one_worker(
+    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Every worker finds the same unanswered question at start; one asks it."""
+    ts = slack_fake.workspace.next_ts()
+    key = ThreadKey("slack", TEAM, GENERAL, ts)
+    async with await SqliteStore.open(tmp_path / "threadline.db") as store:
+        question = Turn(
+            Role.USER,
+            "asked before the stop",
+            author_id=ALICE,
+            platform_message_id=f"{GENERAL}:{ts}",
+            status=TurnStatus.PENDING,
+        )
+        assert await store.add_turn(key, question) is not None
+    # (each start reads the thread once, the catch-up: a short pace for its reads)
+    async with workers(2, recover=True, history_import_interval=0.5) as (one, two):
+        await slack_fake.wait_for(lambda: upstream.requests, what="the answer")
+        await one.idle()
+        await two.idle()
+        assert len(upstream.requests) == 1
+        assert shown(slack_fake, GENERAL, ts) == "You said: asked before the stop"
