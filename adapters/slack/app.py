@@ -217,9 +217,11 @@ class SlackBot:
             self._redact,
             session,
         )
-        # Each workspace's parts close after the tasks using them have ended.
+        # Each workspace's parts close after the tasks using them have ended, and
+        # those after the catch-ups that hand them on.
         self._teams_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
         stack.push_async_callback(self._end_tasks)
+        stack.push_async_callback(self._end_catchups)
         auth_test = None
         if slack.bot_token is not None:
             token = slack.bot_token.get_secret_value()
@@ -401,6 +403,10 @@ class SlackBot:
         task = asyncio.create_task(_logged(work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _end_catchups(self) -> None:
+        for team in list(self._teams.values()):
+            await team.catchup.aclose()
 
     async def _end_tasks(self) -> None:
         for task in list(self._tasks):

@@ -118,7 +118,6 @@ async def test_two_worker_processes_answer_a_retry_once_and_share_the_thread(
         )
         await fake.wait_for(lambda: len(upstream.requests) >= 3, START_SECONDS, "the /ask answer")
     # The workers have stopped, each finishing what it had begun.
-
     history = [m["content"] for m in upstream.requests[1]["messages"][1:]]
     assert history == ["say it once", "You said: say it once", "and again"]
     assert shown(fake, GENERAL, mention["ts"]) == "You said: say it onceYou said: and again"
