@@ -76,12 +76,14 @@ from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
 
-__all__ = ["EVENTS_PATH", "SlackBot"]
+__all__ = ["EVENTS", "EVENTS_PATH", "REVOCATION_EVENTS", "SlackBot"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
+# A workspace removed the app or its token: Bolt's own listeners delete the install.
+REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
 
 
 class SlackBot:
@@ -287,6 +289,11 @@ class SlackBot:
         for action in (STOP_ACTION, REGENERATE_ACTION):
             app.action(action)(self._on_click)
         app.action(KEEP_ACTION)(self._on_keep)
+        if self.distributed:
+            app.enable_token_revocation_listeners()
+        else:  # SLACK_BOT_TOKEN's workspace: the operator removes the token
+            for name in REVOCATION_EVENTS:
+                app.event(name)(_acknowledged)
         return app
 
     async def _team(self, context: AsyncBoltContext) -> Team | None:
@@ -412,6 +419,10 @@ class SlackBot:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _acknowledged(ack: AsyncAck) -> None:
+    await ack()
 
 
 async def _reasked(replies: Replies, question: StoredTurn) -> None:

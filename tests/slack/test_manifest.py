@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import adapters.slack
-from adapters.slack.app import EVENTS
+from adapters.slack.app import EVENTS, REVOCATION_EVENTS
 from adapters.slack.commands import COMMANDS
 from bot import wording
 from bot.settings import SlackSettings
@@ -48,7 +48,7 @@ def test_it_subscribes_to_exactly_the_events_the_adapter_handles(manifest: dict[
     bot_events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert len(bot_events) == len(set(bot_events))
     # message.channels / .groups / .im all arrive as the "message" event.
-    assert {event.split(".", 1)[0] for event in bot_events} == set(EVENTS)
+    assert {event.split(".", 1)[0] for event in bot_events} == set(EVENTS + REVOCATION_EVENTS)
     messages = {event for event in bot_events if event.startswith("message.")}
     assert messages == {"message.channels", "message.groups", "message.im"}
 

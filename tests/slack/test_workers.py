@@ -33,6 +33,7 @@ from bot.settings import Settings, SlackSettings, UpstreamSettings
 from bot.upstream import UpstreamClient
 from storage import SqliteStore
 from storage.redis import RedisCoordination
+from tests.discord.harness import eventually
 from tests.fakes.slack import SlackFake
 from tests.fakes.slack.events import EnvelopeKind, encode_http_body, sign
 from tests.fakes.slack.limits import RateLimit, SlackLimits
@@ -278,10 +279,11 @@ def route(bot: SlackBot, path: str) -> str:
 
 
 async def test_without_a_bot_token_every_workspace_comes_by_install_and_its_lists_apply(
-    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream
+    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     """Distributed only (no SLACK_BOT_TOKEN): two workspaces install the app; the access
-    lists are per workspace, so the blocked one is not answered and the other is."""
+    lists are per workspace, so the blocked one is not answered and the other is; an
+    uninstall forgets only that workspace's install."""
     third = "T0THIRD001"
     settings = {
         "bot_token": None,
@@ -309,6 +311,18 @@ async def test_without_a_bot_token_every_workspace_comes_by_install_and_its_list
         answered, blocked = (slack_fake.messages(SECOND_CHANNEL, m["ts"]) for m in mentions)
         assert any(f"You said: hello from {SECOND_TEAM}" in m.body for m in answered)
         assert blocked == []
+
+        # The second workspace removes the app: Bolt's listener deletes its install.
+        uninstalled = {"type": "app_uninstalled", "event_ts": slack_fake.workspace.next_ts()}
+        delivery = slack_fake.payloads.event_callback(uninstalled, token=tokens[0])
+        await post(slack_fake, events_url(worker), "events_api", delivery)
+        async with await SqliteStore.open(tmp_path / "threadline.db") as store:
+            await eventually(lambda: gone(store, SECOND_TEAM))
+            assert await store.find_installation(None, third) is not None
+
+
+async def gone(store: SqliteStore, team: str) -> bool:
+    return await store.find_installation(None, team) is None
 
 
 async def install(
