@@ -269,7 +269,9 @@ async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
                 store=core.store,
                 catalog=core.catalog,
                 unanswered=[q for q in unanswered if q.key.platform == "slack"],
-                shared=_shared(core),
+                coordination=core.coordination,
+                installs=core.store,  # OAuth installs, when SLACK_CLIENT_ID is set
+                budgets=_shared(core),
             )
             await slack.start()
             running.push_async_callback(slack.stop)
@@ -376,8 +378,9 @@ def _configured_platforms(settings: Settings) -> list[str]:
     platforms = []
     if settings.discord.token is not None:
         platforms.append("discord")
-    if settings.slack.bot_token is not None:
-        platforms.append("slack")
+    slack = settings.slack
+    if slack.bot_token is not None or (slack.client_id and slack.client_secret):
+        platforms.append("slack")  # one workspace's token, or installs by OAuth
     return platforms
 
 

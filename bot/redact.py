@@ -70,6 +70,7 @@ def configured_secrets(settings: Settings) -> list[SecretStr]:
         settings.slack.bot_token,
         settings.slack.app_token,
         settings.slack.signing_secret,
+        settings.slack.client_secret,
     ]
     for url in (settings.redis_url, settings.storage.url):  # their passwords; the rest is no secret
         if url is None:

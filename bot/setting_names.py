@@ -32,6 +32,8 @@ STANDARD_NAMES: dict[str, tuple[str, str]] = {
     "slack_bot_token": ("slack", "bot_token"),
     "slack_app_token": ("slack", "app_token"),
     "slack_signing_secret": ("slack", "signing_secret"),
+    "slack_client_id": ("slack", "client_id"),
+    "slack_client_secret": ("slack", "client_secret"),
     # The names issues 6 and 7 spelled for the platforms' endpoints (tests, proxies).
     "discord_api_base_url": ("discord", "api_base"),
     "discord_gateway_url": ("discord", "gateway_url"),
@@ -81,10 +83,20 @@ def sections(settings_cls: type[BaseModel]) -> dict[str, dict[str, Any]]:
     return found
 
 
+# Names an older threadline read: still accepted (a working .env keeps working), not read;
+# ``retired_in`` says what replaced each, for a warning at start.
+RETIRED = {"SLACK__RECENT_EVENTS": "SLACK__DEDUP_SECONDS"}
+
+
+def retired_in(names: Mapping[str, str]) -> dict[str, str]:
+    """The retired names set, each with the setting that replaced it."""
+    return {name: RETIRED[name] for name in sorted(names) if name in RETIRED}
+
+
 def name_problems(settings_cls: type[BaseModel], names: Mapping[str, str]) -> list[str]:
     """A sentence for each name that looks meant for threadline but is not read."""
     known = sections(settings_cls)
-    standard = {n.upper() for n in STANDARD_NAMES}
+    standard = {n.upper() for n in STANDARD_NAMES} | set(RETIRED)
     problems = []
     for name in sorted(names):
         if name in standard:

@@ -12,6 +12,7 @@ a wrong name or value into one sentence naming the variable (bot/setting_names.p
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -41,9 +42,12 @@ from bot.setting_names import (
     describe_validation_error,
     environment,
     name_problems,
+    retired_in,
     unparsed_json,
     unquote,
 )
+
+log = logging.getLogger(__name__)
 
 # Values that cannot mean a quote, a space or a comment (URLs, keys, tokens): Docker's
 # --env-file passes `OPENAI_API_KEY="sk-xxx"` with its quotes, so they are taken off here.
@@ -331,6 +335,23 @@ class DiscordSettings(BaseModel):
         return value
 
 
+# The bot scopes of adapters/slack/manifest.json (tests/slack/test_manifest.py keeps them equal).
+BOT_SCOPES = (
+    "app_mentions:read",
+    "assistant:write",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "files:read",
+    "files:write",
+    "groups:history",
+    "im:history",
+    "im:read",
+    "im:write",
+    "users:read",
+)
+
+
 class SlackSettings(BaseModel):
     bot_token: Secret | None = None
     app_token: Secret | None = None
@@ -356,8 +377,9 @@ class SlackSettings(BaseModel):
     # Seconds between conversations.replies calls, the thread import's and the catch-up's
     # at start (commercially distributed non-Marketplace apps: ~1 per minute).
     history_import_interval: float = Field(default=60.0, ge=0)
-    # Recent event_ids remembered to drop Slack's retried deliveries.
-    recent_events: Count = 2_048
+    # Seconds a delivery (event_id; team, channel and ts) is remembered to drop Slack's
+    # repeats; Slack retries three times within about 5 minutes.
+    dedup_seconds: Seconds = 3_600.0
     # Largest image read: as base64 (x4/3) 10 MiB stays under OpenAI's 20 MB per-image limit.
     max_image_bytes: Bytes = 10 * 1024 * 1024
     # Largest text file inlined: 32 KiB is ~8,000 tokens, half the default context budget.
@@ -394,6 +416,18 @@ class SlackSettings(BaseModel):
             "(besides workspace admins and owners)"
         ),
     )
+
+    # Distribution (OAuth installs): with both, HTTP mode serves Bolt's /slack/install and
+    # /slack/oauth_redirect and keeps each workspace's install in the database.
+    # Also read as SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (Bolt's names).
+    client_id: str | None = Field(default=None, min_length=1)
+    client_secret: Secret | None = None
+    # Bot scopes asked for on install (the manifest's).
+    scopes: list[str] = Field(default_factory=lambda: list(BOT_SCOPES), min_length=1)
+    # The Redirect URL set in the app's OAuth settings (default: the one Slack has).
+    redirect_uri: Url | None = None
+    # Seconds an install link (its signed OAuth state) stays usable; each is used once.
+    install_link_seconds: Seconds = 600.0
 
     @field_validator("bot_token")
     @classmethod
@@ -553,4 +587,6 @@ def load_settings(env_file: str | None = ".env", **overrides: Any) -> Settings:
         problems += unparsed_json(Settings, names) or [wording.settings_unreadable()]
     if problems:
         raise ConfigError(wording.settings_not_valid(problems))
+    for old, new in retired_in(names).items():
+        log.warning("%s is no longer read: %s replaced it (see docs/settings.md)", old, new)
     return settings

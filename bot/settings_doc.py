@@ -147,6 +147,19 @@ DESCRIPTIONS: dict[str, str] = {
     "SLACK__SIGNING_SECRET": (
         "the signing secret: HTTP mode (used when `SLACK_APP_TOKEN` is unset)"
     ),
+    "SLACK__CLIENT_ID": (
+        "the app's Client ID: with the client secret, HTTP mode serves "
+        "`/slack/install` and `/slack/oauth_redirect` and answers every workspace that installs it"
+    ),
+    "SLACK__CLIENT_SECRET": "the app's Client Secret (Basic Information page)",
+    "SLACK__SCOPES": "bot scopes asked for on install, a JSON list (default: the manifest's)",
+    "SLACK__REDIRECT_URI": (
+        "the Redirect URL of the app's OAuth settings, e.g. "
+        "`https://bot.example.com/slack/oauth_redirect` (unset: the one set at Slack)"
+    ),
+    "SLACK__INSTALL_LINK_SECONDS": (
+        "seconds an install link stays usable (its signed OAuth state, good for one install)"
+    ),
     "SLACK__NATIVE_STREAMING": "use Slack's `chat.startStream` where the app may",
     "SLACK__HTTP_PORT": "port for HTTP mode (`POST /slack/events`)",
     "SLACK__API_URL": (
@@ -165,7 +178,10 @@ DESCRIPTIONS: dict[str, str] = {
         "seconds between `conversations.replies` calls, the thread import's and the catch-up's "
         "at start (commercially distributed apps outside the Marketplace: about one a minute)"
     ),
-    "SLACK__RECENT_EVENTS": "event ids remembered to drop retried deliveries",
+    "SLACK__DEDUP_SECONDS": (
+        "seconds a delivery is remembered to drop Slack's retries and the `message` copy of "
+        "an `app_mention` (shared by every worker with `REDIS_URL`)"
+    ),
     "SLACK__MAX_IMAGE_BYTES": "largest shared image read (PNG, JPEG, WebP, GIF)",
     "SLACK__MAX_TEXT_FILE_BYTES": "largest shared text file put into the question",
     "IMAGES__MAX_IMAGE_BYTES": "largest image read or downloaded",
@@ -405,7 +421,8 @@ Every setting comes from the environment or from a `.env` file in the working di
 (`threadline --env-file PATH` reads another). Nested settings are `SECTION__FIELD`, two
 underscores: `UPSTREAM__TIMEOUT_IDLE=30`. The API's and the platforms' own variable names
 work as they are documented (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, `DISCORD_TOKEN`,
-`SLACK_BOT_TOKEN`, `SLACK_APP_TOKEN`, `SLACK_SIGNING_SECRET`). A bad value stops start-up
+`SLACK_BOT_TOKEN`, `SLACK_APP_TOKEN`, `SLACK_SIGNING_SECRET`, `SLACK_CLIENT_ID`,
+`SLACK_CLIENT_SECRET`). A bad value stops start-up
 with a sentence naming the variable. Tokens are secrets: they never appear in a log, an
 error or a repr, and a log filter redacts any configured secret that slips into a message.
 """

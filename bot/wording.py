@@ -585,6 +585,20 @@ def slack_no_connection_mode() -> str:
     )
 
 
+def slack_oauth_half_set() -> str:
+    return (
+        "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET go together: set both (from the app's "
+        "Basic Information page) to let workspaces install it, or neither."
+    )
+
+
+def slack_oauth_needs_http_mode() -> str:
+    return (
+        "Installing the app by OAuth needs HTTP mode: set SLACK_SIGNING_SECRET and unset "
+        "SLACK_APP_TOKEN, so that Slack can reach /slack/install and /slack/oauth_redirect."
+    )
+
+
 def slack_auth_failed(code: str) -> str:
     return (
         f"Slack refused threadline's bot token ({code}). "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -214,3 +215,25 @@ def test_the_nested_name_wins_over_its_alias(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SLACK_API_BASE_URL", "http://127.0.0.1:1/api/")
     monkeypatch.setenv("SLACK__API_URL", "http://127.0.0.1:2/api/")
     assert load_settings(env_file=None).slack.api_url == "http://127.0.0.1:2/api/"
+
+
+@pytest.mark.parametrize("prefix", ["SLACK_", "SLACK__"])
+def test_slack_oauth_credentials_take_bolts_names_and_ours(
+    monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    monkeypatch.setenv(f"{prefix}CLIENT_ID", "1111.2222")
+    monkeypatch.setenv(f"{prefix}CLIENT_SECRET", '"s3cret"')
+    slack = load_settings(env_file=None).slack
+    assert slack.client_id == "1111.2222"
+    assert slack.client_secret is not None
+    assert slack.client_secret.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(slack)
+
+
+def test_a_retired_setting_still_starts_and_says_what_replaced_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK__RECENT_EVENTS", "2048")  # read until issue 18's workers
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        load_settings(env_file=None)
+    assert "SLACK__DEDUP_SECONDS replaced it" in caplog.text

@@ -8,15 +8,22 @@ Connection modes, chosen by configuration (Bolt's standard variable names):
   request's signature checked by Bolt with ``SLACK_SIGNING_SECRET``
   (https://docs.slack.dev/authentication/verifying-requests-from-slack).
 
-``SLACK_BOT_TOKEN`` (xoxb-…) drives the Web API through one ``AsyncWebClient``
-whose ``base_url`` is ``settings.slack.api_url``.
+``SLACK_BOT_TOKEN`` (xoxb-…) drives the Web API through an ``AsyncWebClient``
+whose ``base_url`` is ``settings.slack.api_url``. With ``SLACK_CLIENT_ID`` and
+``SLACK_CLIENT_SECRET`` (HTTP mode) the app is distributed: Bolt serves the install
+and OAuth-redirect routes, authorizes each request with its workspace's installed
+token (installs.py), and each workspace is answered by parts of its own (team.py),
+built on its first request; ``SLACK_BOT_TOKEN`` may then be left out.
 
 Slack wants every event and command acknowledged within 3 seconds, and retries
 otherwise (https://docs.slack.dev/apis/events-api/#retries). So each listener
 acknowledges first and leaves the work to a background task this class tracks
 (and cancels in ``stop``). Own and other bots' messages are dropped at the door;
-a retried delivery is dropped by its ``event_id`` (Bolt does not de-duplicate),
-and the store's idempotency on message ids guarantees one answer per message.
+a retried delivery is dropped by its ``event_id`` (Bolt does not de-duplicate), and
+a message delivered twice (``message`` and ``app_mention``) by its team, channel and
+``ts``: both through the ``Coordination`` port's ``first_sighting``, so that several
+HTTP-mode workers behind one load balancer answer once (deliveries.py). The
+store's idempotency on message ids stays the last guarantee.
 """
 
 from __future__ import annotations
@@ -32,33 +39,27 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.assistant import AssistantThreads
 from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
-from adapters.slack.catchup import CatchUp
-from adapters.slack.clicks import Clicks
-from adapters.slack.commands import COMMANDS, SlashCommands, command_reply
-from adapters.slack.events import EventHandler
-from adapters.slack.files import FileReader, slack_downloader
+from adapters.slack.commands import COMMANDS, command_reply
+from adapters.slack.deliveries import Deliveries
 from adapters.slack.gate import events_runner
-from adapters.slack.history import ThreadHistory
 from adapters.slack.identity import auth_test as _auth_test
 from adapters.slack.identity import identity as _identity
 from adapters.slack.identity import share_auth_test as _share_auth_test
+from adapters.slack.installs import InstallRecords, home_install, oauth_parts, secret_in_form
 from adapters.slack.keep import KEEP_ACTION, keep_clicked
-from adapters.slack.names import UserNames
-from adapters.slack.native import NativeStreams, StreamOptions
-from adapters.slack.pacer import MethodPacer
-from adapters.slack.recent import RecentIds
 from adapters.slack.recovery import SlackRepairer
-from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
+from adapters.slack.team import Shared, Team, open_team, team_client
 from adapters.slack.translate import (
     PLATFORM,
     BotIdentity,
+    PersonMessage,
     command_message_id,
     event_from_body,
     event_id,
@@ -66,31 +67,28 @@ from adapters.slack.translate import (
     slash_command,
 )
 from bot import wording
-from bot.access import slack_lists
-from bot.conversation_settings import SettingsDesk
-from bot.coordination import Coordination
+from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, ThreadlineError
-from bot.fetch import Downloader
-from bot.files import FileLimits
 from bot.models import ModelCatalog
 from bot.ports import Clock, ConversationStore, SystemClock
 from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
-from bot.shared_budget import SharedBudget
-from bot.streaming import SLACK_BUDGET, EditScheduler
 
-__all__ = ["EVENTS_PATH", "SlackBot"]
+__all__ = ["EVENTS", "EVENTS_PATH", "REVOCATION_EVENTS", "SlackBot"]
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
+# A workspace removed the app or its token: Bolt's own listeners delete the install.
+REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
 
 
 class SlackBot:
-    """One Slack workspace connection; ``start`` and ``stop`` own every lifetime."""
+    """One Slack app connection (one workspace, or many installed by OAuth);
+    ``start`` and ``stop`` own every lifetime."""
 
     def __init__(
         self,
@@ -101,10 +99,12 @@ class SlackBot:
         catalog: ModelCatalog,
         clock: Clock | None = None,
         unanswered: Sequence[StoredTurn] = (),
-        shared: Coordination | None = None,
+        coordination: Coordination | None = None,
+        installs: InstallRecords | None = None,
+        budgets: Coordination | None = None,
     ) -> None:
         self._settings = settings
-        self._shared = shared  # several workers: the workspace's budgets are spent together
+        self._budgets = budgets  # several workers: each workspace's budgets spent together
         self._redact = redactor_for(settings)
         # Once connected the answers still owed are shown (recovery.py, bot/delivery.py),
         # then these are answered (ReplyService.unanswered).
@@ -113,19 +113,20 @@ class SlackBot:
         self._store = store
         self._catalog = catalog
         self._clock = clock or SystemClock()
-        self._recent = RecentIds(settings.slack.recent_events)
+        self._coordination = coordination or InProcessCoordination()
+        self._installs = installs
+        # Shared with the other workers when they share a Coordination (REDIS_URL).
+        self._seen = Deliveries(self._coordination, settings.slack.dedup_seconds)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._stack: contextlib.AsyncExitStack | None = None
-        self._me: BotIdentity | None = None
-        self._events: EventHandler | None = None
-        self._replies: Replies | None = None
-        self._commands: SlashCommands | None = None
-        self._clicks: Clicks | None = None
+        self._shared: Shared | None = None
+        self._teams_stack: contextlib.AsyncExitStack | None = None
+        self._teams: dict[str, Team] = {}  # by team id
+        self._teams_lock = asyncio.Lock()
+        self._home: Team | None = None  # SLACK_BOT_TOKEN's workspace
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
-        self._scheduler: EditScheduler | None = None
-        self._catchup: CatchUp | None = None
 
     @property
     def http_address(self) -> tuple[str, int] | None:
@@ -144,14 +145,26 @@ class SlackBot:
     @property
     def rate_limited(self) -> int | None:
         """For /metrics: 429s Slack answered to this connection (None before ``start``)."""
-        return self._scheduler.stats.rate_limited if self._scheduler is not None else None
+        if self._shared is None:
+            return None
+        return sum(team.scheduler.stats.rate_limited for team in self._teams.values())
+
+    @property
+    def distributed(self) -> bool:
+        """Installed by OAuth into any number of workspaces (client id and secret set)."""
+        slack = self._settings.slack
+        return slack.client_id is not None and slack.client_secret is not None
 
     # -- lifetime --------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect: Socket Mode with an app token, else serve ``POST /slack/events``."""
         slack = self._settings.slack
-        if slack.bot_token is None:
+        if (slack.client_id is None) != (slack.client_secret is None):
+            raise ConfigError(wording.slack_oauth_half_set())
+        if self.distributed and (slack.app_token is not None or slack.signing_secret is None):
+            raise ConfigError(wording.slack_oauth_needs_http_mode())
+        if slack.bot_token is None and not self.distributed:
             raise ConfigError(wording.slack_no_bot_token())
         if slack.app_token is None and slack.signing_secret is None:
             raise ConfigError(wording.slack_no_connection_mode())
@@ -172,6 +185,8 @@ class SlackBot:
             await stack.aclose()
         self._address = None
         self._socket = None
+        self._teams.clear()
+        self._home = None
 
     async def drain(self, grace: float) -> None:
         """Take no new events or commands; give the work in flight up to ``grace``
@@ -188,51 +203,55 @@ class SlackBot:
         while True:
             while self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._catchup is not None:
-                await self._catchup.wait()
+            for team in list(self._teams.values()):
+                await team.catchup.wait()
             if not self._tasks:
                 return
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> None:
         slack = self._settings.slack
-        assert slack.bot_token is not None
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        client = AsyncWebClient(
-            token=slack.bot_token.get_secret_value(), base_url=slack.api_url, session=session
+        self._shared = shared = Shared(
+            self._settings,
+            self._service,
+            self._store,
+            self._catalog,
+            self._clock,
+            self._redact,
+            session,
+            self._budgets,
         )
-        redact_every_call(client, self._redact)
-        auth_test = await _auth_test(client)
-        self._me = me = _identity(auth_test)
-        # Several workers spend the workspace's chat.update tier together.
-        shared = SharedBudget(self._shared, f"slack:{me.team_id}") if self._shared else None
-        scheduler = EditScheduler(SLACK_BUDGET, self._clock, shared=shared)
-        scheduler = await stack.enter_async_context(scheduler)
-        self._scheduler = scheduler
-        # Shared files come from Slack's hosts only, the token with them (bot/fetch.py).
-        downloader = await stack.enter_async_context(
-            slack_downloader(slack.bot_token.get_secret_value(), slack.api_url)
-        )
-        streams = self._wire(client, downloader, scheduler, me)
-        stack.push_async_callback(streams.close)
+        # Each workspace's parts close after the tasks using them have ended, and
+        # those after the catch-ups that hand them on.
+        self._teams_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
         stack.push_async_callback(self._end_tasks)
-        assert self._catchup is not None  # _wire made it
-        stack.push_async_callback(self._catchup.aclose)
-        replies = self._replies
-        assert replies is not None  # _wire made it
-        deliveries = self._service.deliveries
-        deliveries.attach(PLATFORM, SlackRepairer(client, scheduler, replies.target))
-        stack.push_async_callback(deliveries.detach, PLATFORM)
-        questions, self._unanswered = self._unanswered, []
-        self._spawn(self._recover(questions))
-        app = self._bolt_app(client)
-        _share_auth_test(app, auth_test)
+        stack.push_async_callback(self._end_catchups)
+        auth_test = None
+        if slack.bot_token is not None:
+            token = slack.bot_token.get_secret_value()
+            auth_test = await _auth_test(team_client(shared, token))
+            home = await open_team(self._teams_stack, shared, token, _identity(auth_test))
+            self._home = self._teams[home.me.team_id] = home
+            deliveries = self._service.deliveries
+            deliveries.attach(
+                PLATFORM, SlackRepairer(home.client, home.scheduler, home.replies.target)
+            )
+            stack.push_async_callback(deliveries.detach, PLATFORM)
+            questions, self._unanswered = self._unanswered, []
+            self._spawn(self._recover(home, questions))
+        if self.distributed or auth_test is None:  # Bolt authorizes each request
+            app = self._bolt_app(secret_in_form(team_client(shared, None)))
+        else:
+            assert self._home is not None
+            app = self._bolt_app(self._home.client)
+            _share_auth_test(app, auth_test)
         if slack.app_token is not None:
             handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
             await handler.connect_async()  # type: ignore[no-untyped-call]
             self._socket = handler
             stack.push_async_callback(handler.close_async)
-            log.info("connected to Slack in Socket Mode as %s", me.user_id)
+            log.info("connected to Slack in Socket Mode")
         else:
             assert slack.signing_secret is not None  # start() checked
             secret = slack.signing_secret.get_secret_value()
@@ -245,75 +264,26 @@ class SlackBot:
             self._address = (str(host), int(port))
             log.info("serving Slack events on %s:%s%s", host, port, EVENTS_PATH)
 
-    def _wire(
-        self,
-        client: AsyncWebClient,
-        downloader: Downloader,
-        scheduler: EditScheduler,
-        me: BotIdentity,
-    ) -> NativeStreams:
-        """Build the parts that answer events and commands; return the native streams."""
-        slack = self._settings.slack
-        assert slack.bot_token is not None
-        options = StreamOptions(
-            append_interval=slack.stream_append_interval,
-            appends_per_minute=slack.stream_appends_per_minute,
-            rollover_after=slack.stream_rollover_seconds,
-            max_chars=slack.stream_max_chars,
-        )
-        streams = NativeStreams(
-            client, scheduler, options, self._clock, enabled=slack.native_streaming
-        )
-        replies = Replies(client, self._service, streams, AssistantThreads(client), self._store)
-        self._replies = replies
-        names = UserNames(client)
-        # The thread import and the catch-up at start share conversations.replies' budget.
-        replies_scope = f"slack:{me.team_id}:conversations.replies"
-        pacer = MethodPacer(self._store, replies_scope, slack.history_import_interval, self._clock)
-        history = ThreadHistory(
-            client, self._store, names, me=me, limit=slack.history_import_messages, pacer=pacer
-        )
-        within = self._settings.limits.reask_within_seconds
-        self._catchup = CatchUp(client, self._store, pacer, me, self._clock, within=within)
-        files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
-        lists = slack_lists(slack)
-        self._events = EventHandler(
-            store=self._store,
-            replies=replies,
-            history=history,
-            names=names,
-            files=files,
-            lists=lists,
-        )
-        self._clicks = Clicks(
-            client=client,
-            replies=replies,
-            names=names,
-            lists=lists,
-            admin_user_ids=slack.admin_user_ids,
-        )
-        desk = SettingsDesk(
-            self._store, self._catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
-        )
-        self._commands = SlashCommands(
-            store=self._store,
-            catalog=self._catalog,
-            replies=replies,
-            names=names,
-            lists=lists,
-            desk=desk,
-        )
-        return streams
-
     def _bolt_app(self, client: AsyncWebClient) -> AsyncApp:
-        secret = self._settings.slack.signing_secret
-        socket_mode = self._settings.slack.app_token is not None
+        slack = self._settings.slack
+        secret = slack.signing_secret
+        socket_mode = slack.app_token is not None
+        oauth: dict[str, Any] = {}
+        if self.distributed:
+            assert self._installs is not None  # start() checked
+            home = self._home
+            found = home_install(home.token, home.me) if home is not None else None
+            oauth_settings, authorize = oauth_parts(
+                slack, self._installs, self._coordination, found
+            )
+            oauth = {"oauth_settings": oauth_settings, "authorize": authorize}
         app = AsyncApp(
             name="threadline",
             client=client,
             signing_secret=secret.get_secret_value() if secret is not None else "",
             request_verification_enabled=not socket_mode,
             logger=logging.getLogger("slack_bolt"),
+            **oauth,
         )
         for name in EVENTS:
             app.event(name)(self._on_event)
@@ -322,75 +292,125 @@ class SlackBot:
         for action in (STOP_ACTION, REGENERATE_ACTION):
             app.action(action)(self._on_click)
         app.action(KEEP_ACTION)(self._on_keep)
+        if self.distributed:
+            app.enable_token_revocation_listeners()
+        else:  # SLACK_BOT_TOKEN's workspace: the operator removes the token
+            for name in REVOCATION_EVENTS:
+                app.event(name)(_acknowledged)
         return app
 
     def take_over(self, questions: Sequence[StoredTurn]) -> None:
         """A dead worker's turns are ours (bot/workers.py): show its answers still owed
         and answer its questions, as a start does (no catch-up: this worker is up)."""
-        if self._replies is not None:  # else not connected yet: the start will find them
-            self._spawn(self._take_over(list(questions)))
+        if self._home is not None:  # else not connected yet: the start will find them
+            self._spawn(self._take_over(self._home, list(questions)))
 
-    async def _take_over(self, questions: list[StoredTurn]) -> None:
+    async def _take_over(self, home: Team, questions: list[StoredTurn]) -> None:
         await self._service.deliveries.resume(PLATFORM)
-        replies = self._replies
-        assert replies is not None  # take_over checked
         for question in questions:
-            self._spawn(_reasked(replies, question))
+            if question.key.workspace == home.me.team_id:
+                self._spawn(_reasked(home.replies, question))
 
-    async def _recover(self, questions: list[StoredTurn]) -> None:
+    async def _team(self, context: AsyncBoltContext) -> Team | None:
+        """The parts answering the request's workspace, built on its first request
+        with the token Bolt's authorize found (None: no token, nothing to answer with)."""
+        team_id, token = context.team_id or "", context.bot_token
+        team = self._teams.get(team_id)
+        if team is not None and (token is None or team.token == token):
+            return team
+        if token is None or self._shared is None or self._teams_stack is None:
+            return self._home
+        async with self._teams_lock:
+            team = self._teams.get(team_id)
+            if team is None or team.token != token:  # new, or installed again
+                me = BotIdentity(
+                    user_id=context.bot_user_id or "", bot_id=context.bot_id or "", team_id=team_id
+                )
+                team = await open_team(self._teams_stack, self._shared, token, me)
+                self._teams[team_id] = team
+                log.info("answering workspace %s", team_id)
+            return team
+
+    async def _recover(self, home: Team, questions: list[StoredTurn]) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), then
         answer the questions a stop left waiting: each in a task of its own, begun in
         the order asked (so each takes its thread's turn in that order); then catch up."""
         await self._service.deliveries.resume(PLATFORM)
-        replies = self._replies
-        assert replies is not None  # _wire made it
         for question in questions:
-            self._spawn(_reasked(replies, question))
-        events, catchup = self._events, self._catchup  # then what Slack got while we were down
-        if events is not None and catchup is not None:
-            catchup.start(lambda event: self._spawn(events.handle(event)))
+            if question.key.workspace != home.me.team_id:  # an installed workspace's
+                log.warning(
+                    "question %s in %s not asked again: only SLACK_BOT_TOKEN's "
+                    "workspace is recovered at start",
+                    question.turn.id,
+                    question.key,
+                )
+                continue
+            # Every worker starts with the same list: the first to claim one asks it.
+            if await self._seen.claim(f"reask:{question.turn.id}"):
+                self._spawn(_reasked(home.replies, question))
+        # Then what Slack got while we were down. Not through the sightings: another
+        # worker's may name a message it never stored (it died in between); the
+        # store keeps each message once, whoever reads it.
+        events = home.events
+        home.catchup.start(lambda event: self._spawn(events.handle(event)))
 
     # -- listeners (Bolt passes arguments by parameter name) -------------------------
 
     async def _on_event(
-        self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        request: AsyncBoltRequest,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
         delivery = event_id(body)
-        if delivery is not None and not self._recent.first_time(delivery):
+        if delivery is not None and not await self._seen.first(delivery):
             log.info("dropped retry %d of %s", retry_number(request.headers), delivery)
             return
-        assert self._me is not None
-        assert self._events is not None
-        event = event_from_body(body, self._me)
-        if event is not None:
-            self._spawn(self._events.handle(event))
+        team = await self._team(context)
+        if team is None:
+            return
+        event = event_from_body(body, team.me)
+        if event is None:
+            return
+        if isinstance(event, PersonMessage) and not await self._seen.first_message(event):
+            log.info("dropped a second delivery of %s", event.incoming.message_id)
+            return
+        self._spawn(team.events.handle(event))
 
     async def _on_command(
-        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
-        assert self._commands is not None
         command = slash_command(body)
         # Sent again, a command would quote its question in the channel again before
         # the store could tell it is a duplicate: its trigger_id tells it at the door
         # (and, after a restart, the stored question: SlashCommands._asked_before).
-        if command.trigger_id and not self._recent.first_time(
+        if command.trigger_id and not await self._seen.first(
             command_message_id(command.trigger_id)
         ):
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
             return
-        self._spawn(
-            self._commands.run(command, command_reply(client, command, respond, self._redact))
-        )
+        team = await self._team(context)
+        if team is not None:
+            reply = command_reply(client, command, respond, self._redact)
+            self._spawn(team.commands.run(command, reply))
 
-    async def _on_click(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def _on_click(
+        self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
+    ) -> None:
         """A Stop or Regenerate button (a ``block_actions`` payload): acknowledged first."""
         await ack()
-        assert self._clicks is not None
         click = click_of(body)
-        if click is not None:
-            self._spawn(self._clicks.handle(click, respond))
+        team = await self._team(context)
+        if click is not None and team is not None:
+            self._spawn(team.clicks.handle(click, respond))
 
     async def _on_keep(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()  # within 3 s; keeping and telling the thread follow
@@ -406,10 +426,18 @@ class SlackBot:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _end_catchups(self) -> None:
+        for team in list(self._teams.values()):
+            await team.catchup.aclose()
+
     async def _end_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _acknowledged(ack: AsyncAck) -> None:
+    await ack()
 
 
 async def _reasked(replies: Replies, question: StoredTurn) -> None:

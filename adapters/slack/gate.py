@@ -108,6 +108,19 @@ def _events_app(bolt: AsyncApp, path: str, secret: str, refusals: Refusals) -> w
 
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[signed, _readable_bodies])
     app.router.add_post(path, dispatch)
+    flow = bolt.oauth_flow
+    if flow is not None:  # distributed: a browser's GETs, no Slack signature (installs.py)
+
+        async def install(request: web.Request) -> web.StreamResponse:
+            response = await flow.handle_installation(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
+
+        async def callback(request: web.Request) -> web.StreamResponse:
+            response = await flow.handle_callback(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
+
+        app.router.add_get(flow.install_path, install)
+        app.router.add_get(flow.redirect_uri_path, callback)
     return app
 
 

@@ -101,6 +101,7 @@ async def make_bot(
             store=store,
             catalog=ModelCatalog(upstream_settings),
             unanswered=await service.unanswered() if recover else (),
+            installs=store,
         )
         await bot.start()
         bots.append(bot)

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 import adapters.slack
-from adapters.slack.app import EVENTS
+from adapters.slack.app import EVENTS, REVOCATION_EVENTS
 from adapters.slack.commands import COMMANDS
 from bot import wording
+from bot.settings import SlackSettings
 
 MANIFEST_PATH = Path(adapters.slack.__file__).parent / "manifest.json"
 
@@ -47,7 +48,7 @@ def test_it_subscribes_to_exactly_the_events_the_adapter_handles(manifest: dict[
     bot_events = manifest["settings"]["event_subscriptions"]["bot_events"]
     assert len(bot_events) == len(set(bot_events))
     # message.channels / .groups / .im all arrive as the "message" event.
-    assert {event.split(".", 1)[0] for event in bot_events} == set(EVENTS)
+    assert {event.split(".", 1)[0] for event in bot_events} == set(EVENTS + REVOCATION_EVENTS)
     messages = {event for event in bot_events if event.startswith("message.")}
     assert messages == {"message.channels", "message.groups", "message.im"}
 
@@ -68,6 +69,7 @@ def test_it_asks_for_the_scopes_the_adapter_uses(manifest: dict[str, Any]) -> No
         "im:write",
         "users:read",  # display names
     ]
+    assert sorted(SlackSettings().scopes) == sorted(scopes)  # asked for on OAuth installs
 
 
 def test_it_is_a_socket_mode_assistant_app(manifest: dict[str, Any]) -> None:

@@ -82,11 +82,14 @@ def require_channel(ws: Workspace, call: ApiCall, name: str = "channel") -> Chan
     return channel
 
 
-def require_own_message(ws: Workspace, channel: str, ts: str, refusal: str) -> StoredMessage:
+def require_own_message(
+    call: ApiCall, ws: Workspace, channel: str, ts: str, refusal: str
+) -> StoredMessage:
+    """The message at ``ts``, which the calling token's bot posted."""
     message = ws.find_message(channel, ts)
     if message is None:
         raise ApiError("message_not_found")
-    if message.user != ws.bot.id:
+    if message.user != ws.bot_for(call.token).id:
         raise ApiError(refusal)
     return message
 
@@ -111,8 +114,8 @@ class ChatMethods:
             StoredMessage(
                 channel=channel.id,
                 ts=ws.next_ts(),
-                user=ws.bot.id,
-                bot_id=ws.bot.bot_id,
+                user=ws.bot_for(call.token).id,
+                bot_id=ws.bot_for(call.token).bot_id,
                 text=content.display_text,
                 markdown=content.markdown,
                 blocks=content.blocks,
@@ -126,7 +129,7 @@ class ChatMethods:
         ws = self._ws
         channel = require_channel(ws, call)
         ts = call.text("ts", required=True, error="message_not_found")
-        message = require_own_message(ws, channel.id, ts, "cant_update_message")
+        message = require_own_message(call, ws, channel.id, ts, "cant_update_message")
         if ws.stream_state(message) == "streaming":
             raise ApiError("streaming_state_conflict")
         content = read_content(call, ws.limits)
@@ -147,7 +150,7 @@ class ChatMethods:
         ws = self._ws
         channel = require_channel(ws, call)
         ts = call.text("ts", required=True, error="message_not_found")
-        message = require_own_message(ws, channel.id, ts, "cant_delete_message")
+        message = require_own_message(call, ws, channel.id, ts, "cant_delete_message")
         message.deleted = True
         return {"channel": channel.id, "ts": message.ts}
 

@@ -42,13 +42,14 @@ class ConversationMethods:
 
     async def auth_test(self, call: ApiCall) -> Json:
         ws = self._ws
+        bot = ws.bot_for(call.token)
         return {
             "url": f"https://{ws.team_domain}.slack.com/",
             "team": ws.team_name,
-            "user": ws.bot.name,
-            "team_id": ws.team_id,
-            "user_id": ws.bot.id,
-            "bot_id": ws.bot.bot_id,
+            "user": bot.name,
+            "team_id": ws.team_for(call.token),
+            "user_id": bot.id,
+            "bot_id": bot.bot_id,
             "is_enterprise_install": False,
         }
 

@@ -48,13 +48,16 @@ class PayloadFactory:
 
     # ---- wrappers ------------------------------------------------------------
 
-    def event_callback(self, event: Json) -> Json:
-        """Wrap an inner event the way the Events API delivers it (HTTP and Socket Mode)."""
+    def event_callback(self, event: Json, *, token: str | None = None) -> Json:
+        """Wrap an inner event the way the Events API delivers it (HTTP and Socket Mode);
+        ``token``: to the workspace that installed the app with it (oauth.py)."""
         ws = self._ws
+        team = ws.team_for(token) if token else ws.team_id
+        bot = ws.bot_for(token) if token else ws.bot
         return {
             "token": "fake-verification-token",
-            "team_id": ws.team_id,
-            "context_team_id": ws.team_id,
+            "team_id": team,
+            "context_team_id": team,
             "context_enterprise_id": None,
             "api_app_id": ws.app_id,
             "event": event,
@@ -64,8 +67,8 @@ class PayloadFactory:
             "authorizations": [
                 {
                     "enterprise_id": None,
-                    "team_id": ws.team_id,
-                    "user_id": ws.bot.id,
+                    "team_id": team,
+                    "user_id": bot.id,
                     "is_bot": True,
                     "is_enterprise_install": False,
                 }

@@ -29,6 +29,7 @@ from .events import AckRecord, Delivery, EnvelopeKind, Mode, Signature, new_deli
 from .files import FileMethods
 from .http_events import HttpDeliverer
 from .limits import RateLimiter, SlackLimits
+from .oauth import OAuthMethods
 from .payloads import PayloadFactory
 from .socket_mode import SocketModeServer
 from .state import Json, MessageView, Workspace
@@ -89,6 +90,8 @@ class SlackFake:
         self.web_api.add(ConversationMethods(self.workspace).routes())
         self.web_api.add(self.files.routes())
         self.web_api.add(self.socket.routes())
+        self.oauth = OAuthMethods(self.workspace, self.web_api)
+        self.web_api.add(self.oauth.routes())
 
     # ---- lifetime -----------------------------------------------------------------
 

@@ -152,6 +152,8 @@ class Workspace:
         self.bot = User("U0BOT00001", "threadline", "Threadline", is_bot=True, bot_id="B0BOT00001")
         self.origin = "http://127.0.0.1"  # set by the server once it has a port
         self.users: dict[str, User] = {self.bot.id: self.bot}
+        # Other workspaces that installed the app by OAuth (oauth.py): token -> (team, bot).
+        self.installs: dict[str, tuple[str, User]] = {}
         self.channels: dict[str, Channel] = {}
         self.messages: dict[str, dict[str, StoredMessage]] = {}
         self.files: dict[str, StoredFile] = {}
@@ -165,6 +167,15 @@ class Workspace:
         self.add_channel("C0GENERAL1", "general")
         self.add_channel("C0RANDOM01", "random")
         self.add_channel("D0ALICE001", "alice", kind="im", user="U0ALICE001")
+
+    def bot_for(self, token: str) -> User:
+        """The bot user a token speaks as: an OAuth install's, else the home bot."""
+        install = self.installs.get(token)
+        return install[1] if install is not None else self.bot
+
+    def team_for(self, token: str) -> str:
+        install = self.installs.get(token)
+        return install[0] if install is not None else self.team_id
 
     # ---- ids ---------------------------------------------------------------
 

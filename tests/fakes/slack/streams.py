@@ -54,8 +54,8 @@ class StreamMethods:
             StoredMessage(
                 channel=channel.id,
                 ts=ws.next_ts(),
-                user=ws.bot.id,
-                bot_id=ws.bot.bot_id,
+                user=ws.bot_for(call.token).id,
+                bot_id=ws.bot_for(call.token).bot_id,
                 text=text,
                 markdown=text,
                 thread_ts=call.optional("thread_ts"),

@@ -16,6 +16,7 @@ Wire facts (https://docs.slack.dev/apis/web-api/ and slack_sdk/web/internal_util
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections import Counter
@@ -32,6 +33,8 @@ __all__ = ["ApiCall", "ApiError", "Handler", "RequestLog", "RequestRecord", "Web
 
 TokenKind = Literal["bot", "app"]
 APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
+# Called with the app's client id and secret, no token.
+NO_TOKEN_METHODS = frozenset({"oauth.v2.access"})
 
 
 class ApiError(Exception):
@@ -50,6 +53,7 @@ class ApiCall:
     method: str
     args: dict[str, Any]
     token_kind: TokenKind
+    token: str = ""  # which workspace's bot speaks (Workspace.bot_for)
 
     def text(self, name: str, *, required: bool = False, error: str = "invalid_arguments") -> str:
         value = self.args.get(name)
@@ -132,6 +136,8 @@ class WebApi:
         self._log = log
         self._on_change = on_change
         self.handlers: dict[str, Handler] = {}
+        # Bot tokens OAuth installs issued (oauth.py): token -> their team, whose tiers they spend.
+        self.bot_tokens: dict[str, str] = {}
         # Called with each call's record and answer body as it is answered (benches
         # note when text became visible; tests may ignore it).
         self.observers: list[Callable[[RequestRecord, Json], None]] = []
@@ -150,13 +156,17 @@ class WebApi:
         except ValueError:
             return self._finish(method, {}, 200, {"ok": False, "error": "invalid_json"})
         token = _bearer(request) or body_token
+        if method in NO_TOKEN_METHODS:  # the client's id and secret instead (oauth.py)
+            args |= _basic(request)
+            token = None
         try:
-            kind = self._authorize(method, token)
-            call = ApiCall(method, args, kind)
+            kind = "bot" if method in NO_TOKEN_METHODS else self._authorize(method, token)
+            call = ApiCall(method, args, kind, token or "")
             if self.outage_left > 0 and method.startswith(self.outage_prefix):
                 self.outage_left -= 1
                 return self._finish(method, args, 500, {"ok": False, "error": "internal_error"})
-            retry_after = self._limiter.acquire(method, call.optional("channel"), self._workspace)
+            team = self.bot_tokens.get(token or "", self._workspace)
+            retry_after = self._limiter.acquire(method, call.optional("channel"), team)
             if retry_after is not None:
                 return self._finish(
                     method, args, 429, {"ok": False, "error": "ratelimited"}, retry_after
@@ -173,6 +183,8 @@ class WebApi:
         if not token:
             raise ApiError("not_authed")
         kind = self._tokens.get(token)
+        if kind is None and token in self.bot_tokens:
+            kind = "bot"
         if kind is None:
             raise ApiError("invalid_auth")
         wanted: TokenKind = "app" if method in APP_TOKEN_METHODS else "bot"
@@ -219,6 +231,18 @@ async def _read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
             form_token = args.pop("token", None)
             token = token or form_token
     return args, token
+
+
+def _basic(request: web.Request) -> dict[str, str]:
+    """``client_id`` and ``client_secret`` from HTTP Basic auth (slack_sdk's way)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(value.strip()).decode().partition(":")
+    except ValueError:
+        return {}
+    return {"client_id": client_id, "client_secret": secret}
 
 
 def _bearer(request: web.Request) -> str | None:
