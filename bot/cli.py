@@ -124,6 +124,7 @@ async def open_core(
             lease=settings.limits.worker_lease_seconds,
             reask_within=settings.limits.reask_within_seconds,
             platforms=(platforms or _configured_platforms(settings)) if shared else ["console"],
+            sweeps=shared and settings.redis_url is not None,
         )
         await workers.renew()
         # Only dead workers' turns: a live worker sharing the database keeps its own.

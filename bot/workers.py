@@ -11,7 +11,9 @@ re-asking), never a second recovery. Turns of no worker ("", from before
 workers had ids) are always taken over, as a start always did.
 
 Without a shared Coordination (``InProcessCoordination``) a process sees no one
-else's lease: one process per database, exactly as before.
+else's lease: one process per database, exactly as before. It takes over at start
+only, never in a sweep, so a second process wrongly pointed at the same file
+without ``REDIS_URL`` cannot cut the first one's live answers every lease.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Workers:
         reask_within: float,
         platforms: Collection[str] | None = None,
         clock: Clock | None = None,
+        sweeps: bool = True,
     ) -> None:
         """``platforms``: the ones this worker answers on (None: all); a dead worker's
         turns elsewhere stay for a worker that can show them."""
@@ -77,6 +80,7 @@ class Workers:
         self._reask_within = reask_within
         self._platforms = None if platforms is None else tuple(platforms)
         self._clock = clock or SystemClock()
+        self._sweeps = sweeps  # False: the coordination is this process's only
 
     async def renew(self) -> bool:
         """Take or extend this worker's lease; False (logged) while another holds it."""
@@ -124,7 +128,7 @@ class Workers:
             beats += 1
             try:
                 await self.renew()
-                if beats % 3 == 0:
+                if self._sweeps and beats % 3 == 0:
                     found = await self.take_over()
                     if found:
                         await recover(found)

@@ -3,12 +3,16 @@ the settings listen on, and a .env that reaches threadline as the app reads it."
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from bot.settings import OpsSettings, SlackSettings, load_settings
+from bot.setting_names import name_problems
+from bot.settings import OpsSettings, Settings, SlackSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
@@ -93,3 +97,39 @@ def test_the_readmes_env_file_works_through_docker_run(
     assert settings.upstream.api_key is not None
     assert settings.upstream.api_key.get_secret_value() == "sk-xxx"
     assert settings.upstream.base_url == "https://api.acedata.cloud/openai"
+
+
+def compose_workers() -> dict[str, dict[str, Any]]:
+    """deploy/compose.yaml's services in the ``workers`` profile, merge keys applied."""
+    services: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE)["services"]
+    return {n: s for n, s in services.items() if "workers" in s.get("profiles", [])}
+
+
+def test_the_workers_profile_runs_every_shard_once_on_shared_engines() -> None:
+    workers = compose_workers()
+    threadline = {n: s for n, s in workers.items() if s.get("image") == "threadline"}
+    assert set(workers) - set(threadline) == {"postgres", "valkey", "slack-lb"}
+    shards: list[int] = []
+    for name, service in threadline.items():
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert name_problems(Settings, env) == [], name
+        assert env["STORAGE__URL"].startswith("postgresql://threadline:")
+        assert env["REDIS_URL"] == "redis://valkey:6379/0"
+        platform = service["command"][service["command"].index("--platform") + 1]
+        assert name.startswith(platform), name
+        if platform == "discord":
+            assert env["DISCORD__SHARD_COUNT"] == "2"
+            shards += json.loads(env["DISCORD__SHARD_IDS"])
+        assert set(service["depends_on"]) == {"postgres", "valkey"}
+    assert sorted(shards) == [0, 1]  # every shard run, none twice
+
+
+def test_the_load_balancer_sends_slack_to_every_slack_worker() -> None:
+    workers = compose_workers()
+    config = yaml.safe_load(COMPOSE)["configs"]["slack-lb"]["content"]
+    slack = [n for n, s in workers.items() if s.get("command", [None])[-1] == "slack"]
+    assert len(slack) == 2
+    for name in slack:
+        assert f"server {name}:{SlackSettings().http_port};" in config
+        assert workers[name]["environment"]["SLACK__HTTP_PORT"] == str(SlackSettings().http_port)
+    assert set(workers["slack-lb"]["depends_on"]) == set(slack)

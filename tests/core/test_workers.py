@@ -7,6 +7,8 @@ Redis server (its clock is the test's, so leases expire without sleeping).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import pytest
@@ -124,3 +126,39 @@ async def test_turns_of_no_worker_are_taken_over_at_start(
     found = await new.take_over()
     assert [t.turn.id for t in found.interrupted] == [streaming.id]
     assert [q.turn.id for q in found.questions] == [waiting.id]
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "each-its-own"])
+async def test_only_a_shared_coordination_sweeps_for_dead_workers(
+    open_worker_store: Callable[[str], Awaitable[ConversationStore]], shared: bool
+) -> None:
+    """Two processes wrongly sharing a file without REDIS_URL each see only their own
+    lease: sweeping then would cut the other's live answers every lease."""
+    clock = FakeClock()
+    _other, other_store = await worker(open_worker_store, "worker-other", InProcessCoordination())
+    streaming, _ = await asked_and_streaming(other_store, 4)
+    store = await open_worker_store("worker-me")
+    me = Workers(
+        store,
+        InProcessCoordination(now=clock.monotonic),
+        lease=LEASE,
+        reask_within=3600.0,
+        clock=clock,
+        sweeps=shared,
+    )
+    taken: list[Takeover] = []
+
+    async def recover(found: Takeover) -> None:
+        taken.append(found)
+
+    keeping = asyncio.create_task(me.keep(recover))
+    while clock.now < 1000.0 + LEASE * 3:  # three sweeps' worth of beats
+        await asyncio.sleep(0)
+    keeping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await keeping
+    assert streaming.id is not None
+    after = await other_store.get_turn(streaming.id)
+    assert after is not None
+    assert (after.status is TurnStatus.STREAMING) is not shared
+    assert bool(taken) is shared
