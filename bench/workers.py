@@ -265,14 +265,23 @@ async def _answered(
     prompt: str,
     started: float,
 ) -> bool:
-    """Wait for the ``turn``-th exact answer in the thread; note its figures."""
+    """Wait for this turn's exact answer in the thread; note its figures.
 
-    def finals() -> int:
-        return sum(text.strip() == expected for _, text in shown.get(key, []))
-
+    Every answer is the same text, so the one shown after the upstream began answering
+    ``prompt`` is this turn's (the turn before had finished when it was asked)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
-    while finals() < turn:
+
+    def final() -> float | None:
+        timing = next((t for t in upstream.timings if t.prompt.endswith(prompt)), None)
+        if timing is None or timing.first_token is None:
+            return None
+        since = timing.first_token
+        return next(
+            (t for t, text in shown.get(key, []) if t >= since and text.strip() == expected), None
+        )
+
+    while final() is None:
         if loop.time() > deadline:
             return False
         await asyncio.sleep(0.02)
@@ -299,7 +308,13 @@ def duplicate_answers(upstream: FakeUpstream) -> int:
 
 
 async def run(
-    workers: int, conversations: int, capacity: int, tokens: int, rate: float, kill: bool
+    workers: int,
+    conversations: int,
+    capacity: int,
+    tokens: int,
+    rate: float,
+    kill: bool,
+    platform: str = "both",
 ) -> dict[str, Any]:
     expected = ("tok " * tokens).strip()
     figures = Figures()
@@ -314,10 +329,11 @@ async def run(
             try:
                 loop = asyncio.get_running_loop()
                 began = loop.time()
+                kinds = {"discord": [discord_conversation], "slack": [slack_conversation]}
+                mix = kinds.get(platform, [discord_conversation, slack_conversation])
                 talks = [
-                    talk(n, deployment, upstream, expected, figures)
+                    mix[n % len(mix)](n, deployment, upstream, expected, figures)
                     for n in range(conversations)
-                    for talk in ((discord_conversation, slack_conversation)[n % 2],)
                 ]
                 work = asyncio.gather(*talks)
                 if kill:
@@ -342,6 +358,7 @@ async def run(
         "answers": answers,
         "answers_per_s": round(answers / elapsed, 2) if elapsed > 0 else None,
         "killed_one": kill,
+        "platform": platform,
     }
 
 
@@ -364,22 +381,33 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=2, help="answers at a time per worker")
     parser.add_argument("--tokens", type=int, default=40)
     parser.add_argument("--rate", type=float, default=40.0, help="tokens per second upstream")
+    parser.add_argument("--platform", choices=("both", "discord", "slack"), default="both")
     parser.add_argument("--compare", action="store_true", help="one worker first, then N")
     parser.add_argument("--kill-one", action="store_true", help="SIGKILL worker 0 mid-answer")
     args = parser.parse_args()
     one = None
     if args.compare:
-        one = asyncio.run(run(1, args.conversations, args.capacity, args.tokens, args.rate, False))
+        one = asyncio.run(
+            run(1, args.conversations, args.capacity, args.tokens, args.rate, False, args.platform)
+        )
         print(f"1 worker: {one['answers_per_s']} answers/s", file=sys.stderr)
     figures = asyncio.run(
-        run(args.workers, args.conversations, args.capacity, args.tokens, args.rate, args.kill_one)
+        run(
+            args.workers,
+            args.conversations,
+            args.capacity,
+            args.tokens,
+            args.rate,
+            args.kill_one,
+            args.platform,
+        )
     )
     if one is not None:
         figures["answers_per_s_one_worker"] = one["answers_per_s"]
         figures["scaling"] = round(figures["answers_per_s"] / one["answers_per_s"], 2)
     print(
         f"{figures['workers']} workers, {figures['conversations']} conversations x {TURNS} turns "
-        f"(half Discord, half Slack), capacity {args.capacity} answers per worker"
+        f"({args.platform}), capacity {args.capacity} answers per worker"
     )
     print(
         f"answers/s {figures['answers_per_s']}"
