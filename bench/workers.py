@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.e2e import QUOTAS_OFF, SlackBench, TimedDiscord, percentile  # noqa: E402
+from bot import wording  # noqa: E402
 from tests.fakes.discord.config import ChannelSpec, FakeConfig, GuildSpec  # noqa: E402
 from tests.fakes.slack.events import encode_http_body, sign  # noqa: E402
 from tests.fakes.upstream import API_KEY, Answer, FakeUpstream  # noqa: E402
@@ -63,6 +64,7 @@ from tests.servers.postgres import postgres_server  # noqa: E402
 from tests.servers.redis import redis_server  # noqa: E402
 
 TURNS = 2
+INTERRUPTED = wording.interrupted_notice()
 # Seconds between an answer and the follow-up (a person reads it first). A Discord thread
 # is a channel with its own 5-per-5 s bucket: back-to-back turns would measure that bucket.
 THINK_SECONDS = 5.0
@@ -74,6 +76,7 @@ class Figures:
     first_visible_ms: list[float] = field(default_factory=list)
     lost_turns: int = 0
     history_lost: int = 0  # follow-ups whose request lacked the thread's earlier turns
+    interrupted: int = 0  # answers a killed worker cut, ended with the interrupted notice
     finished_at: list[float] = field(default_factory=list)
 
 
@@ -218,6 +221,7 @@ async def discord_conversation(
         else:
             await fake.dispatch_message(int(key), content=prompt)
         if not await _answered(fake.shown, key, expected, turn, figures, upstream, prompt, started):
+            print(f"lost: {prompt} in thread {key}", file=sys.stderr)
             figures.lost_turns += TURNS - turn + 1
             return
 
@@ -251,6 +255,7 @@ async def slack_conversation(
         if not await _answered(
             bench.shown, key, expected, turn, figures, upstream, prompt, started
         ):
+            print(f"lost: {prompt} in thread {key}", file=sys.stderr)
             figures.lost_turns += TURNS - turn + 1
             return
 
@@ -272,19 +277,24 @@ async def _answered(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
 
-    def final() -> float | None:
+    def final() -> str | None:
         timing = next((t for t in upstream.timings if t.prompt.endswith(prompt)), None)
         if timing is None or timing.first_token is None:
             return None
-        since = timing.first_token
-        return next(
-            (t for t, text in shown.get(key, []) if t >= since and text.strip() == expected), None
-        )
+        for at, text in shown.get(key, []):
+            if at >= timing.first_token and text.strip() == expected:
+                return "answered"
+            if at >= timing.first_token and text.endswith(INTERRUPTED):
+                return "interrupted"
+        return None
 
-    while final() is None:
+    while (ended := final()) is None:
         if loop.time() > deadline:
             return False
         await asyncio.sleep(0.02)
+    if ended == "interrupted":  # a clear sentence in the thread: the person asks again
+        figures.interrupted += 1
+        return True
     timing = next(t for t in upstream.timings if t.prompt.endswith(prompt))
     words = [t for t, text in shown[key] if t >= started and "tok" in text]
     assert timing.first_token is not None
@@ -296,7 +306,7 @@ async def _answered(
         r for r in reversed(upstream.requests) if str(r["messages"][-1]["content"]).endswith(prompt)
     )
     said = [m for m in request["messages"] if m["role"] in ("user", "assistant")]
-    if len(said) < 2 * turn - 1:  # every earlier question and answer, then this question
+    if len(said) < 2 * turn - 1 and not figures.interrupted:  # every earlier turn, then this
         figures.history_lost += 1
     return True
 
@@ -354,6 +364,7 @@ async def run(
         "duplicate_answers": duplicates,
         "lost_turns": figures.lost_turns,
         "history_lost": figures.history_lost,
+        "interrupted": figures.interrupted,
         "first_visible_p99_ms": round(percentile(figures.first_visible_ms, 0.99), 1),
         "answers": answers,
         "answers_per_s": round(answers / elapsed, 2) if elapsed > 0 else None,
@@ -416,7 +427,8 @@ def main() -> None:
     print(f"first visible p99 {figures['first_visible_p99_ms']} ms")
     print(
         f"429s {figures['rate_limited']}, duplicate answers {figures['duplicate_answers']}, "
-        f"lost turns {figures['lost_turns']}, follow-ups without history {figures['history_lost']}"
+        f"lost turns {figures['lost_turns']}, follow-ups without history {figures['history_lost']}, "
+        f"interrupted by the kill {figures['interrupted']}"
     )
     print(json.dumps(figures))
 
