@@ -238,8 +238,14 @@ class SlackBot:
                 PLATFORM, SlackRepairer(home.client, home.scheduler, home.replies.target)
             )
             stack.push_async_callback(deliveries.detach, PLATFORM)
-            questions, self._unanswered = self._unanswered, []
-            self._spawn(self._recover(home, questions))
+        questions, self._unanswered = self._unanswered, []
+        home_id = self._home.me.team_id if self._home is not None else None
+        installed = [q for q in questions if q.key.workspace != home_id]
+        if self._home is not None:
+            mine = [q for q in questions if q.key.workspace == home_id]
+            self._spawn(self._recover(self._home, mine))
+        if installed:
+            self._spawn(self._reask_installed(installed))
         if self.distributed or auth_test is None:  # Bolt authorizes each request
             app = self._bolt_app(secret_in_form(team_client(shared, None)))
         else:
@@ -302,14 +308,53 @@ class SlackBot:
     def take_over(self, questions: Sequence[StoredTurn]) -> None:
         """A dead worker's turns are ours (bot/workers.py): show its answers still owed
         and answer its questions, as a start does (no catch-up: this worker is up)."""
-        if self._home is not None:  # else not connected yet: the start will find them
-            self._spawn(self._take_over(self._home, list(questions)))
+        if self._shared is not None:  # else not connected yet: the start will find them
+            self._spawn(self._take_over(list(questions)))
 
-    async def _take_over(self, home: Team, questions: list[StoredTurn]) -> None:
-        await self._service.deliveries.resume(PLATFORM)
-        for question in questions:
-            if question.key.workspace == home.me.team_id:
-                self._spawn(_reasked(home.replies, question))
+    async def _take_over(self, questions: list[StoredTurn]) -> None:
+        home = self._home
+        if home is not None:
+            await self._service.deliveries.resume(PLATFORM)
+            for question in questions:
+                if question.key.workspace == home.me.team_id:
+                    self._spawn(_reasked(home.replies, question))
+        home_id = home.me.team_id if home is not None else None
+        await self._reask_installed([q for q in questions if q.key.workspace != home_id])
+
+    async def _reask_installed(self, questions: list[StoredTurn]) -> None:
+        """Questions a stop left waiting in workspaces installed by OAuth: each asked
+        again with its own workspace's token, by the first worker to claim it."""
+        for team_id in dict.fromkeys(q.key.workspace for q in questions):
+            team = await self._installed_team(team_id)
+            waiting = [q for q in questions if q.key.workspace == team_id]
+            if team is None:  # uninstalled since: there is no token to answer with
+                log.warning("%d questions in %s not asked again: no install", len(waiting), team_id)
+                continue
+            for question in waiting:
+                if await self._seen.claim(f"reask:{question.turn.id}"):
+                    self._spawn(_reasked(team.replies, question))
+
+    async def _installed_team(self, team_id: str) -> Team | None:
+        """The parts answering an installed workspace, from its stored install."""
+        team = self._teams.get(team_id)
+        if team is not None or self._installs is None:
+            return team
+        record = await self._installs.find_installation(None, team_id)
+        token = record.get("bot_token") if record is not None else None
+        if record is None or not isinstance(token, str) or self._shared is None:
+            return None
+        assert self._teams_stack is not None  # set before the shared parts
+        async with self._teams_lock:
+            team = self._teams.get(team_id)
+            if team is None:
+                me = BotIdentity(
+                    user_id=str(record.get("bot_user_id") or ""),
+                    bot_id=str(record.get("bot_id") or ""),
+                    team_id=team_id,
+                )
+                team = await open_team(self._teams_stack, self._shared, token, me)
+                self._teams[team_id] = team
+        return team
 
     async def _team(self, context: AsyncBoltContext) -> Team | None:
         """The parts answering the request's workspace, built on its first request
@@ -337,14 +382,6 @@ class SlackBot:
         the order asked (so each takes its thread's turn in that order); then catch up."""
         await self._service.deliveries.resume(PLATFORM)
         for question in questions:
-            if question.key.workspace != home.me.team_id:  # an installed workspace's
-                log.warning(
-                    "question %s in %s not asked again: only SLACK_BOT_TOKEN's "
-                    "workspace is recovered at start",
-                    question.turn.id,
-                    question.key,
-                )
-                continue
             # Every worker starts with the same list: the first to claim one asks it.
             if await self._seen.claim(f"reask:{question.turn.id}"):
                 self._spawn(_reasked(home.replies, question))

@@ -48,6 +48,7 @@ from tests.slack.conftest import (
     MakeBot,
     bot_messages,
     events_url,
+    holds_button,
     shown,
     slack_settings,
     wait_shown,
@@ -384,3 +385,32 @@ async def test_a_question_left_unanswered_is_asked_again_by_one_worker(
         await two.idle()
         assert len(upstream.requests) == 1
         assert shown(slack_fake, GENERAL, ts) == "You said: asked before the stop"
+
+
+async def test_a_question_left_waiting_in_an_installed_workspace_is_asked_again(
+    slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """Distributed only: a stop left a question waiting in a workspace that came by
+    install; the next start asks it with that workspace's own token, not never."""
+    oauth = {"bot_token": None, "client_id": CLIENT_ID, "client_secret": SecretStr(CLIENT_SECRET)}
+    async with workers(1, **oauth) as (worker,), aiohttp.ClientSession() as browser:
+        token = await install(slack_fake, browser, worker, SECOND_TEAM)
+    slack_fake.workspace.add_channel(SECOND_CHANNEL, "second-general")
+    ts = slack_fake.workspace.next_ts()
+    async with await SqliteStore.open(tmp_path / "threadline.db") as store:
+        question = Turn(
+            Role.USER,
+            "asked before the stop",
+            author_id=ALICE,
+            platform_message_id=f"{SECOND_CHANNEL}:{ts}",
+            status=TurnStatus.PENDING,
+        )
+        key = ThreadKey("slack", SECOND_TEAM, SECOND_CHANNEL, ts)
+        assert await store.add_turn(key, question) is not None
+    async with workers(1, recover=True, **oauth) as (worker,):
+        await slack_fake.wait_for(lambda: upstream.requests, what="the answer")
+        await worker.idle()
+    answers = [m for m in slack_fake.messages(SECOND_CHANNEL, ts) if m.bot_id is not None]
+    [answer] = [m for m in answers if not holds_button(m)]  # without its Regenerate message
+    assert answer.body == "You said: asked before the stop"
+    assert answer.user == slack_fake.workspace.bot_for(token).id  # the install's own bot
