@@ -76,8 +76,14 @@ async def check(
 
 
 async def _platforms(settings: Settings, report: Report) -> None:
-    if settings.discord.token is None and settings.slack.bot_token is None:
-        report.out.write("platforms: none configured\n")
+    slack = settings.slack
+    installs = slack.client_id is not None and slack.client_secret is not None
+    if installs and slack.bot_token is None:  # distributed: each workspace's token comes by install
+        mode = slack.signing_secret is not None and slack.app_token is None
+        _platform_line(report, "slack", slack_installs(mode))
+    if settings.discord.token is None and slack.bot_token is None:
+        if not installs:
+            report.out.write("platforms: none configured\n")
         return
     async with httpx.AsyncClient(timeout=PLATFORM_TIMEOUT) as http:
         if settings.discord.token is not None:
@@ -126,6 +132,13 @@ async def slack_problem(settings: SlackSettings, http: httpx.AsyncClient) -> tup
     if settings.app_token is None and settings.signing_secret is None:
         return False, wording.slack_no_connection_mode()
     return True, f"{body.get('team', '?')} as {body.get('user', '?')}"
+
+
+def slack_installs(http_mode: bool) -> tuple[bool, str]:
+    """OAuth only: no token to try; each workspace's comes with its install."""
+    if not http_mode:
+        return False, wording.slack_oauth_needs_http_mode()
+    return True, "OAuth installs: each workspace's token comes with its install"
 
 
 async def _upstream(settings: Settings, model: str | None, report: Report) -> None:

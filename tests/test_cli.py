@@ -124,6 +124,18 @@ async def test_check_reports_each_part(env: dict[str, str], upstream: FakeUpstre
     assert API_KEY not in out + err
 
 
+async def test_check_knows_a_slack_app_installed_by_oauth(env: dict[str, str]) -> None:
+    distributed = {**env, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "s3cret-value"}
+    code, out, _ = await threadline({**distributed, "SLACK_SIGNING_SECRET": "sig"}, "check")
+    assert code == 0
+    assert "slack: ok (OAuth installs: each workspace" in out
+    assert "platforms: none configured" not in out
+    code, out, err = await threadline(distributed, "check")  # no signing secret: no HTTP mode
+    assert "slack: not ok" in out
+    assert "SLACK_SIGNING_SECRET" in err
+    assert "s3cret-value" not in out + err
+
+
 async def test_run_without_platforms_says_what_to_set(env: dict[str, str]) -> None:
     code, _, err = await threadline(env, "run")
     assert code == 2
