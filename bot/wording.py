@@ -592,6 +592,10 @@ def slack_oauth_half_set() -> str:
     )
 
 
+def slack_not_installed() -> str:
+    return "threadline is not installed in this Slack workspace any more, so it cannot reach it."
+
+
 def slack_oauth_needs_http_mode() -> str:
     return (
         "Installing the app by OAuth needs HTTP mode: set SLACK_SIGNING_SECRET and unset "

@@ -53,7 +53,7 @@ from adapters.slack.identity import identity as _identity
 from adapters.slack.identity import share_auth_test as _share_auth_test
 from adapters.slack.installs import InstallRecords, home_install, oauth_parts, secret_in_form
 from adapters.slack.keep import KEEP_ACTION, keep_clicked
-from adapters.slack.recovery import SlackRepairer
+from adapters.slack.recovery import SlackRepairer, WorkspaceRepairer
 from adapters.slack.replies import Replies
 from adapters.slack.team import Shared, Team, open_team, team_client
 from adapters.slack.translate import (
@@ -233,19 +233,12 @@ class SlackBot:
             auth_test = await _auth_test(team_client(shared, token))
             home = await open_team(self._teams_stack, shared, token, _identity(auth_test))
             self._home = self._teams[home.me.team_id] = home
-            deliveries = self._service.deliveries
-            deliveries.attach(
-                PLATFORM, SlackRepairer(home.client, home.scheduler, home.replies.target)
-            )
-            stack.push_async_callback(deliveries.detach, PLATFORM)
+        # Answers still owed are repaired in their own workspace, with its token.
+        deliveries = self._service.deliveries
+        deliveries.attach(PLATFORM, WorkspaceRepairer(self._repairer_for))
+        stack.push_async_callback(deliveries.detach, PLATFORM)
         questions, self._unanswered = self._unanswered, []
-        home_id = self._home.me.team_id if self._home is not None else None
-        installed = [q for q in questions if q.key.workspace != home_id]
-        if self._home is not None:
-            mine = [q for q in questions if q.key.workspace == home_id]
-            self._spawn(self._recover(self._home, mine))
-        if installed:
-            self._spawn(self._reask_installed(installed))
+        self._spawn(self._recover(questions, catch_up=True))
         if self.distributed or auth_test is None:  # Bolt authorizes each request
             app = self._bolt_app(secret_in_form(team_client(shared, None)))
         else:
@@ -309,30 +302,13 @@ class SlackBot:
         """A dead worker's turns are ours (bot/workers.py): show its answers still owed
         and answer its questions, as a start does (no catch-up: this worker is up)."""
         if self._shared is not None:  # else not connected yet: the start will find them
-            self._spawn(self._take_over(list(questions)))
+            self._spawn(self._recover(list(questions), catch_up=False))
 
-    async def _take_over(self, questions: list[StoredTurn]) -> None:
-        home = self._home
-        if home is not None:
-            await self._service.deliveries.resume(PLATFORM)
-            for question in questions:
-                if question.key.workspace == home.me.team_id:
-                    self._spawn(_reasked(home.replies, question))
-        home_id = home.me.team_id if home is not None else None
-        await self._reask_installed([q for q in questions if q.key.workspace != home_id])
-
-    async def _reask_installed(self, questions: list[StoredTurn]) -> None:
-        """Questions a stop left waiting in workspaces installed by OAuth: each asked
-        again with its own workspace's token, by the first worker to claim it."""
-        for team_id in dict.fromkeys(q.key.workspace for q in questions):
-            team = await self._installed_team(team_id)
-            waiting = [q for q in questions if q.key.workspace == team_id]
-            if team is None:  # uninstalled since: there is no token to answer with
-                log.warning("%d questions in %s not asked again: no install", len(waiting), team_id)
-                continue
-            for question in waiting:
-                if await self._seen.claim(f"reask:{question.turn.id}"):
-                    self._spawn(_reasked(team.replies, question))
+    async def _repairer_for(self, workspace: str) -> SlackRepairer | None:
+        team = await self._installed_team(workspace)
+        if team is None:
+            return None
+        return SlackRepairer(team.client, team.scheduler, team.replies.target)
 
     async def _installed_team(self, team_id: str) -> Team | None:
         """The parts answering an installed workspace, from its stored install."""
@@ -376,20 +352,28 @@ class SlackBot:
                 log.info("answering workspace %s", team_id)
             return team
 
-    async def _recover(self, home: Team, questions: list[StoredTurn]) -> None:
+    async def _recover(self, questions: list[StoredTurn], *, catch_up: bool) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), then
-        answer the questions a stop left waiting: each in a task of its own, begun in
-        the order asked (so each takes its thread's turn in that order); then catch up."""
+        answer the questions a stop left waiting, each in its own workspace with its
+        token: each in a task of its own, begun in the order asked (so each takes its
+        thread's turn in that order); then catch up with what Slack got meanwhile."""
         await self._service.deliveries.resume(PLATFORM)
-        for question in questions:
-            # Every worker starts with the same list: the first to claim one asks it.
-            if await self._seen.claim(f"reask:{question.turn.id}"):
-                self._spawn(_reasked(home.replies, question))
-        # Then what Slack got while we were down. Not through the sightings: another
-        # worker's may name a message it never stored (it died in between); the
-        # store keeps each message once, whoever reads it.
-        events = home.events
-        home.catchup.start(lambda event: self._spawn(events.handle(event)))
+        for team_id in dict.fromkeys(q.key.workspace for q in questions):
+            team = await self._installed_team(team_id)
+            waiting = [q for q in questions if q.key.workspace == team_id]
+            if team is None:  # uninstalled since: there is no token to answer with
+                log.warning("%d questions in %s not asked again: no install", len(waiting), team_id)
+                continue
+            for question in waiting:
+                # Every worker starts with the same list: the first to claim one asks it.
+                if await self._seen.claim(f"reask:{question.turn.id}"):
+                    self._spawn(_reasked(team.replies, question))
+        home = self._home
+        if catch_up and home is not None:
+            # Not through the sightings: another worker's may name a message it never
+            # stored (it died in between); the store keeps each message once.
+            events = home.events
+            home.catchup.start(lambda event: self._spawn(events.handle(event)))
 
     # -- listeners (Bolt passes arguments by parameter name) -------------------------
 

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -189,3 +189,23 @@ class SlackRepairer:
 def _ref(answer: StoredTurn, stored_id: str) -> MessageRef:
     channel, _, ts = stored_id.rpartition(":")
     return MessageRef(channel or answer.key.channel, ts)
+
+
+class WorkspaceRepairer:
+    """``bot.delivery.Repairer`` for every workspace one deployment serves: each answer
+    is repaired in its own workspace, through that workspace's token and budget."""
+
+    def __init__(self, repairer_for: Callable[[str], Awaitable[SlackRepairer | None]]) -> None:
+        self._repairer_for = repairer_for
+
+    async def repair(self, answer: StoredTurn) -> tuple[str, ...]:
+        return await (await self._for(answer)).repair(answer)
+
+    async def tell(self, answer: StoredTurn) -> None:
+        await (await self._for(answer)).tell(answer)
+
+    async def _for(self, answer: StoredTurn) -> SlackRepairer:
+        found = await self._repairer_for(answer.key.workspace)
+        if found is None:  # the workspace removed the app: nothing can reach it
+            raise PlatformError(wording.slack_not_installed(), code="not_installed")
+        return found

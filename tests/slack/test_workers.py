@@ -21,12 +21,13 @@ from typing import Any
 import aiohttp
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 from yarl import URL
 
 from adapters.slack import SlackBot
 from bot import wording
 from bot.coordination import Coordination, InProcessCoordination
-from bot.domain import Role, ThreadKey, Turn, TurnStatus
+from bot.domain import Delivery, Role, ThreadKey, Turn, TurnStatus
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
 from bot.settings import Settings, SlackSettings, UpstreamSettings
@@ -414,3 +415,49 @@ async def test_a_question_left_waiting_in_an_installed_workspace_is_asked_again(
     [answer] = [m for m in answers if not holds_button(m)]  # without its Regenerate message
     assert answer.body == "You said: asked before the stop"
     assert answer.user == slack_fake.workspace.bot_for(token).id  # the install's own bot
+
+
+async def test_an_answer_owed_in_an_installed_workspace_is_repaired_with_its_token(
+    slack_fake: SlackFake, workers: Workers, tmp_path: Path
+) -> None:
+    """An outage left an installed workspace's answer half shown: the next start
+    finishes it there, through that workspace's own bot (not SLACK_BOT_TOKEN's)."""
+    oauth = {"bot_token": None, "client_id": CLIENT_ID, "client_secret": SecretStr(CLIENT_SECRET)}
+    async with workers(1, **oauth) as (worker,), aiohttp.ClientSession() as browser:
+        token = await install(slack_fake, browser, worker, SECOND_TEAM)
+    slack_fake.workspace.add_channel(SECOND_CHANNEL, "second-general")
+    ts = slack_fake.workspace.next_ts()
+    web = AsyncWebClient(token=token, base_url=slack_fake.base_url)
+    posted = await web.chat_postMessage(channel=SECOND_CHANNEL, thread_ts=ts, text="the whole")
+    key = ThreadKey("slack", SECOND_TEAM, SECOND_CHANNEL, ts)
+    async with await SqliteStore.open(tmp_path / "threadline.db") as store:
+        question = await store.add_turn(
+            key,
+            Turn(
+                Role.USER,
+                "say it all",
+                author_id=ALICE,
+                platform_message_id=f"{SECOND_CHANNEL}:{ts}",
+            ),
+        )
+        assert question is not None
+        answer = Turn(
+            Role.ASSISTANT,
+            "the whole answer",
+            reply_to=question.id,
+            reply_message_ids=(f"{SECOND_CHANNEL}:{posted['ts']}",),
+            delivery=Delivery.PENDING,
+        )
+        assert await store.add_turn(key, answer) is not None
+    async with workers(1, recover=True, **oauth) as (worker,):
+        await slack_fake.wait_for(
+            lambda: (
+                [m.body for m in slack_fake.messages(SECOND_CHANNEL, ts)] == ["the whole answer"]
+            ),
+            what="the repair",
+        )
+        await worker.idle()
+    [message] = [m for m in slack_fake.messages(SECOND_CHANNEL, ts) if m.bot_id is not None]
+    assert message.user == slack_fake.workspace.bot_for(token).id
+    async with await SqliteStore.open(tmp_path / "threadline.db") as store:
+        assert not await store.undelivered_answers("slack")
