@@ -74,7 +74,21 @@ class CompletionClient(Protocol):
     async def complete(self, request: ChatRequest) -> ChatResult: ...
 
 
-class ConversationStore(Protocol):
+class Installations(Protocol):
+    """Slack installs by OAuth, kept with the conversations (``ConversationStore``)."""
+
+    async def save_installation(self, record: Mapping[str, object]) -> None: ...
+
+    async def find_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> dict[str, object] | None: ...
+
+    async def delete_installation(
+        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
+    ) -> None: ...
+
+
+class ConversationStore(Installations, Protocol):
     """Thread history, the source of truth for ``messages``.
 
     Contract (tests/storage/test_contract.py runs it on every implementation):
@@ -188,16 +202,6 @@ class ConversationStore(Protocol):
     ) -> Usage: ...
 
     async def take_tokens(self, buckets: Sequence[Bucket], *, now: float) -> tuple[float, ...]: ...
-
-    async def save_installation(self, record: Mapping[str, object]) -> None: ...
-
-    async def find_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> dict[str, object] | None: ...
-
-    async def delete_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> None: ...
 
     async def close(self) -> None: ...
 

@@ -465,6 +465,14 @@ class ReplyService:
             Outcome.ANSWERED, writer.text, None, answer.id, route.model, usage, ids, candidates
         )
 
+    async def asker(self, platform: str, message_id: str) -> str | None:
+        """Who asked the stored question ``message_id``: a Stop for an answer not running
+        on this worker may be for one streaming on another. None: a stale button."""
+        stored = await self._store.find_by_message(platform, message_id)
+        if stored is None or stored.turn.role is not Role.USER:
+            return None
+        return stored.turn.author_id
+
     async def keep(self, key: ThreadKey, turn_id: int, number: int) -> str:
         """A Keep button: candidate ``number`` (turn ``turn_id``) becomes the answer."""
         return await keep(self._store, key, turn_id, number)

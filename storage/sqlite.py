@@ -71,13 +71,14 @@ from storage.rows import (
     KEY_MATCH as _KEY_MATCH,
 )
 from storage.rows import (
+    OPEN_WORKERS_SQL,
+    Row,
+)
+from storage.rows import (
     T_TURN_COLUMNS as _T_TURN_COLUMNS,
 )
 from storage.rows import (
     TURN_COLUMNS as _TURN_COLUMNS,
-)
-from storage.rows import (
-    Row,
 )
 from storage.rows import (
     key_from as _key_from,
@@ -352,10 +353,7 @@ class SqliteStore(ClosesOnExit):
     async def open_workers(self) -> list[str]:
         """The workers holding a ``streaming`` answer or a ``pending`` question."""
         async with self._lock:
-            rows = await self._fetch(
-                "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') "
-                "ORDER BY worker"
-            )
+            rows = await self._fetch(OPEN_WORKERS_SQL)
         return [str(row[0]) for row in rows]
 
     async def adopt_questions(

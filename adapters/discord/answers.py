@@ -243,11 +243,8 @@ class AnswerRunner:
     async def _asker(self, request_id: str) -> int | None:
         """Who asked the question ``request_id`` names, if it is stored (an answer not
         running here may stream on another worker); None: a stale button."""
-        stored = await self._store.find_by_message(PLATFORM, request_id)
-        if stored is None or stored.turn.role is not Role.USER:
-            return None
-        author = stored.turn.author_id
-        return int(author) if author.isdigit() else None
+        author = await self._service.asker(PLATFORM, request_id)
+        return int(author) if author is not None and author.isdigit() else None
 
     async def regenerate_clicked(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         if not await self._admitted(interaction):

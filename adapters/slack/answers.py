@@ -140,14 +140,6 @@ class Answers:
         running.task.cancel()
         return True
 
-    async def asker(self, request_id: str) -> str | None:
-        """Who asked the question ``request_id`` names, if it is stored: an answer not
-        running here may stream on another worker. None: a stale button."""
-        stored = await self._store.find_by_message(PLATFORM, request_id)
-        if stored is None or stored.turn.role is not Role.USER:
-            return None
-        return stored.turn.author_id
-
     async def stop_elsewhere(self, request_id: str) -> None:
         """Stop the answer to ``request_id`` on whichever worker streams it."""
         if self._stops is not None:

@@ -59,7 +59,7 @@ class Clicks:
         running = answers.running(click.value)
         # Not running here: it may stream on another worker (HTTP mode behind a load
         # balancer), if its question is stored.
-        requester = running.requester_id if running else await answers.asker(click.value)
+        requester = running.requester_id if running else await self._replies.asker(click.value)
         if requester is None:  # ended, or from before a restart: the button is stale
             await self._remove(click)
             return

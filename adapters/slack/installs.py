@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
@@ -36,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.translate import BotIdentity
 from bot.coordination import Coordination
+from bot.ports import Installations
 from bot.settings import SlackSettings
 
 __all__ = [
@@ -54,18 +55,7 @@ log = logging.getLogger(__name__)
 INSTALLATION_FIELDS = frozenset(inspect.signature(Installation.__init__).parameters) - {"self"}
 
 
-class InstallRecords(Protocol):
-    """The store's part that keeps Slack installs (``ConversationStore``'s methods)."""
-
-    async def save_installation(self, record: Mapping[str, object]) -> None: ...
-
-    async def find_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> dict[str, object] | None: ...
-
-    async def delete_installation(
-        self, enterprise_id: str | None, team_id: str | None, user_id: str | None = None
-    ) -> None: ...
+InstallRecords = Installations  # the store's part that keeps Slack installs
 
 
 def record_of(installation: Installation) -> dict[str, object]:

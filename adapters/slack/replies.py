@@ -15,7 +15,7 @@ from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
 from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
-from adapters.slack.translate import ReplyPlace, place_of
+from adapters.slack.translate import PLATFORM, ReplyPlace, place_of
 from bot.allowance import UsageReport
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
@@ -43,6 +43,10 @@ class Replies:
         self._streams = streams
         self.assistant = assistant
         self.answers = Answers(client, streams.scheduler, store, service.stops)
+
+    async def asker(self, request_id: str) -> str | None:
+        """Who asked the stored question ``request_id`` (None: a stale button)."""
+        return await self._service.asker(PLATFORM, request_id)
 
     @property
     def params(self) -> ParamsDesk:

@@ -41,6 +41,7 @@ from storage.postgres.sql import Conn, numbered, unavailable_as_storage_error
 from storage.rows import (
     KEY_COLUMNS,
     KEY_MATCH,
+    OPEN_WORKERS_SQL,
     T_TURN_COLUMNS,
     TURN_COLUMNS,
     key_from,
@@ -209,10 +210,7 @@ class PostgresStore(Installations, ClosesOnExit):
 
     async def open_workers(self) -> list[str]:
         """The workers holding a ``streaming`` answer or a ``pending`` question."""
-        rows = await self._fetch(
-            "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') "
-            "ORDER BY worker"
-        )
+        rows = await self._fetch(OPEN_WORKERS_SQL)
         return [str(row[0]) for row in rows]
 
     async def adopt_questions(
