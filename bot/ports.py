@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -225,6 +225,25 @@ class ReplySink(Protocol):
 
         Raises ``ThreadlineError`` when the platform refuses it.
         """
+        ...
+
+
+# Called with the ids of every message an answer has posted so far, each time one
+# more is posted: synchronous, so a sink never waits on the database.
+PostedListener = Callable[[tuple[str, ...]], None]
+
+
+@runtime_checkable
+class ReportingSink(Protocol):
+    """A sink that says where its answer lives as its messages appear.
+
+    The core stores the answer turn before ``start`` and listens here, so the turn
+    names its messages from the first post on: a crash while the model thinks or
+    writes leaves an answer the next start can find and finish (bot/delivery.py).
+    """
+
+    def report_posted(self, listener: PostedListener) -> None:
+        """From now on, call ``listener`` with every posted message id (in order)."""
         ...
 
 

@@ -81,6 +81,7 @@ from bot.ports import (
     ConversationStore,
     QueueingSink,
     ReplySink,
+    ReportingSink,
     SystemClock,
 )
 from bot.settings import ConversationLimits, QuotaSettings, UpstreamSettings
@@ -387,15 +388,9 @@ class ReplyService:
                 # Told why there is no answer: the question is settled, not asked again.
                 await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.COMPLETE))
             return ReplyResult(Outcome.FAILED, error=error)
-        json_asked = request.response_format == {"type": "json_object"}
-        plain = sink
-        if json_asked:
-            sink = JsonSink(sink)  # shown as a code block, checked once complete
-        await sink.start()
-        gathered = Gathered(request.n) if request.n and request.n > 1 else None
-        if gathered is not None:
-            await plain.append(wording.candidate_heading(1, gathered.n))
-        notices = self._notices(incoming.key, context, route)
+        # The answer turn is stored before its first message, and the sink names its
+        # messages as they are posted: a crash at any point leaves an answer the next
+        # start finds and finishes in those messages (bot/delivery.py).
         try:
             answer = await self._add_answer(incoming, question, route)
         except StorageUnavailable as error:  # the question stays pending: asked again at start
@@ -411,6 +406,17 @@ class ReplyService:
             self.deliveries,
             context.estimated_tokens,
         )
+        if isinstance(sink, ReportingSink):
+            sink.report_posted(writer.posted)
+        json_asked = request.response_format == {"type": "json_object"}
+        plain = sink
+        if json_asked:
+            sink = JsonSink(sink)  # shown as a code block, checked once complete
+        await sink.start()
+        gathered = Gathered(request.n) if request.n and request.n > 1 else None
+        if gathered is not None:
+            await plain.append(wording.candidate_heading(1, gathered.n))
+        notices = self._notices(incoming.key, context, route)
         # An image model's answer is shown once its images are posted (the links go).
         holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         try:
@@ -741,6 +747,30 @@ class _AnswerWriter:
         self.reported: Usage | None = None  # the server's usage, when the stream said
         self._parts: list[str] = []
         self.parts: tuple[ContentPart, ...] | None = None  # images the answer made
+        self._posted: tuple[str, ...] = ()  # the messages the sink has posted so far
+        self._naming: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def posted(self, ids: tuple[str, ...]) -> None:
+        """The sink posted a message: name it on the stored turn, in the background
+        (a sink never waits on the database; the latest ids win)."""
+        if self._closed:
+            return
+        self._posted = ids
+        if self._naming is None or self._naming.done():
+            self._naming = asyncio.create_task(self._name_messages(), name="name-messages")
+
+    async def _name_messages(self) -> None:
+        written: tuple[str, ...] = ()
+        while self._posted != written and not self._closed:
+            written = self._posted
+            try:
+                await self._store.update_turn(self.turn_id, TurnUpdate(reply_message_ids=written))
+            except StorageUnavailable as error:  # the answer goes on; its end names them
+                log.warning(
+                    "could not name answer %s's messages: database %s", self.turn_id, error.reason
+                )
+                return
 
     @property
     def text(self) -> str:
@@ -782,7 +812,11 @@ class _AnswerWriter:
     ) -> None:
         """Record the answer's end; ``delivered`` only if the platform showed its final
         text, else it stays owed and ``deliveries`` tries it again."""
+        self._closed = True
+        if self._naming is not None:  # its write lands first: the last word is this one
+            await asyncio.wait([self._naming])
         self._flushes.forget(self)
+        message_ids = message_ids or self._posted
         text = self.text
         update = TurnUpdate(
             text=text,

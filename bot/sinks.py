@@ -1,13 +1,13 @@
 """``PassingSink``: a ``ReplySink`` wrapper that passes everything on.
 
-Adapters wrap the streamed reply to add one thing each (record its messages, show
-Stop beside it); a wrapper subclasses this and overrides only the calls it adds to,
-so a new sink call (``queued``, ``note``) reaches the reply through every wrapper.
+Adapters wrap the streamed reply to add one thing (show Stop beside it); a wrapper
+subclasses this and overrides only the calls it adds to, so a new sink call
+(``queued``, ``note``, ``report_posted``) reaches the reply through every wrapper.
 """
 
 from __future__ import annotations
 
-from bot.ports import QueueingSink, ReplySink
+from bot.ports import PostedListener, QueueingSink, ReplySink, ReportingSink
 
 __all__ = ["PassingSink"]
 
@@ -23,6 +23,10 @@ class PassingSink:
     async def note(self, sentence: str) -> None:
         if isinstance(self._inner, QueueingSink):
             await self._inner.note(sentence)
+
+    def report_posted(self, listener: PostedListener) -> None:
+        if isinstance(self._inner, ReportingSink):
+            self._inner.report_posted(listener)
 
     async def start(self) -> None:
         await self._inner.start()

@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from bot import wording
 from bot.errors import NotDelivered, PlatformRateLimited, ThreadlineError
-from bot.ports import Clock, MessageRef, ReplyTarget, SystemClock
+from bot.ports import Clock, MessageRef, PostedListener, ReplyTarget, SystemClock
 from bot.shared_budget import SharedBudget
 from bot.splitting import MIN_LIMIT, Fence, balance_fences, take_first
 
@@ -512,6 +512,7 @@ class EditScheduler:
             if slot.ref is None:
                 slot.ref = await target.post(text)
                 self.stats.posts += 1
+                slot.reply.posted()
             else:
                 await target.edit(slot.ref, text)
                 self.stats.edits += 1
@@ -603,6 +604,22 @@ class StreamedReply:
         self._typing: asyncio.Task[None] | None = None
         self._placeholder = wording.THINKING_PLACEHOLDER
         self.waiting = False  # queued for a slot: the placeholder is news, not cosmetic
+        self._listener: PostedListener | None = None
+
+    def report_posted(self, listener: PostedListener) -> None:
+        """Tell ``listener`` the ids of this reply's messages as each is posted."""
+        self._listener = listener
+        if self.posted_ids:
+            listener(self.posted_ids)
+
+    @property
+    def posted_ids(self) -> tuple[str, ...]:
+        return tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
+
+    def posted(self) -> None:
+        """Called by the scheduler when one of this reply's messages was posted."""
+        if self._listener is not None:
+            self._listener(self.posted_ids)
 
     async def queued(self, sentence: str) -> None:
         """Show ``sentence`` (the answer waits for a slot) as soon as the budget allows;
@@ -657,7 +674,7 @@ class StreamedReply:
         else:
             self._scheduler.mark(last)
         await asyncio.gather(*(slot.done.wait() for slot in self._slots))
-        ids = tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
+        ids = self.posted_ids
         if any(slot.gave_up for slot in self._slots):
             # The scheduler gave up on a message: the platform does not show the final
             # text. Said, not swallowed, so the answer is not recorded as shown.

@@ -28,7 +28,6 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.keep import candidate_controls
-from adapters.discord.recovery import RecordingReply, RecordingTarget
 from adapters.discord.target import NO_PINGS, InteractionTarget
 from adapters.discord.translate import (
     PLATFORM,
@@ -135,9 +134,7 @@ class AnswerRunner:
     ) -> Running:
         """Start an answer in ``key``'s thread now (synchronously: the service takes the
         thread's turn in the order answers begin); finish it with ``complete``."""
-        # Its messages are recorded as they are posted, for recovery after a crash.
-        recorded = RecordingTarget(target, self._store, key)
-        reply = RecordingReply(StreamedReply(recorded, self._scheduler, render_discord), recorded)
+        reply = StreamedReply(target, self._scheduler, render_discord)
         task = asyncio.create_task(work(reply), name=f"discord-answer-{request_id}")
         self._service.stops.watch(PLATFORM, request_id, task)  # a Stop clicked on another worker
         running = Running(request_id, requester_id, target, task)

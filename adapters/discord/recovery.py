@@ -1,17 +1,9 @@
-"""Answers that outlive a crash: where they are shown is recorded as they are
-written, and the next start finishes them.
+"""Answers that outlive a crash: the next start finishes them.
 
-The service stores an answer's message ids when the answer ends; a process
-killed mid-answer would leave none, and its last message would keep the ⏳
-marker and a Stop button that no longer stops anything. So:
+The core stores an answer's turn before its first message and names its
+messages on it as they are posted (``ReportingSink``), so a process killed
+mid-answer leaves a turn that says where its ⏳ marker and Stop button are:
 
-- ``RecordingTarget`` writes the ids to the answer's stored turn as each message
-  is posted (the turn is found once: the thread's one ``streaming`` answer,
-  the service answers one message per thread at a time). The placeholder may
-  be posted before the turn is stored, and the first words may be seconds
-  away (the model is thinking): ``RecordingReply`` watches from the reply's
-  start until the first message is recorded, so a crash while the model
-  thinks does not leave a placeholder (and its Stop button) nobody finishes;
 - at start, every answer still owed (``bot.delivery``: a crash's ``interrupted``
   answers, outages' undelivered ones, repairs a second crash cut) is replayed
   into its own messages by ``DiscordRepairer``, ending with the interrupted
@@ -37,17 +29,14 @@ from adapters.discord.target import ChannelTarget, Postable
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
 from bot.delivery import ReplayTarget, ending
-from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
+from bot.domain import StoredTurn
 from bot.errors import PlatformError, ThreadlineError
 from bot.ports import (
     ConversationStore,
     MessageRef,
-    PlatformLimits,
     ReplySink,
-    ReplyTarget,
 )
 from bot.render import render_discord
-from bot.sinks import PassingSink
 from bot.streaming import EditScheduler, StreamedReply
 
 if TYPE_CHECKING:  # answers.py imports this module
@@ -55,127 +44,6 @@ if TYPE_CHECKING:  # answers.py imports this module
     from bot.service import ReplyResult, ReplyService
 
 log = logging.getLogger(__name__)
-
-# How often the turn of a just-started answer is looked for: it is stored right
-# after the reply starts, so the first looks come quickly, then ease off.
-WATCH_FIRST, WATCH_MAX = 0.01, 0.25
-
-# How far back the streaming answer is looked for: it is the newest turn, or just
-# before the questions asked while it streams (a Regenerate of an old question
-# is placed after that question, further back).
-SEARCH_TURNS = 200
-
-
-async def streaming_answer(store: ConversationStore, key: ThreadKey) -> int | None:
-    """The id of the answer being written in ``key``'s thread, once it is stored."""
-    window = await store.history(key, token_budget=10**12, max_turns=SEARCH_TURNS)
-    for turn in reversed(window.turns):
-        if turn.role is Role.ASSISTANT and turn.status is TurnStatus.STREAMING:
-            return turn.id
-    return None
-
-
-class RecordingTarget:
-    """A ``ReplyTarget`` that stores the ids of the messages it posts on the answer's turn.
-
-    The first message (the placeholder) may go out before the service stores the
-    answer turn; the ids are then written by the watch (``RecordingReply``) once
-    the turn is stored, or at the next edit, whichever comes first.
-    """
-
-    def __init__(self, inner: ReplyTarget, store: ConversationStore, key: ThreadKey) -> None:
-        self._inner = inner
-        self._store = store
-        self._key = key
-        self._ids: list[str] = []
-        self._turn_id: int | None = None
-        self._recorded: tuple[str, ...] = ()
-        self._saving = asyncio.Lock()
-        self._watch: asyncio.Task[None] | None = None
-
-    @property
-    def limits(self) -> PlatformLimits:
-        return self._inner.limits
-
-    @property
-    def bucket(self) -> str:
-        return self._inner.bucket
-
-    async def post(self, text: str) -> MessageRef:
-        ref = await self._inner.post(text)
-        self._ids.append(ref.id)
-        await self._save()
-        return ref
-
-    async def edit(self, ref: MessageRef, text: str) -> None:
-        await self._inner.edit(ref, text)
-        if not self._saved:
-            await self._save()
-
-    async def delete(self, ref: MessageRef) -> None:
-        await self._inner.delete(ref)
-
-    async def upload(self, name: str, data: bytes, mime: str) -> MessageRef:
-        return await self._inner.upload(name, data, mime)
-
-    async def typing(self) -> None:
-        await self._inner.typing()
-
-    @property
-    def _saved(self) -> bool:
-        return tuple(self._ids) == self._recorded
-
-    def watch(self) -> None:
-        """Record the first message as soon as both it and the answer's turn exist."""
-        self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
-
-    async def unwatch(self) -> None:
-        """Stop watching (the answer is ending): a turn stored after this is not ours."""
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.wait([self._watch])
-
-    async def _record_first(self) -> None:
-        delay = WATCH_FIRST
-        while not (self._ids and self._saved):
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, WATCH_MAX)
-            if self._ids and not self._saved:
-                await self._save()
-
-    async def _save(self) -> None:
-        async with self._saving:  # the watch and a post may both save; one at a time
-            if self._saved:
-                return
-            try:
-                if self._turn_id is None:
-                    self._turn_id = await streaming_answer(self._store, self._key)
-                    if self._turn_id is None:
-                        return  # not stored yet: the watch or the next edit tries again
-                ids = tuple(self._ids)
-                await self._store.update_turn(self._turn_id, TurnUpdate(reply_message_ids=ids))
-                self._recorded = ids
-            except Exception:
-                # The record only helps recovery after a crash; the answer goes on
-                # without it (the service stores the ids again when it ends).
-                log.exception("could not record the messages of an answer in %s", self._key)
-
-
-class RecordingReply(PassingSink):
-    """The answer's ``ReplySink``: ``inner`` (the streamed reply over ``recorded``),
-    watching for the answer's turn from ``start`` until ``finish``."""
-
-    def __init__(self, inner: ReplySink, recorded: RecordingTarget) -> None:
-        super().__init__(inner)
-        self._recorded = recorded
-
-    async def start(self) -> None:
-        await self._inner.start()
-        self._recorded.watch()
-
-    async def finish(self, footer: str = "") -> tuple[str, ...]:
-        await self._recorded.unwatch()
-        return await self._inner.finish(footer)
 
 
 class DiscordRepairer:

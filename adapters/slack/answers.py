@@ -16,13 +16,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.buttons import regenerate_blocks, stop_blocks
 from adapters.slack.failures import translated
-from adapters.slack.recovery import PostingSink
 from adapters.slack.translate import PLATFORM, ReplyPlace
 from bot import wording
 from bot.domain import Role, ThreadKey
@@ -41,6 +40,14 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 5.0
 
 Work = Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]]
+
+
+class PostingSink(ReplySink, Protocol):
+    """A reply that knows the messages it has posted (``channel:ts``): the buttons
+    go under the last of them."""
+
+    @property
+    def posted_ids(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ from adapters.slack.target import SlackTarget
 from adapters.slack.translate import message_id
 from bot import wording
 from bot.errors import NotDelivered, PlatformError, PlatformRateLimited, ThreadlineError
-from bot.ports import Clock
+from bot.ports import Clock, PostedListener
 from bot.shared_budget import SharedBudget
 from bot.splitting import MAX_MARKER_CHARS, MIN_LIMIT, open_fence, opening_fence, take_first
 from bot.streaming import EditScheduler, Rate, StreamedReply
@@ -202,15 +202,20 @@ class FallbackReply:
         try:
             shown = await self._reply.finish(footer)
         except NotDelivered as error:  # its ids as the store names them: channel:ts
-            raise NotDelivered(
-                tuple(message_id(self._channel, ts) for ts in error.message_ids)
-            ) from error
+            raise NotDelivered(self._named(error.message_ids)) from error
+        return self._named(shown)
+
+    def report_posted(self, listener: PostedListener) -> None:
+        """Report the messages as the store names them (``channel:ts``)."""
+        self._reply.report_posted(lambda ids: listener(self._named(ids)))
+
+    def _named(self, shown: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(message_id(self._channel, ts) for ts in shown)
 
     @property
     def posted_ids(self) -> tuple[str, ...]:
-        """The messages posted so far (for ``recovery.RecordingSink``)."""
-        return tuple(message_id(ref.channel, ref.id) for ref in self._target.posted)
+        """The messages posted so far."""
+        return self._named(self._reply.posted_ids)
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         await self._reply.attach(name, data, mime)
@@ -261,14 +266,31 @@ class NativeReply:
         self._left_open: list[str] = []  # streams a stop did not reach (an outage)
         self._fallback: StreamedReply | None = None
         self._task: asyncio.Task[None] | None = None
+        self._listener: PostedListener | None = None
 
     # -- ReplySink -------------------------------------------------------------------
+
+    def report_posted(self, listener: PostedListener) -> None:
+        """Tell ``listener`` every message this answer has opened, as each opens."""
+        self._listener = listener
+        if self.posted_ids:
+            listener(self.posted_ids)
+
+    def _report(self, _: object = None) -> None:
+        if self._listener is not None:
+            self._listener(self.posted_ids)
+
+    def _posted_reply(self) -> StreamedReply:
+        """The post + chat.update reply this answer continues in, reporting its posts."""
+        reply = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
+        reply.report_posted(self._report)
+        return reply
 
     async def queued(self, sentence: str) -> None:
         """Waiting for a slot: a stream cannot take its words back, so this answer is
         posted and edited (the fallback), its placeholder saying that it is queued."""
         if self._fallback is None:
-            self._fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
+            self._fallback = self._posted_reply()
         await self._fallback.queued(sentence)
 
     async def note(self, sentence: str) -> None:
@@ -316,13 +338,14 @@ class NativeReply:
         return tuple(ids)
 
     def _fallback_ids(self, shown: tuple[str, ...]) -> list[str]:
+        """The fallback's messages (``ts``) as the store names them (``channel:ts``)."""
         return [message_id(self._place.channel, ts) for ts in shown]
 
     @property
     def posted_ids(self) -> tuple[str, ...]:
-        """The messages opened so far (for ``recovery.RecordingSink``)."""
-        fallback = self._target.posted if self._fallback is not None else []
-        return (*self._ids, *(message_id(ref.channel, ref.id) for ref in fallback))
+        """The messages opened so far."""
+        fallback = self._fallback.posted_ids if self._fallback is not None else ()
+        return (*self._ids, *self._fallback_ids(fallback))
 
     async def attach(self, name: str, data: bytes, mime: str) -> None:
         """Share the file in the thread (files_upload_v2), beside the streamed text."""
@@ -521,6 +544,7 @@ class NativeReply:
         now = self._clock.monotonic()
         self._message = _Message(str(response["ts"]), now, text)
         self._ids.append(message_id(place.channel, self._message.ts))
+        self._report()
         self._reopen = ""
         self._note_words(piece, now)
 
@@ -585,7 +609,7 @@ class NativeReply:
         """Continue this answer with chat.postMessage + chat.update."""
         if self._message is not None:
             await self._roll_over(self._message, attempts=1)
-        fallback = StreamedReply(self._target, self._streams.scheduler, mrkdwn)
+        fallback = self._posted_reply()
         await fallback.start()
         text = self._reopen + text + (self._take_pending(last=True) or "")
         self._reopen = ""

@@ -1,13 +1,7 @@
-"""Answers that outlive a crash, on Slack: their messages are recorded as they are
-written, and the next start finishes them (see ``adapters/discord/recovery.py``).
+"""Answers that outlive a crash, on Slack: the next start finishes them (see
+``adapters/discord/recovery.py``). The core names an answer's messages
+(``channel:ts``) on its stored turn as they open (``ReportingSink``), so:
 
-- ``RecordingSink`` writes the ids (``channel:ts``) of an answer's messages to
-  its stored turn as they appear, since the service stores them only when the
-  answer ends. The turn is the thread's one ``streaming`` answer. The first
-  message opens before the turn is stored, and the first words may be seconds
-  away (the model is thinking), so from ``start`` to ``finish`` a watch records
-  it as soon as both exist: a crash while the model thinks must not leave a
-  stream open that nobody ends.
 - ``SlackRepairer`` shows every answer still owed (``bot.delivery``: a crash's
   ``interrupted`` answers, outages' undelivered ones, repairs a second crash
   cut): a native stream Slack still holds open is stopped (an interrupted one
@@ -18,12 +12,10 @@ written, and the next start finishes them (see ``adapters/discord/recovery.py``)
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -34,88 +26,12 @@ from adapters.slack.target import SlackTarget
 from adapters.slack.translate import ReplyPlace, message_id, place_of
 from bot import wording
 from bot.delivery import ReplayTarget, ending
-from bot.domain import Role, StoredTurn, ThreadKey, TurnStatus, TurnUpdate
+from bot.domain import StoredTurn, TurnStatus
 from bot.errors import PlatformError, ThreadlineError
-from bot.ports import ConversationStore, MessageRef, ReplySink
-from bot.sinks import PassingSink
+from bot.ports import MessageRef
 from bot.streaming import EditScheduler, StreamedReply
 
 log = logging.getLogger(__name__)
-
-SEARCH_TURNS = 200  # as far back as the streaming answer is looked for (see discord)
-# How often a just-started answer's first message and turn are looked for (see discord).
-WATCH_FIRST, WATCH_MAX = 0.01, 0.25
-
-
-class PostingSink(ReplySink, Protocol):
-    @property
-    def posted_ids(self) -> tuple[str, ...]: ...
-
-
-async def streaming_answer(store: ConversationStore, key: ThreadKey) -> int | None:
-    """The id of the answer being written in ``key``'s thread, once it is stored."""
-    window = await store.history(key, token_budget=10**12, max_turns=SEARCH_TURNS)
-    for turn in reversed(window.turns):
-        if turn.role is Role.ASSISTANT and turn.status is TurnStatus.STREAMING:
-            return turn.id
-    return None
-
-
-class RecordingSink(PassingSink):
-    """A ``ReplySink`` that stores its messages' ids on the answer's turn as they appear.
-
-    Messages open in the background (native streams), so the ids are compared at
-    every ``append``: a message opened since is recorded then.
-    """
-
-    def __init__(self, inner: PostingSink, store: ConversationStore, key: ThreadKey) -> None:
-        super().__init__(inner)
-        self._posting = inner
-        self._store = store
-        self._key = key
-        self._turn_id: int | None = None
-        self._saved: tuple[str, ...] = ()
-        self._saving = asyncio.Lock()
-        self._watch: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._inner.start()
-        self._watch = asyncio.create_task(self._record_first(), name="record-first-message")
-
-    async def append(self, text: str) -> None:
-        await self._inner.append(text)
-        if self._posting.posted_ids != self._saved:
-            await self._save()
-
-    async def finish(self, footer: str = "") -> tuple[str, ...]:
-        if self._watch is not None:  # the answer is ending: a turn stored after this is not ours
-            self._watch.cancel()
-            await asyncio.wait([self._watch])
-        return await self._inner.finish(footer)
-
-    async def _record_first(self) -> None:
-        delay = WATCH_FIRST
-        while not self._saved:
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, WATCH_MAX)
-            if self._posting.posted_ids != self._saved:
-                await self._save()
-
-    async def _save(self) -> None:
-        async with self._saving:  # the watch and an append may both save; one at a time
-            ids = self._posting.posted_ids
-            if ids == self._saved:
-                return
-            try:
-                if self._turn_id is None:
-                    self._turn_id = await streaming_answer(self._store, self._key)
-                    if self._turn_id is None:
-                        return
-                await self._store.update_turn(self._turn_id, TurnUpdate(reply_message_ids=ids))
-                self._saved = ids
-            except Exception:
-                # Only recovery after a crash needs the record; the answer goes on without it.
-                log.exception("could not record the messages of an answer in %s", self._key)
 
 
 class SlackRepairer:

@@ -13,7 +13,6 @@ from adapters.slack.assistant import AssistantThreads
 from adapters.slack.keep import offer_keep
 from adapters.slack.mentions import mrkdwn
 from adapters.slack.native import NativeStreams
-from adapters.slack.recovery import RecordingSink
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import PLATFORM, ReplyPlace, place_of
 from bot.allowance import UsageReport
@@ -98,15 +97,13 @@ class Replies:
         work: Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]],
     ) -> ReplyResult:
         reply = self._streams.reply(self.target(place))
-        # Its messages are recorded as they appear, for recovery after a crash.
-        sink = RecordingSink(reply, self._store, key)
         return await self.answers.run(
             key=key,
             place=place,
             request_id=request_id,
             requester_id=requester_id,
             reply=reply,
-            sink=sink,
+            sink=reply,
             work=work,
         )
 

@@ -499,17 +499,20 @@ async def test_sigkill_at_random_moments_loses_at_most_a_flush_interval(
 # -- the record a crash needs, while the model thinks -------------------------------
 
 
-class AnswersWait(MemoryStore):
-    """A store that stores an answer's turn only once the test lets it: the
-    placeholder is posted first, as when the database is slower than Discord."""
+class AnswerOrder(MemoryStore):
+    """A store that notes what the platform showed when an answer's turn was stored."""
 
-    def __init__(self) -> None:
+    def __init__(self, fake: FakeDiscord) -> None:
         super().__init__()
-        self.let = asyncio.Event()
+        self._fake = fake
+        self.shown_before_answer: list[int] | None = None
 
     async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None:
-        if turn.role is Role.ASSISTANT:
-            await self.let.wait()
+        if turn.role is Role.ASSISTANT and self.shown_before_answer is None:
+            bot_id = self._fake.bot.id
+            in_thread = self._fake.messages(int(key.thread))
+            shown = [m.id for m in in_thread if m.author.id == bot_id]
+            self.shown_before_answer = shown
         return await super().add_turn(key, turn)
 
 
@@ -524,22 +527,22 @@ def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
     )
 
 
-async def test_a_placeholder_posted_before_its_answer_is_stored_is_recorded_at_once(
+async def test_an_answer_is_stored_before_its_placeholder_which_it_names_at_once(
     client: UpstreamClient, upstream_settings: UpstreamSettings, upstream: FakeUpstream
 ) -> None:
     """Not at the first words: the model may think for seconds, and a crash meanwhile
     would leave a placeholder (with its Stop button) that no start can finish."""
-    store = AnswersWait()
     upstream.fail_next(Fault("stall", after_chunks=0, seconds=30))  # the model thinks
     async with RecordingDiscord(FAST_DISCORD) as fake:
+        store = AnswerOrder(fake)
         rig = Rig(fake, store, client, upstream_settings)
         async with rig.bot():
             asked = await fake.dispatch_message(content="think hard", mentions_bot=True)
             thread = await rig.thread_of(asked)
             placeholder = await fake.wait_for_message(thread, lambda m: m.author is fake.bot)
-            store.let.set()
             await eventually(lambda: store.find_by_message("discord", str(placeholder.id)))
             stored = await store.find_by_message("discord", str(placeholder.id))
             assert fake.message(placeholder.id).content == wording.THINKING_PLACEHOLDER
+    assert store.shown_before_answer == []  # the turn first, then its first message
     assert stored is not None
     assert (stored.turn.role, stored.turn.status) == (Role.ASSISTANT, TurnStatus.STREAMING)
