@@ -306,12 +306,8 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         raise error_from_body(response.status_code, body, response.headers, str(response.url))
     content_type = response.headers.get("content-type", "").partition(";")[0].strip()
     if content_type == "application/json":
-        # Some compatible servers ignore "stream": true and answer in one piece.
-        result = result_from(loads(await response.aread()))
-        for choice in result.choices:
-            yield ChatDelta(choice.content, choice.index, choice.finish_reason or "stop")
-        if result.usage:
-            yield ChatDelta(usage=result.usage)
+        for delta in await _one_piece(response):
+            yield delta
         return
     if content_type != "text/event-stream":
         await response.aread()
@@ -350,6 +346,22 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         raise UpstreamTruncated(
             "the stream ended without [DONE] or a finish reason", code="truncated"
         )
+
+
+async def _one_piece(response: httpx.Response) -> list[ChatDelta]:
+    """The deltas of an answer sent as one JSON body.
+
+    Some compatible servers ignore ``"stream": true`` and answer in one piece:
+    each choice becomes one finished delta, and the usage one more.
+    """
+    result = result_from(loads(await response.aread()))
+    deltas = [
+        ChatDelta(choice.content, choice.index, choice.finish_reason or "stop")
+        for choice in result.choices
+    ]
+    if result.usage:
+        deltas.append(ChatDelta(usage=result.usage))
+    return deltas
 
 
 def _read_events(
