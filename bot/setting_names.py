@@ -1,6 +1,6 @@
 """The names settings are read under, and the sentences for names and values that are wrong.
 
-``Settings`` (bot/settings.py) reads ``SECTION__FIELD`` and the documented flat
+``Settings`` (bot/settings/) reads ``SECTION__FIELD`` and the documented flat
 names. What it would silently ignore is caught here before it is built: a
 misspelled field of a known section (``UPSTREAM__TYPO``), a misspelled section
 (``UPSTRAEM__TIMEOUT_IDLE``) and the single-underscore form of a nested name

@@ -30,9 +30,8 @@ would not let the bytes arrive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -51,6 +50,7 @@ from bot.errors import (
 from bot.ports import Clock, SystemClock
 from bot.redact import Redactor
 from bot.settings import UpstreamSettings
+from bot.upstream.deadline import Deadline
 from bot.upstream.failures import (
     connection_closed,
     error_from_body,
@@ -137,7 +137,7 @@ class UpstreamClient:
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         attempt, waited = 1, 0.0
-        deadline = _Deadline(self._first_token_timeout)
+        deadline = Deadline(self._first_token_timeout)
         while True:
             try:
                 return await self._complete_once(request, deadline)
@@ -150,7 +150,7 @@ class UpstreamClient:
                 attempt, waited = attempt + 1, waited + delay
                 deadline.spend(delay)
 
-    async def _complete_once(self, request: ChatRequest, deadline: _Deadline) -> ChatResult:
+    async def _complete_once(self, request: ChatRequest, deadline: Deadline) -> ChatResult:
         body = orjson.dumps(request.payload(stream=False))
         try:
             with deadline.running():
@@ -169,7 +169,7 @@ class UpstreamClient:
         return result_from(loads(response.content))
 
     def _retry_in(
-        self, error: UpstreamError, attempt: int, waited: float, deadline: _Deadline
+        self, error: UpstreamError, attempt: int, waited: float, deadline: Deadline
     ) -> float | None:
         """The policy's delay, if the next try can still start before the first-token
         deadline (``UPSTREAM__TIMEOUT_FIRST_TOKEN`` bounds every try and wait together)."""
@@ -186,7 +186,7 @@ class UpstreamClient:
         Usage is asked for with ``stream_options`` where the server takes it
         (bot/upstream/stream_usage.py)."""
         attempt, waited = 1, 0.0
-        deadline = _Deadline(self._first_token_timeout)
+        deadline = Deadline(self._first_token_timeout)
         include = self.stream_usage.ask(self._base_url)
         probing = False  # asking again without stream_options, after a refusal with it
         while True:
@@ -221,7 +221,7 @@ class UpstreamClient:
                 deadline.spend(delay)
 
     async def _stream_once(
-        self, request: ChatRequest, deadline: _Deadline, *, include_usage: bool = False
+        self, request: ChatRequest, deadline: Deadline, *, include_usage: bool = False
     ) -> AsyncIterator[ChatDelta]:
         payload = request.payload(stream=True)
         if include_usage:
@@ -271,34 +271,6 @@ class UpstreamClient:
                 await response.aclose()
 
 
-class _Deadline:
-    """The time left for the first token, over every try and every wait between them.
-
-    Tries are measured on the event loop's clock (they wait on real sockets); waits
-    between tries are counted as the ``Clock`` slept them (``spend``).
-    """
-
-    __slots__ = ("_left",)
-
-    def __init__(self, seconds: float) -> None:
-        self._left = seconds
-
-    def left(self) -> float:
-        return max(self._left, 0.0)
-
-    def spend(self, seconds: float) -> None:
-        self._left -= seconds
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            yield
-        finally:
-            self.spend(loop.time() - started)
-
-
 async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterator[ChatDelta]:
     """Decode one response into deltas, checking status, type and the ending."""
     if response.status_code >= 400:
@@ -306,12 +278,8 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         raise error_from_body(response.status_code, body, response.headers, str(response.url))
     content_type = response.headers.get("content-type", "").partition(";")[0].strip()
     if content_type == "application/json":
-        # Some compatible servers ignore "stream": true and answer in one piece.
-        result = result_from(loads(await response.aread()))
-        for choice in result.choices:
-            yield ChatDelta(choice.content, choice.index, choice.finish_reason or "stop")
-        if result.usage:
-            yield ChatDelta(usage=result.usage)
+        for delta in await _one_piece(response):
+            yield delta
         return
     if content_type != "text/event-stream":
         await response.aread()
@@ -350,6 +318,22 @@ async def _deltas(response: httpx.Response, read_interval: float) -> AsyncIterat
         raise UpstreamTruncated(
             "the stream ended without [DONE] or a finish reason", code="truncated"
         )
+
+
+async def _one_piece(response: httpx.Response) -> list[ChatDelta]:
+    """The deltas of an answer sent as one JSON body.
+
+    Some compatible servers ignore ``"stream": true`` and answer in one piece:
+    each choice becomes one finished delta, and the usage one more.
+    """
+    result = result_from(loads(await response.aread()))
+    deltas = [
+        ChatDelta(choice.content, choice.index, choice.finish_reason or "stop")
+        for choice in result.choices
+    ]
+    if result.usage:
+        deltas.append(ChatDelta(usage=result.usage))
+    return deltas
 
 
 def _read_events(

@@ -193,6 +193,7 @@ async def test_stream_request_answered_in_one_json_piece_still_streams(
     deltas = await collect(client, ChatRequest(model="gpt-4o", messages=HELLO))
     assert text_of(deltas) == "whole answer"
     assert deltas[0].finish_reason == "stop"
+    assert deltas[-1].usage is not None  # the body's usage is kept, as a stream's is
 
 
 async def test_stream_without_done_or_finish_is_truncated_not_success(
