@@ -1,19 +1,13 @@
 """``SlackBot``: threadline on Slack through slack-bolt's ``AsyncApp``.
 
-Connection modes, chosen by configuration (Bolt's standard variable names):
-
-- Socket Mode when ``SLACK_APP_TOKEN`` (xapp-…) is set: Slack pushes envelopes
-  over a WebSocket (https://docs.slack.dev/apis/events-api/using-socket-mode).
-- Otherwise HTTP mode: an aiohttp server answering ``POST /slack/events``, every
-  request's signature checked by Bolt with ``SLACK_SIGNING_SECRET``
-  (https://docs.slack.dev/authentication/verifying-requests-from-slack).
+Socket Mode with ``SLACK_APP_TOKEN``, else HTTP mode (``POST /slack/events``): connection.py.
 
 ``SLACK_BOT_TOKEN`` (xoxb-…) drives the Web API through an ``AsyncWebClient``
 whose ``base_url`` is ``settings.slack.api_url``. With ``SLACK_CLIENT_ID`` and
 ``SLACK_CLIENT_SECRET`` (HTTP mode) the app is distributed: Bolt serves the install
 and OAuth-redirect routes, authorizes each request with its workspace's installed
-token (installs.py), and each workspace is answered by parts of its own (team.py),
-built on its first request; ``SLACK_BOT_TOKEN`` may then be left out.
+token (installs.py), and each workspace is answered by parts of its own (team.py,
+workspaces.py), built on its first request; ``SLACK_BOT_TOKEN`` may then be left out.
 
 Slack wants every event and command acknowledged within 3 seconds, and retries
 otherwise (https://docs.slack.dev/apis/events-api/#retries). So each listener
@@ -35,7 +29,6 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -44,21 +37,20 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION, click_of
-from adapters.slack.commands import COMMANDS, command_reply
+from adapters.slack.buttons import click_of
+from adapters.slack.commands import command_reply
+from adapters.slack.connection import EVENTS, REVOCATION_EVENTS, Listeners, bolt_app, connect
 from adapters.slack.deliveries import Deliveries
-from adapters.slack.gate import events_runner
 from adapters.slack.identity import auth_test as _auth_test
 from adapters.slack.identity import identity as _identity
 from adapters.slack.identity import share_auth_test as _share_auth_test
 from adapters.slack.installs import InstallRecords, home_install, oauth_parts, secret_in_form
-from adapters.slack.keep import KEEP_ACTION, keep_clicked
+from adapters.slack.keep import keep_clicked
 from adapters.slack.recovery import SlackRepairer, WorkspaceRepairer
 from adapters.slack.replies import Replies
-from adapters.slack.team import Shared, Team, open_team, team_client
+from adapters.slack.team import Shared, Team, team_client
 from adapters.slack.translate import (
     PLATFORM,
-    BotIdentity,
     PersonMessage,
     command_message_id,
     event_from_body,
@@ -66,6 +58,7 @@ from adapters.slack.translate import (
     retry_number,
     slash_command,
 )
+from adapters.slack.workspaces import Workspaces
 from bot import wording
 from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import StoredTurn
@@ -81,9 +74,6 @@ __all__ = ["EVENTS", "EVENTS_PATH", "REVOCATION_EVENTS", "SlackBot"]
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-EVENTS = ("app_mention", "message", "assistant_thread_started", "assistant_thread_context_changed")
-# A workspace removed the app or its token: Bolt's own listeners delete the install.
-REVOCATION_EVENTS = ("app_uninstalled", "tokens_revoked")
 
 
 class SlackBot:
@@ -120,11 +110,7 @@ class SlackBot:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._stack: contextlib.AsyncExitStack | None = None
-        self._shared: Shared | None = None
-        self._teams_stack: contextlib.AsyncExitStack | None = None
-        self._teams: dict[str, Team] = {}  # by team id
-        self._teams_lock = asyncio.Lock()
-        self._home: Team | None = None  # SLACK_BOT_TOKEN's workspace
+        self._workspaces: Workspaces | None = None  # each workspace's parts, from start
         self._address: tuple[str, int] | None = None
         self._socket: AsyncSocketModeHandler | None = None
 
@@ -145,9 +131,9 @@ class SlackBot:
     @property
     def rate_limited(self) -> int | None:
         """For /metrics: 429s Slack answered to this connection (None before ``start``)."""
-        if self._shared is None:
+        if self._workspaces is None:
             return None
-        return sum(team.scheduler.stats.rate_limited for team in self._teams.values())
+        return sum(team.scheduler.stats.rate_limited for team in self._workspaces)
 
     @property
     def distributed(self) -> bool:
@@ -185,8 +171,8 @@ class SlackBot:
             await stack.aclose()
         self._address = None
         self._socket = None
-        self._teams.clear()
-        self._home = None
+        if self._workspaces is not None:
+            self._workspaces.clear()
 
     async def drain(self, grace: float) -> None:
         """Take no new events or commands; give the work in flight up to ``grace``
@@ -203,7 +189,7 @@ class SlackBot:
         while True:
             while self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-            for team in list(self._teams.values()):
+            for team in self._teams():
                 await team.catchup.wait()
             if not self._tasks:
                 return
@@ -212,7 +198,7 @@ class SlackBot:
         slack = self._settings.slack
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        self._shared = shared = Shared(
+        shared = Shared(
             self._settings,
             self._service,
             self._store,
@@ -224,84 +210,48 @@ class SlackBot:
         )
         # Each workspace's parts close after the tasks using them have ended, and
         # those after the catch-ups that hand them on.
-        self._teams_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
+        teams_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
+        self._workspaces = workspaces = Workspaces(teams_stack, shared, self._installs)
         stack.push_async_callback(self._end_tasks)
         stack.push_async_callback(self._end_catchups)
         auth_test = None
         if slack.bot_token is not None:
             token = slack.bot_token.get_secret_value()
             auth_test = await _auth_test(team_client(shared, token))
-            home = await open_team(self._teams_stack, shared, token, _identity(auth_test))
-            self._home = self._teams[home.me.team_id] = home
-        # Answers still owed are repaired in their own workspace, with its token.
+            await workspaces.open_home(token, _identity(auth_test))
+        self._begin_recovery(stack)
+        if self.distributed or auth_test is None:  # Bolt authorizes each request
+            app = self._bolt_app(secret_in_form(team_client(shared, None)))
+        else:
+            assert workspaces.home is not None
+            app = self._bolt_app(workspaces.home.client)
+            _share_auth_test(app, auth_test)
+        connected = await connect(app, slack, EVENTS_PATH, self._clock, stack)
+        self._socket, self._address = connected.socket, connected.address
+
+    def _begin_recovery(self, stack: contextlib.AsyncExitStack) -> None:
+        """Answers still owed are repaired in their own workspace, with its token;
+        then the questions a stop left waiting are asked again."""
         deliveries = self._service.deliveries
         deliveries.attach(PLATFORM, WorkspaceRepairer(self._repairer_for))
         stack.push_async_callback(deliveries.detach, PLATFORM)
         questions, self._unanswered = self._unanswered, []
         self._spawn(self._recover(questions, catch_up=True))
-        if self.distributed or auth_test is None:  # Bolt authorizes each request
-            app = self._bolt_app(secret_in_form(team_client(shared, None)))
-        else:
-            assert self._home is not None
-            app = self._bolt_app(self._home.client)
-            _share_auth_test(app, auth_test)
-        if slack.app_token is not None:
-            handler = AsyncSocketModeHandler(app, slack.app_token.get_secret_value())
-            await handler.connect_async()  # type: ignore[no-untyped-call]
-            self._socket = handler
-            stack.push_async_callback(handler.close_async)
-            log.info("connected to Slack in Socket Mode")
-        else:
-            assert slack.signing_secret is not None  # start() checked
-            secret = slack.signing_secret.get_secret_value()
-            runner = events_runner(app, EVENTS_PATH, secret, self._clock)
-            await runner.setup()
-            stack.push_async_callback(runner.cleanup)
-            site = web.TCPSite(runner, slack.http_host, slack.http_port)
-            await site.start()
-            host, port = runner.addresses[0][:2]
-            self._address = (str(host), int(port))
-            log.info("serving Slack events on %s:%s%s", host, port, EVENTS_PATH)
 
     def _bolt_app(self, client: AsyncWebClient) -> AsyncApp:
-        slack = self._settings.slack
-        secret = slack.signing_secret
-        socket_mode = slack.app_token is not None
-        oauth: dict[str, Any] = {}
+        oauth = None
         if self.distributed:
             assert self._installs is not None  # start() checked
-            home = self._home
+            home = self._workspaces.home if self._workspaces is not None else None
             found = home_install(home.token, home.me) if home is not None else None
-            oauth_settings, authorize = oauth_parts(
-                slack, self._installs, self._coordination, found
-            )
-            oauth = {"oauth_settings": oauth_settings, "authorize": authorize}
-        app = AsyncApp(
-            name="threadline",
-            client=client,
-            signing_secret=secret.get_secret_value() if secret is not None else "",
-            request_verification_enabled=not socket_mode,
-            logger=logging.getLogger("slack_bolt"),
-            **oauth,
-        )
-        for name in EVENTS:
-            app.event(name)(self._on_event)
-        for name in COMMANDS:
-            app.command(name)(self._on_command)
-        for action in (STOP_ACTION, REGENERATE_ACTION):
-            app.action(action)(self._on_click)
-        app.action(KEEP_ACTION)(self._on_keep)
-        if self.distributed:
-            app.enable_token_revocation_listeners()
-        else:  # SLACK_BOT_TOKEN's workspace: the operator removes the token
-            for name in REVOCATION_EVENTS:
-                app.event(name)(_acknowledged)
-        return app
+            oauth = oauth_parts(self._settings.slack, self._installs, self._coordination, found)
+        listeners = Listeners(self._on_event, self._on_command, self._on_click, self._on_keep)
+        return bolt_app(self._settings.slack, client, listeners, oauth)
 
     def take_over(self, questions: Sequence[StoredTurn]) -> None:
         """A dead worker's turns are ours (bot/workers.py): show its answers still owed
         and answer its questions, as a start does (no catch-up: this worker is up)."""
-        if self._shared is not None:  # else not connected yet: the start will find them
+        if self._workspaces is not None:  # else not connected yet: the start will find them
             self._spawn(self._recover(list(questions), catch_up=False))
 
     async def _repairer_for(self, workspace: str) -> SlackRepairer | None:
@@ -312,45 +262,16 @@ class SlackBot:
 
     async def _installed_team(self, team_id: str) -> Team | None:
         """The parts answering an installed workspace, from its stored install."""
-        team = self._teams.get(team_id)
-        if team is not None or self._installs is None:
-            return team
-        record = await self._installs.find_installation(None, team_id)
-        token = record.get("bot_token") if record is not None else None
-        if record is None or not isinstance(token, str) or self._shared is None:
-            return None
-        assert self._teams_stack is not None  # set before the shared parts
-        async with self._teams_lock:
-            team = self._teams.get(team_id)
-            if team is None:
-                me = BotIdentity(
-                    user_id=str(record.get("bot_user_id") or ""),
-                    bot_id=str(record.get("bot_id") or ""),
-                    team_id=team_id,
-                )
-                team = await open_team(self._teams_stack, self._shared, token, me)
-                self._teams[team_id] = team
-        return team
+        workspaces = self._workspaces
+        return None if workspaces is None else await workspaces.installed(team_id)
 
     async def _team(self, context: AsyncBoltContext) -> Team | None:
-        """The parts answering the request's workspace, built on its first request
-        with the token Bolt's authorize found (None: no token, nothing to answer with)."""
-        team_id, token = context.team_id or "", context.bot_token
-        team = self._teams.get(team_id)
-        if team is not None and (token is None or team.token == token):
-            return team
-        if token is None or self._shared is None or self._teams_stack is None:
-            return self._home
-        async with self._teams_lock:
-            team = self._teams.get(team_id)
-            if team is None or team.token != token:  # new, or installed again
-                me = BotIdentity(
-                    user_id=context.bot_user_id or "", bot_id=context.bot_id or "", team_id=team_id
-                )
-                team = await open_team(self._teams_stack, self._shared, token, me)
-                self._teams[team_id] = team
-                log.info("answering workspace %s", team_id)
-            return team
+        """The parts answering the request's workspace (None: nothing to answer with)."""
+        workspaces = self._workspaces
+        return None if workspaces is None else await workspaces.of_request(context)
+
+    def _teams(self) -> list[Team]:
+        return [] if self._workspaces is None else list(self._workspaces)
 
     async def _recover(self, questions: list[StoredTurn], *, catch_up: bool) -> None:
         """Show the answers still owed (a crash cut them, an outage kept them), then
@@ -368,7 +289,7 @@ class SlackBot:
                 # Every worker starts with the same list: the first to claim one asks it.
                 if await self._seen.claim(f"reask:{question.turn.id}"):
                     self._spawn(_reasked(team.replies, question))
-        home = self._home
+        home = self._workspaces.home if self._workspaces is not None else None
         if catch_up and home is not None:
             # Not through the sightings: another worker's may name a message it never
             # stored (it died in between); the store keeps each message once.
@@ -448,17 +369,13 @@ class SlackBot:
         task.add_done_callback(self._tasks.discard)
 
     async def _end_catchups(self) -> None:
-        for team in list(self._teams.values()):
+        for team in self._teams():
             await team.catchup.aclose()
 
     async def _end_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-async def _acknowledged(ack: AsyncAck) -> None:
-    await ack()
 
 
 async def _reasked(replies: Replies, question: StoredTurn) -> None:

@@ -86,25 +86,44 @@ async def open_team(
     """Build one workspace's parts; ``stack`` closes them (streams, downloads, catch-up)."""
     slack = shared.settings.slack
     client = team_client(shared, token)
-    # Several workers spend the workspace's chat.update tier together.
-    budget = SharedBudget(shared.budgets, f"slack:{me.team_id}") if shared.budgets else None
-    scheduler = EditScheduler(SLACK_BUDGET, shared.clock, shared=budget)
-    scheduler = await stack.enter_async_context(scheduler)
+    scheduler = await stack.enter_async_context(_edit_scheduler(shared, me))
     # Shared files come from Slack's hosts only, the token with them (bot/fetch.py).
     downloader = await stack.enter_async_context(slack_downloader(token, slack.api_url))
+    streams = _native_streams(shared, client, scheduler)
+    stack.push_async_callback(streams.close)
+    replies = Replies(client, shared.service, streams, AssistantThreads(client), shared.store)
+    names = UserNames(client)
+    history, catchup = _history_and_catchup(shared, client, names, me)
+    stack.push_async_callback(catchup.aclose)
+    files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
+    events, clicks, commands = _listeners(shared, client, replies, names, history, files)
+    return Team(token, client, me, scheduler, events, clicks, commands, replies, catchup)
+
+
+def _edit_scheduler(shared: Shared, me: BotIdentity) -> EditScheduler:
+    """The workspace's chat.update budget; several workers spend its tier together."""
+    budget = SharedBudget(shared.budgets, f"slack:{me.team_id}") if shared.budgets else None
+    return EditScheduler(SLACK_BUDGET, shared.clock, shared=budget)
+
+
+def _native_streams(
+    shared: Shared, client: AsyncWebClient, scheduler: EditScheduler
+) -> NativeStreams:
+    slack = shared.settings.slack
     options = StreamOptions(
         append_interval=slack.stream_append_interval,
         appends_per_minute=slack.stream_appends_per_minute,
         rollover_after=slack.stream_rollover_seconds,
         max_chars=slack.stream_max_chars,
     )
-    streams = NativeStreams(
-        client, scheduler, options, shared.clock, enabled=slack.native_streaming
-    )
-    stack.push_async_callback(streams.close)
-    replies = Replies(client, shared.service, streams, AssistantThreads(client), shared.store)
-    names = UserNames(client)
-    # The thread import and the catch-up at start share conversations.replies' budget.
+    return NativeStreams(client, scheduler, options, shared.clock, enabled=slack.native_streaming)
+
+
+def _history_and_catchup(
+    shared: Shared, client: AsyncWebClient, names: UserNames, me: BotIdentity
+) -> tuple[ThreadHistory, CatchUp]:
+    """The thread import and the catch-up at start share conversations.replies' budget."""
+    slack = shared.settings.slack
     replies_scope = f"slack:{me.team_id}:conversations.replies"
     pacer = MethodPacer(shared.store, replies_scope, slack.history_import_interval, shared.clock)
     history = ThreadHistory(
@@ -112,8 +131,19 @@ async def open_team(
     )
     within = shared.settings.limits.reask_within_seconds
     catchup = CatchUp(client, shared.store, pacer, me, shared.clock, within=within)
-    stack.push_async_callback(catchup.aclose)
-    files = FileReader(downloader, FileLimits(slack.max_image_bytes, slack.max_text_file_bytes))
+    return history, catchup
+
+
+def _listeners(
+    shared: Shared,
+    client: AsyncWebClient,
+    replies: Replies,
+    names: UserNames,
+    history: ThreadHistory,
+    files: FileReader,
+) -> tuple[EventHandler, Clicks, SlashCommands]:
+    """What answers the workspace's events, button clicks and slash commands."""
+    slack = shared.settings.slack
     lists = slack_lists(slack)
     events = EventHandler(
         store=shared.store, replies=replies, history=history, names=names, files=files, lists=lists
@@ -136,4 +166,4 @@ async def open_team(
         lists=lists,
         desk=desk,
     )
-    return Team(token, client, me, scheduler, events, clicks, commands, replies, catchup)
+    return events, clicks, commands
