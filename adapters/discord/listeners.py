@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import discord
 from discord.ext import commands
 
 from adapters.discord.answers import AnswerRunner
 from adapters.discord.files import read_files
-from adapters.discord.target import ChannelTarget, Postable, discord_errors
+from adapters.discord.target import ChannelTarget, Postable
+from adapters.discord.threads import ThreadFirst
 from adapters.discord.translate import (
     PLATFORM,
     Trigger,
@@ -48,8 +50,8 @@ from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
 from bot.fetch import Downloader
 from bot.files import FileKind, FileLimits, file_kind, with_files
-from bot.ports import ConversationStore
-from bot.service import ReplyService
+from bot.ports import ConversationStore, ReplySink
+from bot.service import ReplyResult, ReplyService
 from bot.settings import DiscordSettings
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class Destination:
     channel: Postable
     key: ThreadKey
     reply_to: discord.MessageReference | None = None
+    thread_name: str | None = None  # a thread to open, once the question is stored
 
 
 class Intake:
@@ -157,13 +160,19 @@ class MessageEvents(commands.Cog):
                 text=text,
                 images=files.images,
             )
-            running = self._runner.begin(
-                request_id,
-                message.author.id,
-                target,
-                lambda sink: self._service.handle(asked, sink),
-                key=where.key,
-            )
+
+            def work(sink: ReplySink) -> Coroutine[Any, Any, ReplyResult]:
+                if where.thread_name is not None:  # opened once the question is stored
+                    sink = ThreadFirst(
+                        sink,
+                        message=message,
+                        name=where.thread_name,
+                        target=target,
+                        scheduler=self._runner.scheduler,
+                    )
+                return self._service.handle(asked, sink)
+
+            running = self._runner.begin(request_id, message.author.id, target, work, key=where.key)
         await self._runner.complete(running)
 
     async def _taken_before(self, message: discord.Message) -> bool:
@@ -182,7 +191,9 @@ class MessageEvents(commands.Cog):
     async def _destination(
         self, message: discord.Message, trigger: Trigger, name: str, bot_id: int
     ) -> Destination:
-        """The channel and conversation of the answer; opens a thread for a new mention."""
+        """The channel and conversation of the answer. A new mention's thread is named
+        here and opened once its question is stored (``ThreadFirst``): its key is
+        known before, a thread started from a message has the message's id."""
         channel = message.channel
         assert isinstance(channel, POSTABLE)
         in_place = Destination(
@@ -202,15 +213,9 @@ class MessageEvents(commands.Cog):
             return in_place
         if not self._settings.answer_in_thread or not isinstance(channel, discord.TextChannel):
             return in_place
-        try:
-            with discord_errors(str(channel.id)):
-                thread = await self._runner.scheduler.spend(
-                    None, lambda: message.create_thread(name=name)
-                )
-        except ThreadlineError as error:  # no Create Public Threads permission, …
-            log.warning("could not open a thread, answering in place: %s", error)
-            return in_place
-        return Destination(thread, thread_key(channel.guild.id, channel.id, thread.id))
+        # The key is the thread's: started from the message, it has the message's id.
+        key = thread_key(channel.guild.id, channel.id, message.id)
+        return Destination(channel, key, in_place.reply_to, thread_name=name)
 
     async def _say(self, message: discord.Message, sentence: str) -> None:
         """One sentence in reply to ``message`` (a refusal); failures are only logged."""

@@ -157,6 +157,14 @@ class ChannelTarget:
         self._typing = _Typing(channel)
         self.posted: list[MessageRef] = []
 
+    def move_to(self, channel: Postable) -> None:
+        """Write the answer in ``channel`` (the thread just opened for it) instead;
+        before anything is posted, and no longer as a reply (a thread shows what
+        it answers)."""
+        assert not self.posted
+        self._channel, self._reply_to = channel, None
+        self._typing = _Typing(channel)
+
     @property
     def limits(self) -> PlatformLimits:
         return self._limits
