@@ -26,11 +26,6 @@ from bot.domain import (
     Usage,
 )
 
-# Both SQL engines: the workers holding a streaming answer or a pending question.
-OPEN_WORKERS_SQL = (
-    "SELECT DISTINCT worker FROM turns WHERE status IN ('streaming', 'pending') ORDER BY worker"
-)
-
 Row = tuple[Any, ...]
 
 # Column order is the contract between these statements and ``turn_from``.

@@ -41,7 +41,6 @@ from storage.postgres.sql import Conn, numbered, unavailable_as_storage_error
 from storage.rows import (
     KEY_COLUMNS,
     KEY_MATCH,
-    OPEN_WORKERS_SQL,
     T_TURN_COLUMNS,
     TURN_COLUMNS,
     key_from,
@@ -50,24 +49,34 @@ from storage.rows import (
     turn_values,
     update_assignments,
 )
+from storage.statements import (
+    FIND_BY_MESSAGE,
+    GET_TURN,
+    HAS_CONVERSATION,
+    INSERT_TURN,
+    OPEN_WORKERS,
+    RECENT_CONVERSATIONS,
+    SAVE_SETTINGS,
+    SETTINGS,
+    UNANSWERED_QUESTIONS,
+    UNDELIVERED_ANSWERS,
+    check_max_turns,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
 __all__ = ["PostgresStore"]
 
-_INSERT_TURN = numbered(
-    "INSERT INTO turns (conversation_id, platform, role, text, author_id, author_name, "
-    "requester_id, reply_to, parts, platform_message_id, reply_ids, status, model, "
-    "prompt_tokens, completion_tokens, trace_id, tokens, created_at, updated_at, delivery, "
-    "usage_estimated, worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING RETURNING id"
-)
-_WITH_KEY = (
-    f"SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM turns t "
-    "JOIN conversations c ON c.id = t.conversation_id "
-)
+_INSERT_TURN = numbered(INSERT_TURN)
 _KEY_MATCH = numbered(KEY_MATCH)
+_FIND_BY_MESSAGE = numbered(FIND_BY_MESSAGE)
+_HAS_CONVERSATION = numbered(HAS_CONVERSATION)
+_SETTINGS = numbered(SETTINGS)
+_SAVE_SETTINGS = numbered(SAVE_SETTINGS)
+_UNANSWERED_QUESTIONS = numbered(UNANSWERED_QUESTIONS)
+_RECENT_CONVERSATIONS = numbered(RECENT_CONVERSATIONS)
+_UNDELIVERED_ANSWERS = numbered(UNDELIVERED_ANSWERS)
 # Full buckets read the same as missing rows; sweep them out every this many takes.
 PRUNE_BUCKETS_EVERY = 1_000
 
@@ -163,13 +172,7 @@ class PostgresStore(Installations, ClosesOnExit):
     async def save_settings(self, key: ThreadKey, settings: ConversationSettings) -> None:
         """Replace the conversation's overrides (``None`` fields go back to the defaults)."""
         await self._fetch(
-            "INSERT INTO conversations (platform, workspace, channel, thread, model, "
-            "system_prompt, temperature, max_tokens, response_format, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (platform, workspace, channel, thread) DO UPDATE SET "
-            "model = excluded.model, system_prompt = excluded.system_prompt, "
-            "temperature = excluded.temperature, max_tokens = excluded.max_tokens, "
-            "response_format = excluded.response_format",
+            _SAVE_SETTINGS,
             *key_params(key),
             settings.model,
             settings.system_prompt,
@@ -210,7 +213,7 @@ class PostgresStore(Installations, ClosesOnExit):
 
     async def open_workers(self) -> list[str]:
         """The workers holding a ``streaming`` answer or a ``pending`` question."""
-        rows = await self._fetch(OPEN_WORKERS_SQL)
+        rows = await self._fetch(OPEN_WORKERS)
         return [str(row[0]) for row in rows]
 
     async def adopt_questions(
@@ -275,55 +278,35 @@ class PostgresStore(Installations, ClosesOnExit):
     # -- reads ----------------------------------------------------------------
 
     async def get_turn(self, turn_id: int) -> Turn | None:
-        rows = await self._fetch(f"SELECT {TURN_COLUMNS} FROM turns WHERE id = $1", turn_id)
+        rows = await self._fetch(numbered(GET_TURN), turn_id)
         return turn_from(tuple(rows[0])) if rows else None
 
     async def history(
         self, key: ThreadKey, *, token_budget: int, max_turns: int, through: int | None = None
     ) -> HistoryWindow:
         """The newest eligible turns that fit ``token_budget`` (see ``ConversationStore``)."""
-        if max_turns < 1:
-            raise ValueError(f"max_turns must be at least 1, not {max_turns}")
+        check_max_turns(max_turns)
         with unavailable_as_storage_error():
             async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
                 return await read_history(conn, key, token_budget, max_turns, through)
 
     async def find_by_message(self, platform: str, message_id: str) -> StoredTurn | None:
         """The turn a platform message belongs to: the message itself or one of its replies."""
-        rows = await self._fetch(
-            f"{_WITH_KEY} WHERE t.platform = $1 AND t.platform_message_id = $2 "
-            f"UNION ALL SELECT {KEY_COLUMNS}, {T_TURN_COLUMNS} FROM message_refs r "
-            "JOIN turns t ON t.id = r.turn_id JOIN conversations c ON c.id = t.conversation_id "
-            "WHERE r.platform = $1 AND r.message_id = $2 LIMIT 1",
-            platform,
-            message_id,
-        )
+        rows = await self._fetch(_FIND_BY_MESSAGE, platform, message_id, platform, message_id)
         return _stored(rows[0]) if rows else None
 
     async def has_conversation(self, key: ThreadKey) -> bool:
         """True once the thread has at least one stored turn (of any status)."""
-        rows = await self._fetch(
-            "SELECT EXISTS (SELECT 1 FROM turns WHERE conversation_id = "
-            f"(SELECT id FROM conversations WHERE {_KEY_MATCH}))",
-            *key_params(key),
-        )
+        rows = await self._fetch(_HAS_CONVERSATION, *key_params(key))
         return bool(rows[0][0])
 
     async def settings(self, key: ThreadKey) -> ConversationSettings:
-        rows = await self._fetch(
-            "SELECT model, system_prompt, temperature, max_tokens, response_format "
-            f"FROM conversations WHERE {_KEY_MATCH}",
-            *key_params(key),
-        )
+        rows = await self._fetch(_SETTINGS, *key_params(key))
         return ConversationSettings(*rows[0]) if rows else ConversationSettings()
 
     async def unanswered_questions(self, *, since: float) -> list[StoredTurn]:
         """``pending`` questions asked since ``since``, after their thread's reset, oldest first."""
-        rows = await self._fetch(
-            f"{_WITH_KEY} WHERE t.status = 'pending' AND t.created_at >= $1 "
-            "AND t.id > c.context_start_turn_id ORDER BY t.id",
-            since,
-        )
+        rows = await self._fetch(_UNANSWERED_QUESTIONS, since)
         return [_stored(row) for row in rows]
 
     async def recent_conversations(
@@ -331,24 +314,12 @@ class PostgresStore(Installations, ClosesOnExit):
     ) -> list[tuple[ThreadKey, str]]:
         """Each conversation on ``platform`` whose newest question was stored at or after
         ``since``, with that question's message id; oldest first."""
-        rows = await self._fetch(
-            f"SELECT {KEY_COLUMNS}, t.platform_message_id FROM turns t "
-            "JOIN conversations c ON c.id = t.conversation_id "
-            "WHERE t.id IN (SELECT max(id) FROM turns WHERE platform = $1 AND role = 'user' "
-            "AND platform_message_id IS NOT NULL GROUP BY conversation_id) "
-            "AND t.created_at >= $2 ORDER BY t.id",
-            platform,
-            since,
-        )
+        rows = await self._fetch(_RECENT_CONVERSATIONS, platform, since)
         return [(key_from(tuple(row)), str(row[4])) for row in rows]
 
     async def undelivered_answers(self, platform: str) -> list[StoredTurn]:
         """Answers on ``platform`` whose final text is still owed, oldest first."""
-        rows = await self._fetch(
-            f"{_WITH_KEY} WHERE t.delivery = 'pending' AND t.status <> 'streaming' "
-            "AND t.platform = $1 ORDER BY t.id",
-            platform,
-        )
+        rows = await self._fetch(_UNDELIVERED_ANSWERS, platform)
         return [_stored(row) for row in rows]
 
     async def usage_since(

@@ -19,7 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import storage.sqlite
+import storage.sqlite.buckets
+import storage.sqlite.cache
+import storage.sqlite.window
 from bot.domain import (
     Bucket,
     ConversationSettings,
@@ -506,8 +508,8 @@ async def _run_ops(ops: list[tuple[Any, ...]], path: Path) -> None:
 def test_sqlite_history_matches_the_memory_model(ops: list[tuple[Any, ...]]) -> None:
     # Shrink the paging constants so short sequences cross page, trim and reload paths.
     with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as tmp:
-        patch.setattr(storage.sqlite, "_PAGE_SIZE", 3)
-        patch.setattr(storage.sqlite, "_WINDOW_SPARE", 1)
+        patch.setattr(storage.sqlite.cache, "PAGE_SIZE", 3)
+        patch.setattr(storage.sqlite.window, "WINDOW_SPARE", 1)
         asyncio.run(_run_ops(ops, Path(tmp) / "t.db"))
 
 
@@ -526,7 +528,7 @@ async def test_an_emptied_bucket_stays_empty_across_a_restart(tmp_path: Path) ->
 async def test_refilled_buckets_are_swept_out_of_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage.sqlite, "PRUNE_BUCKETS_EVERY", 3)
+    monkeypatch.setattr(storage.sqlite.buckets, "PRUNE_BUCKETS_EVERY", 3)
     path = tmp_path / "threadline.db"
     async with await SqliteStore.open(path) as store:
         for user in ("a", "b"):
