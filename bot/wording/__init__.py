@@ -35,6 +35,10 @@ from bot.wording.asking import (
     slack_thread_title,
 )
 from bot.wording.buttons import (
+    REGENERATE_EMOJI,
+    REGENERATE_LABEL,
+    STOP_EMOJI,
+    STOP_LABEL,
     candidate_kept,
     keep_label,
     keep_prompt,
@@ -161,7 +165,11 @@ from bot.wording.upstream import no_chat_completions, upstream_error
 __all__ = [
     "EMPTY_ANSWER",
     "IN_PROGRESS_MARKER",
+    "REGENERATE_EMOJI",
+    "REGENERATE_LABEL",
     "SLACK_THINKING_STATUS",
+    "STOP_EMOJI",
+    "STOP_LABEL",
     "THINKING_PLACEHOLDER",
     "after",
     "all_in_flight",

@@ -3,6 +3,13 @@ access.py)."""
 
 from __future__ import annotations
 
+# A button's word and emoji: Discord shows them as two fields of one button, Slack as
+# one plain_text label (adapters/slack/buttons.py joins them).
+STOP_LABEL = "Stop"
+STOP_EMOJI = "⏹️"
+REGENERATE_LABEL = "Regenerate"
+REGENERATE_EMOJI = "🔄"
+
 
 def slack_stop_fallback() -> str:
     """The notification text of the message holding an answer's Stop button."""

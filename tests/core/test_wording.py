@@ -101,3 +101,20 @@ def test_the_old_twin_names_say_the_merged_sentence() -> None:
     assert wording.discord_attachment_refused("f", "size", 1, 2) == wording.slack_file_refused(
         "f", "size", 1, 2
     )
+
+
+def test_one_button_wording_on_both_platforms() -> None:
+    """Discord shows the emoji and the word as two fields, Slack as one label."""
+    from adapters.discord.views import RegenerateButton, StopButton
+    from adapters.slack.buttons import regenerate_blocks, stop_blocks
+    from bot.domain import ThreadKey
+
+    stop, regenerate = StopButton("a1b2").item, RegenerateButton(7).item
+    assert (stop.label, str(stop.emoji)) == ("Stop", "⏹️")
+    assert (regenerate.label, str(regenerate.emoji)) == ("Regenerate", "🔄")
+    key = ThreadKey("slack", "T0123ABCD", "C0123ABCD", "1712345678.000100")
+    labels = [
+        blocks[0]["elements"][0]["text"]["text"]
+        for blocks in (stop_blocks("a1b2"), regenerate_blocks(key, 7))
+    ]
+    assert labels == ["⏹️ Stop", "🔄 Regenerate"]
