@@ -110,11 +110,13 @@ async def discord_problem(settings: DiscordSettings, http: httpx.AsyncClient) ->
     try:
         response = await http.get(url, headers=headers)
     except httpx.TransportError:
-        return False, wording.discord_unreachable()
+        return False, wording.platform_unreachable("discord")
     if response.status_code == 401:
         return False, wording.discord_token_refused()
     if response.status_code >= 400:
-        return False, wording.discord_request_failed(response.status_code, None)
+        return False, wording.platform_request_failed(
+            "discord", wording.request_detail(response.status_code, None)
+        )
     return True, f"as {response.json().get('username', '?')}"
 
 
@@ -126,7 +128,7 @@ async def slack_problem(settings: SlackSettings, http: httpx.AsyncClient) -> tup
         response = await http.post(settings.api_url + "auth.test", headers=headers)
         body = response.json()
     except (httpx.TransportError, ValueError):
-        return False, wording.slack_unreachable()
+        return False, wording.platform_unreachable("slack")
     if not body.get("ok"):
         return False, wording.slack_auth_failed(str(body.get("error", "unknown")))
     if settings.app_token is None and settings.signing_secret is None:

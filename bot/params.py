@@ -7,7 +7,7 @@ to generate at once", ``response_format`` "sets the return format" (OpenAI's
 options (Discord ranges and choices, Slack ``key=value`` text, terminal flags)
 and hand the values here: parsing, range checks, storage and inheritance (a
 thread inherits its channel's, like ``/model``) happen in this module only, and
-a value out of range gets a sentence (bot/wording.py), never a request.
+a value out of range gets a sentence (bot/wording/commands.py), never a request.
 """
 
 from __future__ import annotations

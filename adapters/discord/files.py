@@ -80,13 +80,13 @@ async def _download(
     try:
         downloaded = await downloader.download(attachment.url, limit)
     except DownloadRefused as refused:
-        raise _Refused(wording.attachment_host_refused(attachment.filename, "Discord")) from refused
+        raise _Refused(wording.attachment_host_refused(attachment.filename, "discord")) from refused
     except DownloadTooLarge:
         raise _Refused(_sentence(attachment, "size", limits)) from None
     except DownloadFailed:
-        raise _Refused(wording.discord_attachment_unavailable(attachment.filename)) from None
+        raise _Refused(wording.attachment_unavailable(attachment.filename, "discord")) from None
     if downloaded.status != 200:
-        raise _Refused(wording.discord_attachment_unavailable(attachment.filename))
+        raise _Refused(wording.attachment_unavailable(attachment.filename, "discord"))
     return downloaded.data
 
 
@@ -111,6 +111,6 @@ def _text(attachment: discord.Attachment, data: bytes, limits: FileLimits) -> st
 
 
 def _sentence(attachment: discord.Attachment, problem: str, limits: FileLimits) -> str:
-    return wording.discord_attachment_refused(
+    return wording.attachment_refused(
         attachment.filename, problem, limits.max_image_bytes, limits.max_text_bytes
     )

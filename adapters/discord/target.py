@@ -70,10 +70,14 @@ def discord_errors(bucket: str) -> Iterator[None]:
             )
             is_global = headers.get("X-RateLimit-Global") == "true"
             raise PlatformRateLimited(retry_after, bucket=bucket, is_global=is_global) from error
-        sentence = wording.discord_request_failed(error.status, error.code or None)
+        sentence = wording.platform_request_failed(
+            "discord", wording.request_detail(error.status, error.code or None)
+        )
         raise PlatformError(sentence, code=str(error.code or error.status)) from error
     except (aiohttp.ClientError, OSError) as error:
-        raise PlatformError(wording.discord_unreachable(), code="connection_failed") from error
+        raise PlatformError(
+            wording.platform_unreachable("discord"), code="connection_failed"
+        ) from error
 
 
 def _seconds(value: str | None) -> float:

@@ -22,8 +22,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import discord
 
-STOP_LABEL = "Stop"
-REGENERATE_LABEL = "Regenerate"
+from bot import wording
 
 
 @runtime_checkable
@@ -56,7 +55,9 @@ class StopButton(
     template=r"threadline:stop:(?P<request>[0-9a-z:]{1,80})",
 ):
     def __init__(self, request_id: str) -> None:
-        super().__init__(_button(STOP_LABEL, "⏹️", f"threadline:stop:{request_id}"))
+        super().__init__(
+            _button(wording.STOP_LABEL, wording.STOP_EMOJI, f"threadline:stop:{request_id}")
+        )
         self.request_id = request_id
 
     @classmethod
@@ -80,7 +81,13 @@ class RegenerateButton(
     template=r"threadline:regenerate:(?P<turn>[0-9]{1,19})",
 ):
     def __init__(self, turn_id: int) -> None:
-        super().__init__(_button(REGENERATE_LABEL, "🔄", f"threadline:regenerate:{turn_id}"))
+        super().__init__(
+            _button(
+                wording.REGENERATE_LABEL,
+                wording.REGENERATE_EMOJI,
+                f"threadline:regenerate:{turn_id}",
+            )
+        )
         self.turn_id = turn_id
 
     @classmethod

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack.translate import PLATFORM
+from bot import wording
 from bot.domain import ThreadKey
 
 __all__ = [
@@ -40,8 +41,8 @@ __all__ = [
 
 STOP_ACTION = "threadline_stop"
 REGENERATE_ACTION = "threadline_regenerate"
-STOP_LABEL = "⏹️ Stop"
-REGENERATE_LABEL = "🔄 Regenerate"
+STOP_LABEL = f"{wording.STOP_EMOJI} {wording.STOP_LABEL}"
+REGENERATE_LABEL = f"{wording.REGENERATE_EMOJI} {wording.REGENERATE_LABEL}"
 
 Json = dict[str, Any]
 

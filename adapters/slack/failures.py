@@ -63,7 +63,7 @@ def platform_error(
     code = str(_field(response, "error") or f"http_{status}")
     if code in AUTH_CODES:
         return PlatformError(wording.slack_auth_failed(code), code=code)
-    return PlatformError(wording.slack_request_failed(code), code=code)
+    return PlatformError(wording.platform_request_failed("slack", code), code=code)
 
 
 @contextlib.contextmanager
@@ -74,7 +74,9 @@ def translated(bucket: str, *, workspace_wide: bool = False) -> Iterator[None]:
     except SlackApiError as error:
         raise platform_error(error, bucket, workspace_wide=workspace_wide) from error
     except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-        raise PlatformError(wording.slack_unreachable(), code="connection_failed") from error
+        raise PlatformError(
+            wording.platform_unreachable("slack"), code="connection_failed"
+        ) from error
 
 
 def _retry_after(headers: Mapping[str, Any]) -> float:

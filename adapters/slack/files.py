@@ -108,11 +108,11 @@ class FileReader:
         try:
             downloaded = await self._downloader.download(file.url, limit)
         except DownloadRefused:
-            raise _Refused(wording.attachment_host_refused(file.name, "Slack")) from None
+            raise _Refused(wording.attachment_host_refused(file.name, "slack")) from None
         except DownloadTooLarge:
             raise self._refused(file, "size") from None
         except DownloadFailed:
-            raise _Refused(wording.slack_file_unavailable(file.name)) from None
+            raise _Refused(wording.attachment_unavailable(file.name, "slack")) from None
         if downloaded.status != 200 or _is_sign_in_page(downloaded.content_type, file):
             log.warning(
                 "Slack refused the download of %s (HTTP %s, %s): is files:read granted?",
@@ -120,7 +120,7 @@ class FileReader:
                 downloaded.status,
                 downloaded.content_type,
             )
-            raise _Refused(wording.slack_file_unavailable(file.name))
+            raise _Refused(wording.attachment_unavailable(file.name, "slack"))
         return downloaded.data
 
     def _image(self, file: SlackFile, data: bytes) -> Attachment:
@@ -140,7 +140,7 @@ class FileReader:
     def _refused(self, file: SlackFile, problem: str) -> _Refused:
         limits = self._limits
         return _Refused(
-            wording.slack_file_refused(
+            wording.attachment_refused(
                 file.name, problem, limits.max_image_bytes, limits.max_text_bytes
             )
         )

@@ -66,7 +66,7 @@ async def test_an_unsupported_file_is_refused_with_one_sentence(
         )
         [refusal] = await fake.wait_for(lambda: rig.bot_messages(general) or None)
 
-    assert refusal.content == wording.discord_attachment_refused(
+    assert refusal.content == wording.attachment_refused(
         "report.pdf", "type", IMAGE_LIMIT, TEXT_LIMIT
     )
     assert "PNG, JPEG, WebP and GIF images up to 10 MiB" in refusal.content
@@ -89,9 +89,7 @@ async def test_images_are_checked_for_size_and_type(rig: Rig, upstream: FakeUpst
         await fake.wait_for(lambda: len(rig.bot_messages(general)) == 2)
 
     too_big, not_an_image = rig.bot_messages(general)
-    assert too_big.content == wording.discord_attachment_refused("big.png", "size", 32, TEXT_LIMIT)
-    assert not_an_image.content == wording.discord_attachment_refused(
-        "fake.gif", "image", 32, TEXT_LIMIT
-    )
+    assert too_big.content == wording.attachment_refused("big.png", "size", 32, TEXT_LIMIT)
+    assert not_an_image.content == wording.attachment_refused("fake.gif", "image", 32, TEXT_LIMIT)
     assert fake.stats().counts.get("cdn_served", 0) == 1  # the big one was never downloaded
     assert upstream.requests == []

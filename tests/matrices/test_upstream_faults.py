@@ -73,7 +73,7 @@ def upstream_settings(upstream: FakeUpstream) -> UpstreamSettings:
 
 
 def sentence(code: str, trace_id: str | None = None) -> str:
-    """What the thread says for an upstream error code (bot/wording.py)."""
+    """What the thread says for an upstream error code (bot/wording/upstream.py)."""
     return "⚠️ " + wording.upstream_error("", code, trace_id)
 
 

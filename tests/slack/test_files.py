@@ -27,7 +27,7 @@ LIMITS = SlackSettings()
 
 def refused(name: str, problem: str, image_limit: int = LIMITS.max_image_bytes) -> str:
     """The refusal as the thread shows it (mrkdwn)."""
-    sentence = wording.slack_file_refused(name, problem, image_limit, LIMITS.max_text_file_bytes)
+    sentence = wording.attachment_refused(name, problem, image_limit, LIMITS.max_text_file_bytes)
     return render_slack(sentence)
 
 
@@ -147,7 +147,7 @@ async def test_slack_s_sign_in_page_is_never_taken_for_the_file(
     limits = FileLimits(LIMITS.max_image_bytes, LIMITS.max_text_file_bytes)
     async with slack_downloader("xoxb-not-the-bot-token", slack_fake.base_url) as downloader:
         files = await FileReader(downloader, limits).read([file])
-    assert files.refusal == wording.slack_file_unavailable(name)
+    assert files.refusal == wording.attachment_unavailable(name, "slack")
     assert (files.images, files.texts) == ((), ())
     assert slack_fake.files.downloads == [{"file_id": stored.id, "authorized": False}]
     assert sniff_image(SIGN_IN_PAGE.encode()) is None  # and sniffing alone refuses it too
