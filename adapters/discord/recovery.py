@@ -64,7 +64,7 @@ class DiscordRepairer:
         try:
             return await self._repair(answer)
         except (discord.HTTPException, ValueError) as error:
-            raise PlatformError(wording.discord_unreachable(), code=str(error)) from error
+            raise PlatformError(wording.platform_unreachable("discord"), code=str(error)) from error
 
     async def tell(self, answer: StoredTurn) -> None:
         channel_id = answer.key.thread or answer.key.channel
