@@ -24,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -104,30 +105,53 @@ class CatchUp:
             log.warning("could not catch up: %s", error.user_message)
             return 0
         handed = 0
-        for key, last in reversed(recent[-MAX_THREADS:]):  # the newest threads first
-            if key.workspace != self._me.team_id or key.thread == key.channel:
-                continue  # another workspace's, or a DM's top level (no thread to read)
-            if ts_order(last.rpartition(":")[2]) > ts_order(f"{self._live_since:.6f}"):
+        recent = [
+            (key, last)
+            for key, last in recent[-MAX_THREADS:]
+            if key.workspace == self._me.team_id and key.thread != key.channel
+        ]  # this workspace's threads (a DM's top level has no thread to read)
+        for key, last in reversed(recent):  # the newest threads first
+            if self._seen_live(last.rpartition(":")[2]):
                 continue  # stored live, since this process connected
             oldest = _oldest(key, last, since)
-            for message in await self._read(key, oldest):
-                event = _as_event(message, key, self._me, oldest)
-                if event is not None:
-                    handle(event)
-                    handed += 1
+            handed += self._hand(await self._read(key, oldest), key, oldest, handle)
+        for key, root in _channels(recent):  # then new mentions at their top level
+            if not self._seen_live(root):
+                oldest = max(root, f"{since:.6f}", key=ts_order)
+                handed += self._hand(await self._read(key, oldest), key, oldest, handle)
         if handed:
             log.info("caught up on %d Slack messages sent while threadline was down", handed)
         return handed
 
+    def _seen_live(self, ts: str) -> bool:
+        return ts_order(ts) > ts_order(f"{self._live_since:.6f}")
+
+    def _hand(
+        self, messages: list[Mapping[str, Any]], key: ThreadKey, oldest: str, handle: Handle
+    ) -> int:
+        handed = 0
+        for message in messages:
+            event = _as_event(message, key, self._me, oldest)
+            if event is not None:
+                handle(event)
+                handed += 1
+        return handed
+
     async def _read(self, key: ThreadKey, oldest: str) -> list[Mapping[str, Any]]:
-        """One page of the thread after ``oldest``, oldest first; none if Slack refuses."""
+        """One page of the thread (``key.thread``; a channel's top level when empty)
+        after ``oldest``, oldest first; none if Slack refuses."""
         for _ in range(ATTEMPTS):
             await self._pacer.take()
             try:
                 with translated(key.channel, workspace_wide=True):
-                    page = await self._client.conversations_replies(
-                        channel=key.channel, ts=key.thread, oldest=oldest, limit=PAGE
-                    )
+                    if key.thread:
+                        page = await self._client.conversations_replies(
+                            channel=key.channel, ts=key.thread, oldest=oldest, limit=PAGE
+                        )
+                    else:  # conversations.history: newest first
+                        page = await self._client.conversations_history(
+                            channel=key.channel, oldest=oldest, limit=PAGE
+                        )
             except PlatformRateLimited as error:
                 log.info("conversations.replies is busy: reading %s again", key)
                 await self._clock.sleep(error.retry_after)
@@ -135,9 +159,21 @@ class CatchUp:
             except ThreadlineError as error:  # gone, or no access: nothing to catch up on
                 log.info("could not read %s to catch up: %s", key, error.user_message)
                 return []
-            messages = page.get("messages") or []
-            return [m for m in messages if isinstance(m, Mapping)]
+            messages = [m for m in page.get("messages") or [] if isinstance(m, Mapping)]
+            return sorted(messages, key=lambda m: ts_order(str(m.get("ts", ""))))
         return []
+
+
+def _channels(recent: list[tuple[ThreadKey, str]]) -> list[tuple[ThreadKey, str]]:
+    """Each channel the threads were started in (its top level: ``thread`` empty), with
+    the newest thread's root: a mention after it may have started a thread of its own
+    that nothing stored."""
+    roots: dict[str, ThreadKey] = {}
+    for key, _ in recent:
+        known = roots.get(key.channel)
+        if known is None or ts_order(key.thread) > ts_order(known.thread):
+            roots[key.channel] = key
+    return [(replace(key, thread=""), key.thread) for key in roots.values()]
 
 
 def _oldest(key: ThreadKey, last: str, since: float) -> str:

@@ -34,7 +34,11 @@ PACED: dict[str, Any] = {"history_import_interval": READS.interval}
 
 @pytest.fixture
 def slack_fake_limits() -> SlackLimits:
-    return SlackLimits.fast().with_method_limit("conversations.replies", READS)
+    return (
+        SlackLimits.fast()
+        .with_method_limit("conversations.replies", READS)
+        .with_method_limit("conversations.history", READS)
+    )
 
 
 async def answered_thread(fake: SlackFake, make_bot: MakeBot, text: str, **changes: Any) -> str:
@@ -174,7 +178,11 @@ async def test_a_message_sent_while_a_killed_process_was_down_is_answered_once(
     """A real ``threadline run`` on the SQLite file, SIGKILLed: the message Slack got
     meanwhile is answered by the next start, and the start after that (a follow-up
     asked then is answered in its turn) does not answer it again."""
-    limits = SlackLimits().with_method_limit("conversations.replies", READS)
+    limits = (
+        SlackLimits()
+        .with_method_limit("conversations.replies", READS)
+        .with_method_limit("conversations.history", READS)
+    ).with_method_limit("conversations.history", READS)
     async with SlackFake(limits=limits) as slack:
         env = slack_env(upstream, tmp_path, slack) | {
             "SLACK__HISTORY_IMPORT_INTERVAL": str(READS.interval)

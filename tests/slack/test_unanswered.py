@@ -34,7 +34,11 @@ READS = RateLimit(burst=1, interval=0.5)
 
 @pytest.fixture
 def slack_fake_limits() -> SlackLimits:
-    return SlackLimits.fast().with_method_limit("conversations.replies", READS)
+    return (
+        SlackLimits.fast()
+        .with_method_limit("conversations.replies", READS)
+        .with_method_limit("conversations.history", READS)
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""auth.test, conversations.replies/info, users.info, reactions.add, assistant.threads.*.
+"""auth.test, conversations.replies/history/info, users.info, reactions.add, assistant.threads.*.
 
 - conversations.replies (https://docs.slack.dev/reference/methods/conversations.replies):
   parent first, then replies oldest first; cursor pagination through
@@ -9,6 +9,11 @@
   the parent is returned first all the same (the method "returns an entire thread";
   a client must leave it out itself). Errors: ``channel_not_found``,
   ``thread_not_found``, ``invalid_ts_oldest``.
+- conversations.history (https://docs.slack.dev/reference/methods/conversations.history):
+  a channel's top-level messages (thread replies are left out), newest first,
+  those after ``oldest`` only; the same non-Marketplace cap of 15 messages and
+  1 call a minute as conversations.replies. Errors: ``channel_not_found``,
+  ``invalid_ts_oldest``.
 - reactions.add: ``message_not_found``, ``already_reacted``.
 - users.info: ``user_not_found``.
 - assistant.threads.setStatus / setTitle / setSuggestedPrompts: recorded in
@@ -32,6 +37,7 @@ class ConversationMethods:
         return {
             "auth.test": self.auth_test,
             "conversations.replies": self.replies,
+            "conversations.history": self.history,
             "conversations.info": self.info,
             "users.info": self.users_info,
             "reactions.add": self.reactions_add,
@@ -76,6 +82,34 @@ class ConversationMethods:
             "messages": [ws.message_json(m) for m in page],
             "has_more": has_more,
             "response_metadata": {"next_cursor": next_cursor},
+        }
+
+    async def history(self, call: ApiCall) -> Json:
+        ws = self._ws
+        channel = ws.channels.get(call.text("channel", required=True, error="channel_not_found"))
+        if channel is None:
+            raise ApiError("channel_not_found")
+        top = [
+            m
+            for m in ws.messages.get(channel.id, {}).values()
+            if not m.deleted and (m.thread_ts is None or m.thread_ts == m.ts)
+        ]
+        oldest = call.text("oldest")
+        try:
+            start = ts_key(oldest) if oldest else None
+        except ValueError as exc:
+            raise ApiError("invalid_ts_oldest") from exc
+        after = [m for m in top if start is None or ts_key(m.ts) > start]
+        newest_first = sorted(after, key=lambda m: ts_key(m.ts), reverse=True)
+        cap = ws.limits.replies_max_messages
+        try:
+            limit = min(int(call.args.get("limit") or cap), cap)
+        except ValueError as exc:
+            raise ApiError("invalid_arguments") from exc
+        page = newest_first[: max(limit, 1)]
+        return {
+            "messages": [ws.message_json(m) for m in page],
+            "has_more": len(page) < len(newest_first),
         }
 
     async def info(self, call: ApiCall) -> Json:

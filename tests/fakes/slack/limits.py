@@ -80,6 +80,7 @@ def _default_method_limits() -> dict[str, RateLimit]:
         "chat.appendStream": TIER_4,
         "chat.stopStream": TIER_2,
         "conversations.replies": NON_MARKETPLACE_HISTORY,
+        "conversations.history": NON_MARKETPLACE_HISTORY,
         "conversations.info": TIER_3,
         "users.info": TIER_4,
         "files.getUploadURLExternal": TIER_4,
