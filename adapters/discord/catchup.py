@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
-from bot.ports import ConversationStore
+from bot.conversations import Conversations
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ Handle = Callable[[discord.Message], Awaitable[None]]
 
 async def catch_up(
     client: discord.Client,
-    store: ConversationStore,
+    conversations: Conversations,
     handle: Handle,
     *,
     within: float,
@@ -50,7 +50,7 @@ async def catch_up(
     if within <= 0 or client.user is None:
         return 0
     since = time.time() - within
-    recent = await store.recent_conversations("discord", since=since)
+    recent = await conversations.recent("discord", since=since)
     handed = 0
     for key, last in recent[-MAX_CONVERSATIONS:]:
         where = key.thread or key.channel
