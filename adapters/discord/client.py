@@ -1,14 +1,13 @@
 """``DiscordBot``: the discord.py connection, with threadline's parts plugged in.
 
-    bot = DiscordBot(settings, service=service, store=store, conversations=conversations,
-                     catalog=catalog)
+    bot = DiscordBot(settings, service=service, conversations=conversations, ...)
     async with bot:
         await bot.start(token)
 
 discord.py's advanced-startup shape (examples/advanced_startup.py): the core's
 services (``ReplyService``, ``Conversations``) and the catalog come in through
-``__init__``, never the store; ``login``
-starts the edit scheduler and counts every REST request in its budget
+``__init__`` (and, until answers.py, listeners.py and recovery.py take
+``Conversations``, the store); ``login`` starts the edit scheduler and counts every REST request in its budget
 (``counting``); ``setup_hook`` (run once, after login, before the gateway
 connects) adds the two cogs and the persistent buttons, and syncs the slash
 commands; ``close`` stops every answer (each gets its final edit), then the
