@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 
 import discord
 
+from bot.conversations import Conversations
 from bot.domain import ThreadKey
-from bot.ports import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ Handle = Callable[[discord.Message], Awaitable[None]]
 
 async def catch_up(
     client: discord.Client,
-    store: ConversationStore,
+    conversations: Conversations,
     handle: Handle,
     *,
     within: float,
@@ -52,7 +52,7 @@ async def catch_up(
     if within <= 0 or client.user is None:
         return 0
     since = time.time() - within
-    recent = await store.recent_conversations("discord", since=since)
+    recent = await conversations.recent("discord", since=since)
     handed = 0
     for where, after in _reads(recent[-MAX_CONVERSATIONS:], live_since):
         try:

@@ -1,12 +1,13 @@
 """``DiscordBot``: the discord.py connection, with threadline's parts plugged in.
 
-    bot = DiscordBot(settings, service=service, store=store, catalog=catalog)
+    bot = DiscordBot(settings, service=service, conversations=conversations, ...)
     async with bot:
         await bot.start(token)
 
-discord.py's advanced-startup shape (examples/advanced_startup.py): the store,
-the reply service and the catalog come in through ``__init__``; ``login``
-starts the edit scheduler and counts every REST request in its budget
+discord.py's advanced-startup shape (examples/advanced_startup.py): the core's
+services (``ReplyService``, ``Conversations``) and the catalog come in through
+``__init__`` (and, until answers.py, listeners.py and recovery.py take
+``Conversations``, the store); ``login`` starts the edit scheduler and counts every REST request in its budget
 (``counting``); ``setup_hook`` (run once, after login, before the gateway
 connects) adds the two cogs and the persistent buttons, and syncs the slash
 commands; ``close`` stops every answer (each gets its final edit), then the
@@ -48,7 +49,7 @@ from adapters.discord.redaction import redact_every_request
 from adapters.discord.translate import PLATFORM
 from adapters.discord.views import RegenerateButton, StopButton
 from bot import wording
-from bot.conversation_settings import SettingsDesk
+from bot.conversations import Conversations
 from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
@@ -86,6 +87,7 @@ class DiscordBot(commands.AutoShardedBot):
         service: ReplyService,
         store: ConversationStore,
         catalog: ModelCatalog,
+        conversations: Conversations | None = None,
         budget: BudgetPlan = DISCORD_BUDGET,
         unanswered: Sequence[StoredTurn] = (),
         shared: Coordination | None = None,
@@ -103,6 +105,9 @@ class DiscordBot(commands.AutoShardedBot):
         )
         self._threadline = settings
         self._service = service
+        # The transition (issue 17 point 1): answers.py, listeners.py and recovery.py
+        # still take the store; once they take ``conversations``, ``store`` goes.
+        self._conversations = conversations or Conversations(store)
         self._store = store
         self._catalog = catalog
         self._budget = budget
@@ -168,8 +173,7 @@ class DiscordBot(commands.AutoShardedBot):
         )
         self._events = events
         await self.add_cog(events)
-        desk = SettingsDesk(
-            self._store,
+        desk = self._conversations.settings_desk(
             self._catalog,
             platform=PLATFORM,
             admin_user_ids=[str(user) for user in settings.admin_user_ids],
@@ -178,7 +182,6 @@ class DiscordBot(commands.AutoShardedBot):
             ThreadlineCommands(
                 settings=settings,
                 service=self._service,
-                store=self._store,
                 catalog=self._catalog,
                 runner=runner,
                 downloader=downloader,
@@ -218,7 +221,7 @@ class DiscordBot(commands.AutoShardedBot):
             within = self._threadline.limits.reask_within_seconds
             await catch_up(
                 self,
-                self._store,
+                self._conversations,
                 self._events.on_message,
                 within=within,
                 live_since=self._live_since,

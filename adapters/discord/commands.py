@@ -42,7 +42,6 @@ from bot.fetch import Downloader
 from bot.files import FileLimits, with_files
 from bot.models import ModelCatalog
 from bot.params import MAX_CANDIDATES
-from bot.ports import ConversationStore
 from bot.service import ReplyService
 from bot.settings import DiscordSettings
 
@@ -62,7 +61,6 @@ class ThreadlineCommands(commands.Cog):
         *,
         settings: DiscordSettings,
         service: ReplyService,
-        store: ConversationStore,
         catalog: ModelCatalog,
         runner: AnswerRunner,
         downloader: Downloader,
@@ -71,7 +69,6 @@ class ThreadlineCommands(commands.Cog):
         self._desk = desk
         self._settings = settings
         self._service = service
-        self._store = store
         self._catalog = catalog
         self._runner = runner
         self._limits = FileLimits(settings.max_image_bytes, settings.max_text_file_bytes)

@@ -32,9 +32,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.failures import translated
 from adapters.slack.pacer import MethodPacer
 from adapters.slack.translate import PLATFORM, BotIdentity, SlackEvent, event_from_body, ts_order
+from bot.conversations import StoreOrConversations, conversations_of
 from bot.domain import ThreadKey
 from bot.errors import PlatformRateLimited, ThreadlineError
-from bot.ports import Clock, ConversationStore
+from bot.ports import Clock
 
 __all__ = ["CatchUp"]
 
@@ -53,7 +54,7 @@ class CatchUp:
     def __init__(
         self,
         client: AsyncWebClient,
-        store: ConversationStore,
+        conversations: StoreOrConversations,
         pacer: MethodPacer,
         me: BotIdentity,
         clock: Clock,
@@ -62,7 +63,7 @@ class CatchUp:
         now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._store = store
+        self._conversations = conversations_of(conversations)
         self._pacer = pacer
         self._me = me
         self._clock = clock
@@ -100,7 +101,7 @@ class CatchUp:
             return 0
         since = self._now() - self._within
         try:
-            recent = await self._store.recent_conversations(PLATFORM, since=since)
+            recent = await self._conversations.recent(PLATFORM, since=since)
         except ThreadlineError as error:
             log.warning("could not catch up: %s", error.user_message)
             return 0

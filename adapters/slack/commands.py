@@ -53,11 +53,11 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.access import AccessLists, may_use
 from bot.conversation_settings import Changer, SettingsDesk
+from bot.conversations import StoreOrConversations, conversations_of
 from bot.domain import Incoming, Params, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
 from bot.params import parse_ask_prefix
-from bot.ports import ConversationStore
 from bot.redact import Redactor
 
 __all__ = ["COMMANDS", "CommandReply", "SlashCommands", "command_reply", "parse_prompt"]
@@ -127,16 +127,19 @@ class SlashCommands:
     def __init__(
         self,
         *,
-        store: ConversationStore,
         catalog: ModelCatalog,
         replies: Replies,
         names: UserNames,
         lists: AccessLists,
         desk: SettingsDesk,
+        conversations: StoreOrConversations | None = None,
+        store: StoreOrConversations | None = None,  # the transition: team.py passes the store
     ) -> None:
+        given = conversations if conversations is not None else store
+        assert given is not None, "SlashCommands needs conversations"
         self._lists = lists
         self._desk = desk
-        self._store = store
+        self._conversations = conversations_of(given)
         self._catalog = catalog
         self._replies = replies
         self._names = names
@@ -215,7 +218,7 @@ class SlashCommands:
         """The command's question is stored: it was answered (or is being answered)."""
         if not command.trigger_id:
             return False
-        found = await self._store.find_by_message(PLATFORM, command_message_id(command.trigger_id))
+        found = await self._conversations.find(PLATFORM, command_message_id(command.trigger_id))
         if found is not None:
             log.info("dropped a repeated %s (trigger %s)", command.name, command.trigger_id)
         return found is not None

@@ -20,9 +20,8 @@ from adapters.slack.failures import translated
 from adapters.slack.names import UserNames
 from adapters.slack.pacer import MethodPacer
 from adapters.slack.translate import BotIdentity, PersonMessage, earlier_messages
+from bot.conversations import StoreOrConversations, conversations_of
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore
-from bot.service import user_turn
 
 __all__ = ["ThreadHistory"]
 
@@ -33,7 +32,7 @@ class ThreadHistory:
     def __init__(
         self,
         client: AsyncWebClient,
-        store: ConversationStore,
+        conversations: StoreOrConversations,
         names: UserNames,
         *,
         me: BotIdentity,
@@ -41,7 +40,7 @@ class ThreadHistory:
         pacer: MethodPacer,
     ) -> None:
         self._client = client
-        self._store = store
+        self._conversations = conversations_of(conversations)
         self._names = names
         self._me = me
         self._limit = limit
@@ -62,9 +61,8 @@ class ThreadHistory:
             log.warning("could not read the thread %s: %s", key, error.user_message)
             return 0
         messages = page.get("messages") or []
-        stored = 0
-        for earlier in earlier_messages(messages, self._me, key=key, before_ts=mention.ts):
-            named = replace(earlier, author_name=await self._names.name(earlier.author_id))
-            if await self._store.add_turn(key, user_turn(named)) is not None:
-                stored += 1
-        return stored
+        named = [
+            replace(earlier, author_name=await self._names.name(earlier.author_id))
+            for earlier in earlier_messages(messages, self._me, key=key, before_ts=mention.ts)
+        ]
+        return await self._conversations.import_history(key, named)
