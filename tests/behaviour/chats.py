@@ -11,12 +11,15 @@ Every way the platforms differ on purpose is named below, in one place.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from bot import wording
 from bot.conversation_settings import Said
-from bot.domain import ThreadKey
+from bot.domain import ThreadKey, TurnStatus
 from bot.ports import ConversationStore
 
 # Who gives a command: someone with no rights, a platform admin (Discord: Manage
@@ -25,6 +28,18 @@ Who = Literal["member", "admin", "listed"]
 # Where: the channel, the thread of the conversation started last, or the DM.
 Where = Literal["channel", "thread", "dm"]
 Button = Literal["stop", "regenerate"]
+# A message a scenario sent, to edit or delete later: a Discord message id, a Slack ts.
+Ref = str
+
+
+@dataclass(frozen=True)
+class File:
+    """An attachment a person adds to a message (uploaded to the platform's own file host)."""
+
+    name: str
+    data: bytes
+    mimetype: str
+
 
 # The deliberate differences, in one place.
 # A Discord DM belongs to no server, so the server lists do not reach it; a Slack DM
@@ -34,6 +49,16 @@ DM_BELONGS_TO_WORKSPACE = {"discord": False, "slack": True}
 WORKSPACE_LISTS = {
     "discord": ("allowed_guild_ids", "blocked_guild_ids"),
     "slack": ("allowed_team_ids", "blocked_team_ids"),
+}
+# Where a refusal of a mention (a bare mention, a refused file) is shown: Discord
+# answers in the channel as a reply and opens no thread for it; Slack answers in the
+# mention's thread, which a Slack message always has. The drivers read it there.
+REFUSAL_OPENS_A_THREAD = {"discord": False, "slack": True}
+# The sentence for a refused attachment. The same words on both (wording.py says so);
+# the two names remain until the wording package merges them.
+ATTACHMENT_REFUSED = {
+    "discord": wording.discord_attachment_refused,
+    "slack": wording.slack_file_refused,
 }
 
 
@@ -45,16 +70,23 @@ class Chat(Protocol):
 
     def workspace_id(self) -> str: ...
 
-    def bot(self, **settings: Any) -> contextlib.AbstractAsyncContextManager[None]: ...
+    def bot(
+        self, *, recover: bool = False, **settings: Any
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """A started bot, stopped on exit. ``recover``: start as ``threadline run`` does
+        after a stop (answers cut short are ended, questions left waiting are asked)."""
 
-    async def mention(self, text: str, *, who: Who = "member") -> None: ...
+    async def mention(self, text: str, *, who: Who = "member", files: Sequence[File] = ()) -> Ref:
+        """Mention the bot in the channel and wait until its answer is finished."""
 
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         """Send a mention and do not wait for an answer (one that should get none)."""
 
-    async def follow_up(self, text: str) -> None: ...
+    async def follow_up(self, text: str) -> Ref:
+        """Write in the thread of the conversation started last; wait for the answer."""
 
-    async def dm(self, text: str) -> None: ...
+    async def dm(self, text: str) -> Ref:
+        """Write to the bot in a DM (which becomes the current conversation); wait for the answer."""
 
     async def dm_unanswered(self, text: str) -> None: ...
 
@@ -89,3 +121,62 @@ class Chat(Protocol):
 
     def answers(self) -> list[str]:
         """The bot's answers in the thread, oldest first (not the messages holding buttons)."""
+
+    # conversations
+    async def start(self, text: str, *, who: Who = "member") -> Ref:
+        """Mention the bot and return at once: its answer is on its way."""
+
+    async def until_shown(self, fragment: str) -> str:
+        """Wait until the current conversation shows ``fragment`` in a finished answer;
+        everything the bot shows there."""
+
+    async def refused(self, text: str, *, files: Sequence[File] = ()) -> str:
+        """Mention the bot with ``files``; the one message it shows instead of an answer
+        (where: REFUSAL_OPENS_A_THREAD)."""
+
+    def rendered(self, sentence: str) -> str:
+        """A sentence of bot/wording.py as the platform shows it (Slack: mrkdwn)."""
+
+    async def edit(self, ref: Ref, text: str) -> None:
+        """The author changes a message's words (a mention stays a mention)."""
+
+    async def delete(self, ref: Ref) -> None: ...
+
+    async def stored_text(self, ref: Ref) -> str | None:
+        """The stored turn of a message, None if the store holds none."""
+
+    async def answer_status(self) -> TurnStatus:
+        """How the store holds the current conversation's latest answer."""
+
+    def times_shown(self) -> int:
+        """How many different texts the latest answer showed (more than one: it streamed)."""
+
+    async def follow_up_while_down(self, text: str) -> None:
+        """A follow-up in the current thread posted while no bot is running."""
+
+
+async def until_stored(chat: Chat, ref: Ref, text: str | None, timeout: float = 5.0) -> None:
+    """Wait until the store holds ``text`` for the message ``ref`` (None: holds nothing).
+
+    The store raises no events: this re-reads it every 10 ms until the deadline, and
+    fails the test there. It never decides anything by time."""
+    async with asyncio.timeout(timeout):
+        while await chat.stored_text(ref) != text:
+            await asyncio.sleep(0.01)
+
+
+async def settled(
+    store: ConversationStore, platform: str, message_id: str, timeout: float = 5.0
+) -> TurnStatus:
+    """The status of the answer turn shown in ``message_id``, once the store has
+    concluded it: the chat may show the last words a moment before the store notes
+    the message and its end."""
+    async with asyncio.timeout(timeout):
+        while True:
+            stored = await store.find_by_message(platform, message_id)
+            if stored is not None and stored.turn.status not in _UNSETTLED:
+                return stored.turn.status
+            await asyncio.sleep(0.01)
+
+
+_UNSETTLED = (TurnStatus.PENDING, TurnStatus.STREAMING)

@@ -44,14 +44,20 @@ async def chat(
     bots: list[SlackBot] = []
     async with SlackFake(limits=SlackLimits.fast()) as fake:
 
-        async def make(**changes: Any) -> SlackBot:
+        async def make(*, recover: bool = False, **changes: Any) -> SlackBot:
             settings = Settings(
                 _env_file=None,
                 upstream=upstream_settings,
                 slack=slack_settings(fake, **changes),
             )
+            if recover:  # as ``threadline run`` starts after a stop
+                await store.interrupt_streaming()
             bot = SlackBot(
-                settings, service=service, store=store, catalog=ModelCatalog(upstream_settings)
+                settings,
+                service=service,
+                store=store,
+                catalog=ModelCatalog(upstream_settings),
+                unanswered=await service.unanswered() if recover else (),
             )
             await bot.start()
             bots.append(bot)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot import wording
 from tests.behaviour.chats import DM_BELONGS_TO_WORKSPACE, WORKSPACE_LISTS, Chat
 from tests.fakes.upstream import FakeUpstream
@@ -34,7 +36,8 @@ async def test_a_blocked_workspace_reaches_direct_messages_only_where_they_belon
 ) -> None:
     """The one named difference (chats.DM_BELONGS_TO_WORKSPACE)."""
     _, blocked = WORKSPACE_LISTS[chat.platform]
-    async with chat.bot(**{blocked: [chat.workspace_id()]}):
+    lists: dict[str, Any] = {blocked: [chat.workspace_id()]}
+    async with chat.bot(**lists):
         if DM_BELONGS_TO_WORKSPACE[chat.platform]:
             await chat.dm_unanswered("psst")
             refused = await chat.command("/reset", where="dm")
