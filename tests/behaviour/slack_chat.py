@@ -18,6 +18,9 @@ from tests.slack.conftest import BOT, bot_messages, holds_button
 
 GENERAL = "C0GENERAL1"
 DM = "D0ALICE001"
+# Seconds between the bot's conversations.replies reads (the catch-up at a restart);
+# the fake's tier for the method is set to the same (conftest.READS).
+READ_INTERVAL = 0.5
 USERS = {"member": "U0BOB00001", "admin": "U0ALICE001", "listed": "U0CAROL001"}
 
 
@@ -45,9 +48,8 @@ class SlackChat:
         if USERS["listed"] not in workspace.users:
             workspace.add_user(USERS["listed"], "carol", "Carol Example")
         workspace.users[USERS["admin"]].is_admin = True
-        bot = await self.make_bot(
-            recover=recover, **({"admin_user_ids": [USERS["listed"]]} | settings)
-        )
+        defaults = {"admin_user_ids": [USERS["listed"]], "history_import_interval": READ_INTERVAL}
+        bot = await self.make_bot(recover=recover, **(defaults | settings))
         try:
             yield
             await bot.idle()
