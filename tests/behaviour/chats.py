@@ -160,9 +160,13 @@ async def until_stored(chat: Chat, ref: Ref, text: str | None, timeout: float = 
 
     The store raises no events: this re-reads it every 10 ms until the deadline, and
     fails the test there. It never decides anything by time."""
-    async with asyncio.timeout(timeout):
-        while await chat.stored_text(ref) != text:
-            await asyncio.sleep(0.01)
+    try:
+        async with asyncio.timeout(timeout):
+            while await chat.stored_text(ref) != text:
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        held = await chat.stored_text(ref)
+        raise AssertionError(f"the store holds {held!r} for {ref}, not {text!r}") from None
 
 
 async def settled(
