@@ -64,7 +64,9 @@ ATTACHMENT_REFUSED = {
 
 class Chat(Protocol):
     platform: str
-    store: ConversationStore
+
+    @property
+    def store(self) -> ConversationStore: ...
 
     def user_id(self, who: Who) -> str: ...
 
@@ -78,6 +80,10 @@ class Chat(Protocol):
 
     async def mention(self, text: str, *, who: Who = "member", files: Sequence[File] = ()) -> Ref:
         """Mention the bot in the channel and wait until its answer is finished."""
+
+    async def bot_mentions(self, text: str, *, own: bool) -> None:
+        """A bot mentions this one in the channel: another integration, or (``own``)
+        this bot's own message as the platform echoes it back."""
 
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         """Send a mention and do not wait for an answer (one that should get none)."""

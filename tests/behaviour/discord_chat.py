@@ -15,8 +15,8 @@ from tests.behaviour.chats import Button, File, Ref, Where, Who, settled
 from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, STOP, Rig, has_button
 from tests.discord.harness import button as find_button
 from tests.fakes.discord import FakeFile
-from tests.fakes.discord.interactions import MESSAGE, Interaction
-from tests.fakes.discord.model import EPHEMERAL, Message
+from tests.fakes.discord.interactions import MESSAGE
+from tests.fakes.discord.model import EPHEMERAL, Interaction, Message
 from tests.fakes.discord.payloads import EVERYONE_PERMISSIONS
 
 
@@ -66,6 +66,15 @@ class DiscordChat:
         )
         self._mentions.add(asked)
         return asked
+
+    async def bot_mentions(self, text: str, *, own: bool) -> None:
+        fake = self.rig.fake
+        author = fake.bot
+        if not own:
+            names = {u.username for u in fake.world.users.values()}
+            author = fake.user("otherbot") if "otherbot" in names else fake.add_user("otherbot")
+            author.bot = True
+        await fake.dispatch_message(author=author, content=text, mentions_bot=True)
 
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         await self.rig.fake.dispatch_message(

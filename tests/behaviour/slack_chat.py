@@ -71,6 +71,10 @@ class SlackChat:
         await self.fake.send_event(mention)
         return str(mention["ts"])
 
+    async def bot_mentions(self, text: str, *, own: bool) -> None:
+        message = self.fake.payloads.bot_message(f"<@{BOT}> {text}", own=own)
+        await self.fake.wait_for_ack(await self.fake.send_event(message))
+
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         await self.fake.send_event(self.fake.payloads.app_mention(text, user=USERS[who]))
 
@@ -142,7 +146,7 @@ class SlackChat:
             fields["thread_ts"] = self._thread or ""
         responses = self.fake.workspace.responses
         before = len(responses)
-        await self.fake.send_command(name, text, **fields)
+        await self.fake.send_command(name, text, mode="socket", signature="valid", **fields)
         await self.fake.wait_for(lambda: len(responses) > before, what=f"the answer to {name}")
         answer = responses[before]
         return Said(answer["text"], public=answer.get("response_type") == "in_channel")

@@ -97,6 +97,17 @@ async def test_a_deleted_question_leaves_the_next_follow_up(
     assert ("assistant", "You said: Forget this one.") in sent(upstream)
 
 
+async def test_other_bots_and_its_own_echo_are_not_answered(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    async with chat.bot():
+        await chat.bot_mentions("hey bot", own=False)
+        await chat.bot_mentions("talking to myself", own=True)
+        await chat.mention("a human asks")  # answered after the two before it
+    assert len(upstream.requests) == 1
+    assert sent(upstream) == [("user", "a human asks")]
+
+
 async def test_a_bare_mention_is_told_what_to_do(chat: Chat, upstream: FakeUpstream) -> None:
     async with chat.bot():
         told = await chat.refused("")
