@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from bot import wording
 from bot.conversation_settings import Said
-from bot.domain import ThreadKey, TurnStatus
+from bot.domain import ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
 
 # Who gives a command: someone with no rights, a platform admin (Discord: Manage
@@ -148,7 +148,7 @@ class Chat(Protocol):
 
     async def delete(self, ref: Ref) -> None: ...
 
-    async def stored_text(self, ref: Ref) -> str | None:
+    async def stored(self, ref: Ref) -> Turn | None:
         """The stored turn of a message, None if the store holds none."""
 
     async def answer_status(self) -> TurnStatus:
@@ -168,11 +168,16 @@ async def until_stored(chat: Chat, ref: Ref, text: str | None, timeout: float = 
     fails the test there. It never decides anything by time."""
     try:
         async with asyncio.timeout(timeout):
-            while await chat.stored_text(ref) != text:
+            while await _text(chat, ref) != text:
                 await asyncio.sleep(0.01)
     except TimeoutError:
-        held = await chat.stored_text(ref)
+        held = await _text(chat, ref)
         raise AssertionError(f"the store holds {held!r} for {ref}, not {text!r}") from None
+
+
+async def _text(chat: Chat, ref: Ref) -> str | None:
+    turn = await chat.stored(ref)
+    return turn.text if turn is not None else None
 
 
 async def settled(

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot import wording
 from bot.conversation_settings import Said
-from bot.domain import ThreadKey, TurnStatus
+from bot.domain import ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
 from tests.behaviour.chats import Button, File, Ref, Where, Who, settled
 from tests.discord.harness import MANAGE_CHANNELS, REGENERATE, STOP, Rig, has_button
@@ -209,9 +209,9 @@ class DiscordChat:
     async def delete(self, ref: Ref) -> None:
         await self.rig.fake.dispatch_message_delete(int(ref))
 
-    async def stored_text(self, ref: Ref) -> str | None:
-        stored = await self.store.find_by_message("discord", ref)
-        return stored.turn.text if stored is not None else None
+    async def stored(self, ref: Ref) -> Turn | None:
+        found = await self.store.find_by_message("discord", ref)
+        return found.turn if found is not None else None
 
     async def answer_status(self) -> TurnStatus:
         last = self.rig.bot_messages(self._thread)[-1]

@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION
 from bot.conversation_settings import Said
-from bot.domain import ThreadKey, TurnStatus
+from bot.domain import ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
 from bot.render import render_slack
 from tests.behaviour.chats import Button, File, Ref, Where, Who, settled
@@ -232,9 +232,9 @@ class SlackChat:
         )
         await self.fake.wait_for_ack(await self.fake.send_event(deletion))
 
-    async def stored_text(self, ref: Ref) -> str | None:
-        stored = await self.store.find_by_message("slack", f"{self._channel}:{ref}")
-        return stored.turn.text if stored is not None else None
+    async def stored(self, ref: Ref) -> Turn | None:
+        found = await self.store.find_by_message("slack", f"{self._channel}:{ref}")
+        return found.turn if found is not None else None
 
     async def answer_status(self) -> TurnStatus:
         last = bot_messages(self.fake, self._channel, self._thread)[-1]
