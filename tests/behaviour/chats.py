@@ -157,6 +157,10 @@ class Chat(Protocol):
     def times_shown(self) -> int:
         """How many different texts the latest answer showed (more than one: it streamed)."""
 
+    async def caught_up(self) -> None:
+        """Wait until the running bot's catch-up has read the current thread back from
+        the platform (Discord: its message history; Slack: conversations.replies)."""
+
     async def follow_up_while_down(self, text: str) -> None:
         """A follow-up in the current thread posted while no bot is running."""
 

@@ -28,6 +28,7 @@ class DiscordChat:
     _answers: int = 0
     _clicked: Interaction | None = None
     _mentions: set[int] = field(default_factory=set)  # messages whose edits keep the mention
+    _reads: int = 0  # reads of the current thread's history before this bot started
 
     @property
     def store(self) -> ConversationStore:
@@ -47,6 +48,7 @@ class DiscordChat:
         if "carol" not in {u.username for u in self.rig.fake.world.users.values()}:
             self.rig.fake.add_user("carol")
         listed = {"admin_user_ids": [int(self.user_id("listed"))]}
+        self._reads = len(self._history_reads())
         async with self.rig.bot(recover=recover, **(listed | _discord_ids(settings))):
             yield
 
@@ -220,6 +222,13 @@ class DiscordChat:
     def times_shown(self) -> int:
         last = self.rig.bot_messages(self._thread)[-1]
         return len({text for text in last.history if text != wording.THINKING_PLACEHOLDER})
+
+    def _history_reads(self) -> list[object]:
+        reads = self.rig.fake.requests_to("GET /channels/{channel_id}/messages", status=200)
+        return [r for r in reads if r.path.endswith(f"/channels/{self._thread}/messages")]
+
+    async def caught_up(self) -> None:
+        await self.rig.fake.wait_for(lambda: len(self._history_reads()) > self._reads)
 
     async def follow_up_while_down(self, text: str) -> None:
         # With no bot connected the gateway tells nobody; the channel keeps the message.

@@ -33,6 +33,7 @@ class SlackChat:
     _channel: str = GENERAL  # the current conversation: a channel thread or the DM
     _thread: str | None = ""
     _responses: int = 0
+    _reads: int = 0  # reads of the current thread before this bot started
     # What each message a scenario sent says and who sent it (edits and deletions carry both).
     _sent: dict[Ref, tuple[str, str]] = field(default_factory=dict)
 
@@ -48,6 +49,7 @@ class SlackChat:
         if USERS["listed"] not in workspace.users:
             workspace.add_user(USERS["listed"], "carol", "Carol Example")
         workspace.users[USERS["admin"]].is_admin = True
+        self._reads = len(self._thread_reads())
         defaults = {"admin_user_ids": [USERS["listed"]], "history_import_interval": READ_INTERVAL}
         bot = await self.make_bot(recover=recover, **(defaults | settings))
         try:
@@ -246,6 +248,15 @@ class SlackChat:
         log = self.fake.log
         changes = log.calls("chat.appendStream") + log.calls("chat.update")
         return 1 + len([c for c in changes if c.args.get("ts") == last.ts])
+
+    def _thread_reads(self) -> list[Any]:
+        reads = self.fake.log.calls("conversations.replies")
+        return [r for r in reads if r.args.get("ts") == self._thread and not r.error]
+
+    async def caught_up(self) -> None:
+        await self.fake.wait_for(
+            lambda: len(self._thread_reads()) > self._reads, what="the catch-up's read"
+        )
 
     async def follow_up_while_down(self, text: str) -> None:
         message = self.fake.payloads.message(text, user=USERS["member"], thread_ts=self._thread)

@@ -19,6 +19,8 @@ async def test_a_question_asked_while_the_bot_was_down_is_answered_after_start(
     assert asked == "asked while you were down"
     assert shown.startswith("You said: first question")
     async with chat.bot(recover=True):  # the start after that answers it no second time
-        pass
-    assert len(upstream.requests) == 2
-    assert len(chat.answers()) == 2
+        await chat.caught_up()
+        await chat.follow_up("and now?")  # answered after anything the read handed on
+    asked_in_turn = [r["messages"][-1]["content"] for r in upstream.requests]
+    assert asked_in_turn == ["first question", "asked while you were down", "and now?"]
+    assert len(chat.answers()) == 3
