@@ -54,6 +54,9 @@ WORKSPACE_LISTS = {
 # answers in the channel as a reply and opens no thread for it; Slack answers in the
 # mention's thread, which a Slack message always has. The drivers read it there.
 REFUSAL_OPENS_A_THREAD = {"discord": False, "slack": True}
+# How long one message of an answer may be: Discord's content limit; Slack's
+# markdown_text / markdown block (the native stream's text).
+MESSAGE_LIMIT = {"discord": 2_000, "slack": 12_000}
 # The sentence for a refused attachment. The same words on both (wording.py says so);
 # the two names remain until the wording package merges them.
 ATTACHMENT_REFUSED = {

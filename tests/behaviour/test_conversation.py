@@ -4,7 +4,7 @@ edited and deleted (the store keeps what the people see), refused when empty."""
 from __future__ import annotations
 
 from bot import wording
-from tests.behaviour.chats import Chat, until_stored
+from tests.behaviour.chats import MESSAGE_LIMIT, Chat, until_stored
 from tests.fakes.upstream import Answer, FakeUpstream, Fault
 
 
@@ -28,6 +28,20 @@ async def test_a_mention_gets_a_streamed_answer(chat: Chat, upstream: FakeUpstre
     assert answers == [words]
     assert shown >= 3  # it grew while the model wrote, not in one piece at the end
     assert sent(upstream) == [("user", "What does WAL mode do?")]
+
+
+async def test_a_long_answer_continues_in_new_messages_without_losing_a_word(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    paragraphs = [f"Paragraph {n}: " + "lorem ipsum dolor sit amet " * 40 for n in range(14)]
+    text = "\n\n".join(paragraphs)  # about 15,000 characters
+    upstream.answer = Answer(text=text)
+    async with chat.bot():
+        await chat.mention("write a lot")
+        answers = chat.answers()
+    assert len(answers) >= 2
+    assert all(len(answer) <= MESSAGE_LIMIT[chat.platform] for answer in answers)
+    assert " ".join(answers).split() == text.split()
 
 
 async def test_a_follow_up_carries_the_threads_history(chat: Chat, upstream: FakeUpstream) -> None:
