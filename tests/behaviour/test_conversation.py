@@ -20,7 +20,7 @@ def user_texts(upstream: FakeUpstream) -> list[str]:
 async def test_a_mention_gets_a_streamed_answer(chat: Chat, upstream: FakeUpstream) -> None:
     words = "Write-ahead logging keeps a separate log so readers never block writers."
     pieces = tuple(f" {word}" if n else word for n, word in enumerate(words.split()))
-    upstream.answer = Answer(pieces=pieces, tokens_per_s=30)  # about half a second
+    upstream.answer = Answer(pieces=pieces, tokens_per_s=20)  # over half a second
     async with chat.bot():
         await chat.mention("What does WAL mode do?")
         answers = chat.answers()
