@@ -91,8 +91,9 @@ class Chat(Protocol):
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         """Send a mention and do not wait for an answer (one that should get none)."""
 
-    async def follow_up(self, text: str) -> Ref:
-        """Write in the thread of the conversation started last; wait for the answer."""
+    async def follow_up(self, text: str, *, wait: bool = True) -> Ref:
+        """Write in the thread of the conversation started last; wait for the answer
+        (``wait=False``: return once it is sent)."""
 
     async def dm(self, text: str) -> Ref:
         """Write to the bot in a DM (which becomes the current conversation); wait for the answer."""

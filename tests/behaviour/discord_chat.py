@@ -83,10 +83,11 @@ class DiscordChat:
             author=self._author(who), content=text, mentions_bot=True
         )
 
-    async def follow_up(self, text: str) -> Ref:
+    async def follow_up(self, text: str, *, wait: bool = True) -> Ref:
         sent = await self.rig.fake.dispatch_message(self._thread, author="bob", content=text)
         self._answers += 1
-        await self.rig.answered(self._thread, count=self._answers)
+        if wait:
+            await self.rig.answered(self._thread, count=self._answers)
         return str(sent)
 
     async def dm(self, text: str) -> Ref:

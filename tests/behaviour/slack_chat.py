@@ -80,11 +80,12 @@ class SlackChat:
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         await self.fake.send_event(self.fake.payloads.app_mention(text, user=USERS[who]))
 
-    async def follow_up(self, text: str) -> Ref:
+    async def follow_up(self, text: str, *, wait: bool = True) -> Ref:
         message = self.fake.payloads.message(text, user=USERS["member"], thread_ts=self._thread)
         self._sent[message["ts"]] = (text, USERS["member"])
         await self.fake.send_event(message)
-        await self._answered(GENERAL, self._thread, str(message["ts"]))
+        if wait:
+            await self._answered(GENERAL, self._thread, str(message["ts"]))
         return str(message["ts"])
 
     async def dm(self, text: str) -> Ref:

@@ -56,6 +56,23 @@ async def test_a_follow_up_carries_the_threads_history(chat: Chat, upstream: Fak
     assert chat.answers()[-1] == "You said: What is my name?"
 
 
+async def test_quick_follow_ups_are_answered_in_order_each_with_the_one_before(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    upstream.answer = Answer(tokens_per_s=50)  # echoes, slowly enough for the next to wait
+    async with chat.bot():
+        await chat.mention("one")
+        await chat.follow_up("two", wait=False)
+        await chat.follow_up("three", wait=False)
+        await chat.until_shown("You said: three")
+    assert [r["messages"][-1]["content"] for r in upstream.requests] == ["one", "two", "three"]
+    assert sent(upstream)[-3:] == [
+        ("user", "two"),
+        ("assistant", "You said: two"),
+        ("user", "three"),
+    ]
+
+
 async def test_a_direct_message_is_answered_with_the_whole_conversation(
     chat: Chat, upstream: FakeUpstream
 ) -> None:
