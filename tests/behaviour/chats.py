@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from bot import wording
 from bot.conversation_settings import Said
 from bot.domain import ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
@@ -57,12 +56,6 @@ REFUSAL_OPENS_A_THREAD = {"discord": False, "slack": True}
 # How long one message of an answer may be: Discord's content limit; Slack's
 # markdown_text / markdown block (the native stream's text).
 MESSAGE_LIMIT = {"discord": 2_000, "slack": 12_000}
-# The sentence for a refused attachment. The same words on both (wording.py says so);
-# the two names remain until the wording package merges them.
-ATTACHMENT_REFUSED = {
-    "discord": wording.discord_attachment_refused,
-    "slack": wording.slack_file_refused,
-}
 
 
 class Chat(Protocol):

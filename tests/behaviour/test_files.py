@@ -10,7 +10,7 @@ import pytest
 from bot import wording
 from bot.conversation import estimate_tokens
 from bot.settings import UpstreamSettings
-from tests.behaviour.chats import ATTACHMENT_REFUSED, Chat, File, until_stored
+from tests.behaviour.chats import Chat, File, until_stored
 from tests.fakes.upstream import FakeUpstream
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))  # the magic number is what is checked
@@ -18,6 +18,12 @@ PICTURE = File("whiteboard.png", PNG, "image/png")
 # The defaults on both platforms (DISCORD__MAX_IMAGE_BYTES, SLACK__MAX_IMAGE_BYTES, and
 # the text file limits).
 IMAGE_LIMIT, TEXT_LIMIT = 10 * 1024 * 1024, 32 * 1024
+
+
+def refusal(name: str, problem: str, image_limit: int = IMAGE_LIMIT) -> str:
+    """The sentence for a refused file: the same words on both platforms. (The wording
+    package calls it ``attachment_refused``; this is its old name, kept there.)"""
+    return wording.discord_attachment_refused(name, problem, image_limit, TEXT_LIMIT)
 
 
 async def test_an_image_goes_to_the_vision_model(
@@ -46,8 +52,7 @@ async def test_an_unsupported_file_is_refused_with_what_is_supported(
     pdf = File("report.pdf", b"%PDF-1.7\n", "application/pdf")
     async with chat.bot():
         told = await chat.refused("summarise this", files=[pdf])
-    sentence = ATTACHMENT_REFUSED[chat.platform]("report.pdf", "type", IMAGE_LIMIT, TEXT_LIMIT)
-    assert told == chat.rendered(sentence)
+    assert told == chat.rendered(refusal("report.pdf", "type"))
     assert "PNG, JPEG, WebP and GIF images up to 10 MiB" in told
     assert upstream.requests == []
 
@@ -55,8 +60,7 @@ async def test_an_unsupported_file_is_refused_with_what_is_supported(
 async def test_an_oversized_image_is_refused(chat: Chat, upstream: FakeUpstream) -> None:
     async with chat.bot(max_image_bytes=32):
         told = await chat.refused("look", files=[PICTURE])
-    sentence = ATTACHMENT_REFUSED[chat.platform](PICTURE.name, "size", 32, TEXT_LIMIT)
-    assert told == chat.rendered(sentence)
+    assert told == chat.rendered(refusal(PICTURE.name, "size", image_limit=32))
     assert upstream.requests == []
 
 
