@@ -6,7 +6,10 @@ drivers (discord_chat.py, slack_chat.py) translate that into gateway events and
 interactions (Discord) or Socket Mode events, slash commands and block_actions
 (Slack), and read back what the user saw.
 
-Every way the platforms differ on purpose is named below, in one place.
+Every way the platforms differ on purpose is named below, in one place. A way they
+differ by accident (a product bug a scenario found) is an ``xfail(strict=True)``
+marker named where the scenario uses it, with the reason: fixing the bug turns it
+into an XPASS, which fails until the marker goes.
 """
 
 from __future__ import annotations
