@@ -84,6 +84,10 @@ class Chat(Protocol):
         """A bot mentions this one in the channel: another integration, or (``own``)
         this bot's own message as the platform echoes it back."""
 
+    async def delivered_again(self) -> None:
+        """The platform delivers the last mention a second time, as it may (Discord: a
+        RESUME replays it; Slack: the same event_id again, a retry)."""
+
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         """Send a mention and do not wait for an answer (one that should get none)."""
 

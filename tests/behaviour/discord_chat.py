@@ -29,6 +29,7 @@ class DiscordChat:
     _clicked: Interaction | None = None
     _mentions: set[int] = field(default_factory=set)  # messages whose edits keep the mention
     _reads: int = 0  # reads of the current thread's history before this bot started
+    _last_mention: int = 0
 
     @property
     def store(self) -> ConversationStore:
@@ -67,6 +68,7 @@ class DiscordChat:
             attachments=[FakeFile(f.name, f.data, f.mimetype) for f in files],
         )
         self._mentions.add(asked)
+        self._last_mention = asked
         return asked
 
     async def bot_mentions(self, text: str, *, own: bool) -> None:
@@ -77,6 +79,19 @@ class DiscordChat:
             author = fake.user("otherbot") if "otherbot" in names else fake.add_user("otherbot")
             author.bot = True
         await fake.dispatch_message(author=author, content=text, mentions_bot=True)
+
+    async def delivered_again(self) -> None:
+        fake = self.rig.fake
+        [session] = fake.gateway.sessions.values()
+        frame = next(
+            f
+            for f in session.buffer
+            if f["t"] == "MESSAGE_CREATE" and f["d"]["id"] == str(self._last_mention)
+        )
+        resumes = fake.stats().counts.get("resumes", 0)
+        # Discord delivers at least once: the RESUME replays from the mention on.
+        await fake.force_reconnect(duplicate=session.seq - int(frame["s"]) + 1)
+        await fake.wait_for(lambda: fake.stats().counts.get("resumes", 0) > resumes)
 
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         await self.rig.fake.dispatch_message(

@@ -34,6 +34,7 @@ class SlackChat:
     _thread: str | None = ""
     _responses: int = 0
     _reads: int = 0  # reads of the current thread before this bot started
+    _last_mention: dict[str, Any] = field(default_factory=dict)
     # What each message a scenario sent says and who sent it (edits and deletions carry both).
     _sent: dict[Ref, tuple[str, str]] = field(default_factory=dict)
 
@@ -69,13 +70,18 @@ class SlackChat:
             stored = [self.fake.workspace.add_file(f.name, f.data, f.mimetype) for f in files]
             mention |= {"files": [self.fake.workspace.file_json(f) for f in stored], "upload": True}
         self._channel, self._thread = GENERAL, mention["ts"]
+        self._last_mention = self.fake.payloads.event_callback(mention)  # keeps its event_id
         self._sent[mention["ts"]] = (mention["text"], USERS[who])
-        await self.fake.send_event(mention)
+        await self.fake.send_event(self._last_mention)
         return str(mention["ts"])
 
     async def bot_mentions(self, text: str, *, own: bool) -> None:
         message = self.fake.payloads.bot_message(f"<@{BOT}> {text}", own=own)
         await self.fake.wait_for_ack(await self.fake.send_event(message))
+
+    async def delivered_again(self) -> None:
+        # Slack retries an event it thinks unacknowledged: the same event_id again.
+        await self.fake.wait_for_ack(await self.fake.send_event(self._last_mention))
 
     async def mention_unanswered(self, text: str, *, who: Who = "member") -> None:
         await self.fake.send_event(self.fake.payloads.app_mention(text, user=USERS[who]))

@@ -128,6 +128,17 @@ async def test_a_deleted_question_leaves_the_next_follow_up(
     assert ("assistant", "You said: Forget this one.") in sent(upstream)
 
 
+async def test_a_question_delivered_twice_is_answered_once(
+    chat: Chat, upstream: FakeUpstream
+) -> None:
+    async with chat.bot():
+        await chat.mention("only once")
+        await chat.delivered_again()
+        told = await chat.refused("")  # a fence: the channel's messages are taken in order
+    assert told == chat.rendered(wording.empty_prompt())
+    assert [r["messages"][-1]["content"] for r in upstream.requests] == ["only once"]
+
+
 async def test_other_bots_and_its_own_echo_are_not_answered(
     chat: Chat, upstream: FakeUpstream
 ) -> None:
