@@ -92,3 +92,18 @@ SLACK_DROPS_A_BUTTON_AFTER_A_429 = pytest.mark.xfail(
         "(the log says 'retrying in 1.0 s'; nothing retries): that answer has no Regenerate"
     ),
 )
+
+
+async def test_regenerate_still_works_after_a_restart(chat: Chat, upstream: FakeUpstream) -> None:
+    """The button carries what it needs (Discord's dynamic items, Slack's button value):
+    a bot started afresh still answers it."""
+    upstream.answer = Answer(text="The first try.")
+    async with chat.bot():
+        await chat.mention("say something")
+        await chat.wait_button("regenerate")
+    upstream.answer = Answer(text="The second try.")
+    async with chat.bot(recover=True):
+        await chat.click("regenerate", who="member")
+        await chat.until_shown("The second try.")
+    assert len(upstream.requests) == 2
+    assert sent(upstream, 1) == sent(upstream, 0)
