@@ -17,12 +17,15 @@ from tests.behaviour.discord_chat import DiscordChat
 from tests.behaviour.slack_chat import SlackChat
 from tests.discord.harness import FAST_DISCORD, RecordingDiscord, Rig
 from tests.fakes.slack import SlackFake
-from tests.fakes.slack.limits import SlackLimits
+from tests.fakes.slack.limits import RateLimit, SlackLimits
 from tests.fakes.upstream import FakeUpstream
 from tests.services import generous_upstream_settings, reply_service
 from tests.slack.conftest import slack_settings
 
 PLATFORMS = ["discord", "slack"]
+# conversations.replies' tier (about one a minute) made short; the Slack driver tells
+# the bot the same interval (slack_chat.READ_INTERVAL), so a restart reads at once.
+READS = RateLimit(burst=1, interval=0.5)
 
 
 @pytest.fixture
@@ -42,16 +45,23 @@ async def chat(
     store = MemoryStore()
     service = reply_service(store, client, upstream_settings)
     bots: list[SlackBot] = []
-    async with SlackFake(limits=SlackLimits.fast()) as fake:
+    limits = SlackLimits.fast().with_method_limit("conversations.replies", READS)
+    async with SlackFake(limits=limits) as fake:
 
-        async def make(**changes: Any) -> SlackBot:
+        async def make(*, recover: bool = False, **changes: Any) -> SlackBot:
             settings = Settings(
                 _env_file=None,
                 upstream=upstream_settings,
                 slack=slack_settings(fake, **changes),
             )
+            if recover:  # as ``threadline run`` starts after a stop
+                await store.interrupt_streaming()
             bot = SlackBot(
-                settings, service=service, store=store, catalog=ModelCatalog(upstream_settings)
+                settings,
+                service=service,
+                store=store,
+                catalog=ModelCatalog(upstream_settings),
+                unanswered=await service.unanswered() if recover else (),
             )
             await bot.start()
             bots.append(bot)
