@@ -120,7 +120,6 @@ async def _start_discord(
     bot = DiscordBot(
         core.settings,
         service=core.service,
-        store=core.store,  # the transition: answers, listeners, recovery (issue 17 point 1)
         conversations=core.conversations,
         catalog=core.catalog,
         unanswered=_questions(core, "discord"),
@@ -148,7 +147,7 @@ async def _start_slack(
     slack = SlackBot(
         core.settings,
         service=core.service,
-        store=core.store,  # the transition: app.py and team.py still take the store
+        conversations=core.conversations,
         catalog=core.catalog,
         unanswered=_questions(core, "slack"),
         coordination=core.coordination,

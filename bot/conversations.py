@@ -21,7 +21,7 @@ from bot.pacing import Pacing
 from bot.ports import ConversationStore
 from bot.service import user_turn
 
-__all__ = ["Conversations", "StoreOrConversations", "conversations_of"]
+__all__ = ["Conversations"]
 
 
 class Conversations:
@@ -74,12 +74,3 @@ class Conversations:
     ) -> SettingsDesk:
         """/model, /system and /reset for one platform (``bot.conversation_settings``)."""
         return SettingsDesk(self._store, catalog, platform=platform, admin_user_ids=admin_user_ids)
-
-
-# The transition (issue 17 point 1): some callers still hand an adapter the store;
-# ``conversations_of`` wraps it. Delete both once every caller passes ``Conversations``.
-StoreOrConversations = Conversations | ConversationStore
-
-
-def conversations_of(given: StoreOrConversations) -> Conversations:
-    return given if isinstance(given, Conversations) else Conversations(given)

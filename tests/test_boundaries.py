@@ -21,30 +21,8 @@ PLATFORM_LIBRARIES = ("discord", "slack_bolt", "slack_sdk")
 # that read a database file as it is).
 WIRING = {"bot.cli", "bot.app", "bot.cli_run", "bot.cli_threads"}
 # What an adapter must not name: it is handed the core's services (``ReplyService``,
-# ``Conversations``), never the store (issue 17 point 1). ``StoreOrConversations`` is
-# the transition's door for callers that still pass the store.
-STORE_NAMES = frozenset({"ConversationStore", "StoreOrConversations"})
-# Adapters still handed the store, until their callers and they take ``Conversations``
-# (the replacements are listed in helper P's report, session 25). Remove a module from
-# here once it is clean: its xfail is strict, so a clean module left here fails.
-STILL_HANDED_THE_STORE = frozenset(
-    {
-        "adapters.discord.answers",
-        "adapters.discord.client",
-        "adapters.discord.listeners",
-        "adapters.discord.recovery",
-        "adapters.slack.answers",
-        "adapters.slack.app",
-        "adapters.slack.catchup",
-        "adapters.slack.commands",
-        "adapters.slack.events",
-        "adapters.slack.history",
-        "adapters.slack.pacer",
-        "adapters.slack.recovery",
-        "adapters.slack.replies",
-        "adapters.slack.team",
-    }
-)
+# ``Conversations``), never the store (issue 17 point 1).
+STORE_NAMES = frozenset({"ConversationStore"})
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -120,19 +98,9 @@ def named(tree: ast.AST) -> set[str]:
     return found
 
 
-def _handed_the_store(module: str) -> pytest.MarkDecorator | tuple[()]:
-    if module not in STILL_HANDED_THE_STORE:
-        return ()
-    reason = "still handed the store (issue 17 point 1): see STILL_HANDED_THE_STORE"
-    return pytest.mark.xfail(strict=True, reason=reason)
-
-
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(name, marks=_handed_the_store(name))
-        for name in sorted(n for n in SOURCES if n.startswith("adapters"))
-    ],
+    sorted(n for n in SOURCES if n.startswith("adapters")),
 )
 def test_adapters_are_handed_services_never_the_store(module: str) -> None:
     assert sorted(named(SOURCES[module]) & STORE_NAMES) == []

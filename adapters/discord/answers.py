@@ -38,9 +38,10 @@ from adapters.discord.translate import (
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
 from bot.access import may_stop
+from bot.conversations import Conversations
 from bot.domain import Incoming, Role, ThreadKey
 from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, MessageRef, ReplySink, ReplyTarget
+from bot.ports import MessageRef, ReplySink, ReplyTarget
 from bot.render import render_discord
 from bot.service import Outcome, ReplyResult, ReplyService
 from bot.settings import DiscordSettings
@@ -77,12 +78,12 @@ class AnswerRunner:
         self,
         *,
         service: ReplyService,
-        store: ConversationStore,
+        conversations: Conversations,
         settings: DiscordSettings,
         scheduler: EditScheduler,
     ) -> None:
         self._service = service
-        self._store = store
+        self._conversations = conversations
         self._settings = settings
         self._scheduler = scheduler
         self._tasks: set[asyncio.Task[None]] = set()
@@ -202,7 +203,7 @@ class AnswerRunner:
         if result is not None:
             return result.turn_id if result.outcome is not Outcome.DUPLICATE else None
         # Stopped or shut down: the service stored the interrupted answer with its message ids.
-        stored = await self._store.find_by_message(PLATFORM, first.id)
+        stored = await self._conversations.find(PLATFORM, first.id)
         if stored is None or stored.turn.role is not Role.ASSISTANT:
             return None
         return stored.turn.id
@@ -251,7 +252,7 @@ class AnswerRunner:
 
     async def _regenerate(self, interaction: discord.Interaction[Any], turn_id: int) -> None:
         message = interaction.message
-        stored = await self._store.find_by_message(PLATFORM, str(message.id)) if message else None
+        stored = await self._conversations.find(PLATFORM, str(message.id)) if message else None
         if stored is None:  # the answer's conversation is gone (deleted, or another database)
             with contextlib.suppress(discord.HTTPException):
                 await interaction.followup.send(wording.nothing_to_regenerate(), ephemeral=True)
@@ -288,7 +289,7 @@ class AnswerRunner:
             return
         await interaction.response.defer()  # acknowledged within 3 s; the buttons stay
         message = interaction.message
-        stored = await self._store.find_by_message(PLATFORM, str(message.id)) if message else None
+        stored = await self._conversations.find(PLATFORM, str(message.id)) if message else None
         if stored is None:
             sentence = wording.nothing_to_keep()
         else:

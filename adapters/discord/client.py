@@ -54,7 +54,6 @@ from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
-from bot.ports import ConversationStore
 from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
@@ -85,9 +84,8 @@ class DiscordBot(commands.AutoShardedBot):
         settings: Settings,
         *,
         service: ReplyService,
-        store: ConversationStore,
+        conversations: Conversations,
         catalog: ModelCatalog,
-        conversations: Conversations | None = None,
         budget: BudgetPlan = DISCORD_BUDGET,
         unanswered: Sequence[StoredTurn] = (),
         shared: Coordination | None = None,
@@ -105,10 +103,7 @@ class DiscordBot(commands.AutoShardedBot):
         )
         self._threadline = settings
         self._service = service
-        # The transition (issue 17 point 1): answers.py, listeners.py and recovery.py
-        # still take the store; once they take ``conversations``, ``store`` goes.
-        self._conversations = conversations or Conversations(store)
-        self._store = store
+        self._conversations = conversations
         self._catalog = catalog
         self._budget = budget
         self._shared = shared  # several workers: the global budget is spent together
@@ -155,7 +150,10 @@ class DiscordBot(commands.AutoShardedBot):
         scheduler = self._scheduler
         assert scheduler is not None  # login made it
         runner = AnswerRunner(
-            service=self._service, store=self._store, settings=settings, scheduler=scheduler
+            service=self._service,
+            conversations=self._conversations,
+            settings=settings,
+            scheduler=scheduler,
         )
         self._runner = runner
         self._lifetimes.push_async_callback(runner.close)  # before the scheduler exits
@@ -167,7 +165,7 @@ class DiscordBot(commands.AutoShardedBot):
             self,
             settings=settings,
             service=self._service,
-            store=self._store,
+            conversations=self._conversations,
             runner=runner,
             downloader=downloader,
         )
@@ -193,7 +191,7 @@ class DiscordBot(commands.AutoShardedBot):
         # REST works from here (after login): answers still owed are shown, then the
         # questions a stop left waiting are answered.
         deliveries = self._service.deliveries
-        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler, self._store))
+        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler))
         self._lifetimes.push_async_callback(deliveries.detach, PLATFORM)  # before the runner
         questions, self._unanswered = self._unanswered, []
         runner.spawn(self._recover(runner, questions), "discord-recovery")

@@ -45,12 +45,12 @@ from adapters.discord.translate import (
 )
 from adapters.discord.views import stop_controls
 from bot import wording
-from bot.conversation import estimate_tokens
+from bot.conversations import Conversations
 from bot.domain import Role, ThreadKey
 from bot.errors import ThreadlineError
 from bot.fetch import Downloader
 from bot.files import FileKind, FileLimits, file_kind, with_files
-from bot.ports import ConversationStore, ReplySink
+from bot.ports import ReplySink
 from bot.service import ReplyResult, ReplyService
 from bot.settings import DiscordSettings
 
@@ -101,14 +101,14 @@ class MessageEvents(commands.Cog):
         *,
         settings: DiscordSettings,
         service: ReplyService,
-        store: ConversationStore,
+        conversations: Conversations,
         runner: AnswerRunner,
         downloader: Downloader,
     ) -> None:
         self._client = client
         self._settings = settings
         self._service = service
-        self._store = store
+        self._conversations = conversations
         self._runner = runner
         self._limits = FileLimits(settings.max_image_bytes, settings.max_text_file_bytes)
         self._downloader = downloader
@@ -183,7 +183,7 @@ class MessageEvents(commands.Cog):
         channel's messages in order, so the first delivery has begun by now."""
         request_id = str(message.id)
         again = self._runner.answering(request_id)
-        again = again or await self._store.find_by_message(PLATFORM, request_id) is not None
+        again = again or await self._conversations.find(PLATFORM, request_id) is not None
         if again:
             log.info("ignoring message %s: delivered again", request_id)
         return again
@@ -207,7 +207,7 @@ class MessageEvents(commands.Cog):
             return Destination(channel, place_key(channel), in_place.reply_to)
         if trigger is Trigger.REPLY:
             replied = replied_to_bot(message, bot_id)
-            stored = await self._store.find_by_message(PLATFORM, str(replied))
+            stored = await self._conversations.find(PLATFORM, str(replied))
             if stored is not None:
                 return Destination(channel, stored.key, in_place.reply_to)
             return in_place
@@ -237,7 +237,7 @@ class MessageEvents(commands.Cog):
         self._runner.spawn(self._edited(message), f"discord-edit-{message.id}")
 
     async def _edited(self, message: discord.Message) -> None:
-        stored = await self._store.find_by_message(PLATFORM, str(message.id))
+        stored = await self._conversations.find(PLATFORM, str(message.id))
         if stored is None or stored.turn.role is not Role.USER:
             return
         me = self._client.user
@@ -249,9 +249,7 @@ class MessageEvents(commands.Cog):
             return  # a text file could not be read again: keep the history as it was
         prompt = prompt_of(message, bot_id=me.id if me else 0, bot_role_id=_bot_role(message))
         text = with_files(prompt, files.texts)
-        if text != stored.turn.text:
-            tokens = estimate_tokens(text, stored.turn.parts)
-            await self._store.edit_message(PLATFORM, str(message.id), text, tokens)
+        await self._conversations.edited(PLATFORM, str(message.id), text)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, event: discord.RawMessageDeleteEvent) -> None:
@@ -264,7 +262,7 @@ class MessageEvents(commands.Cog):
     async def _deleted(self, message_ids: list[int]) -> None:
         """Forget the user turns these messages stored (others are not in the store)."""
         for message_id in message_ids:
-            await self._store.delete_message(PLATFORM, str(message_id))
+            await self._conversations.deleted(PLATFORM, str(message_id))
 
 
 def _bot_role(message: discord.Message) -> int | None:

@@ -32,7 +32,6 @@ from bot.delivery import ReplayTarget, ending
 from bot.domain import StoredTurn
 from bot.errors import PlatformError, ThreadlineError
 from bot.ports import (
-    ConversationStore,
     MessageRef,
     ReplySink,
 )
@@ -53,12 +52,9 @@ class DiscordRepairer:
     Regenerate goes under the last message and Stop leaves the first.
     """
 
-    def __init__(
-        self, client: discord.Client, scheduler: EditScheduler, store: ConversationStore
-    ) -> None:
+    def __init__(self, client: discord.Client, scheduler: EditScheduler) -> None:
         self._client = client
         self._scheduler = scheduler
-        self._store = store
 
     async def repair(self, answer: StoredTurn) -> tuple[str, ...]:
         try:

@@ -24,9 +24,10 @@ from adapters.slack.buttons import regenerate_blocks, stop_blocks
 from adapters.slack.failures import translated
 from adapters.slack.translate import PLATFORM, ReplyPlace
 from bot import wording
+from bot.conversations import Conversations
 from bot.domain import Role, ThreadKey
-from bot.errors import ThreadlineError
-from bot.ports import ConversationStore, ReplySink
+from bot.errors import PlatformRateLimited, ThreadlineError
+from bot.ports import ReplySink
 from bot.service import Outcome, ReplyResult
 from bot.sinks import PassingSink
 from bot.stops import StopSignals
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 # Seconds a shutdown waits for an answer's buttons to be swapped (as on Discord).
 SHUTDOWN_GRACE = 5.0
+# Tries of a button's post that Slack rate limits (chat.postMessage: about one a
+# second per channel, so a busy channel's sixth post in a second meets a 429).
+BUTTON_TRIES = 3
 
 Work = Callable[[ReplySink], Coroutine[Any, Any, ReplyResult]]
 
@@ -85,11 +89,19 @@ class Controls:
                     channel=place.channel, thread_ts=place.thread_ts, text=text, blocks=blocks
                 )
 
-        try:
-            response = await self._scheduler.spend(place.channel, post)
-            self.ts = str(response["ts"])
-        except ThreadlineError as error:
-            log.warning("could not show an answer's button: %s", error.user_message)
+        for tries_left in reversed(range(BUTTON_TRIES)):
+            try:
+                response = await self._scheduler.spend(place.channel, post)
+            except PlatformRateLimited as limited:  # the channel's posts, 1 a second
+                if tries_left:
+                    await asyncio.sleep(limited.retry_after)
+                    continue
+                log.warning("could not show an answer's button: %s", limited.user_message)
+            except ThreadlineError as error:
+                log.warning("could not show an answer's button: %s", error.user_message)
+            else:
+                self.ts = str(response["ts"])
+            return
 
     async def remove(self) -> None:
         showing, self._showing = self._showing, None
@@ -128,12 +140,12 @@ class Answers:
         self,
         client: AsyncWebClient,
         scheduler: EditScheduler,
-        store: ConversationStore,
+        conversations: Conversations,
         stops: StopSignals | None = None,
     ) -> None:
         self._client = client
         self._scheduler = scheduler
-        self._store = store
+        self._conversations = conversations
         self._stops = stops  # a Stop clicked on another worker (behind a load balancer)
         self._running: dict[str, Running] = {}
 
@@ -211,7 +223,7 @@ class Answers:
         if not posted:
             return None
         # Stopped: the service stored the interrupted answer with its message ids.
-        stored = await self._store.find_by_message(PLATFORM, posted[0])
+        stored = await self._conversations.find(PLATFORM, posted[0])
         if stored is None or stored.turn.role is not Role.ASSISTANT:
             return None
         return stored.turn.id

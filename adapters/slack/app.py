@@ -60,11 +60,12 @@ from adapters.slack.translate import (
 )
 from adapters.slack.workspaces import Workspaces
 from bot import wording
+from bot.conversations import Conversations
 from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError, ThreadlineError
 from bot.models import ModelCatalog
-from bot.ports import Clock, ConversationStore, SystemClock
+from bot.ports import Clock, SystemClock
 from bot.redact import redactor_for
 from bot.service import ReplyService
 from bot.settings import Settings
@@ -85,7 +86,7 @@ class SlackBot:
         settings: Settings,
         *,
         service: ReplyService,
-        store: ConversationStore,
+        conversations: Conversations,
         catalog: ModelCatalog,
         clock: Clock | None = None,
         unanswered: Sequence[StoredTurn] = (),
@@ -100,7 +101,7 @@ class SlackBot:
         # then these are answered (ReplyService.unanswered).
         self._unanswered = list(unanswered)
         self._service = service
-        self._store = store
+        self._conversations = conversations
         self._catalog = catalog
         self._clock = clock or SystemClock()
         self._coordination = coordination or InProcessCoordination()
@@ -201,7 +202,7 @@ class SlackBot:
         shared = Shared(
             self._settings,
             self._service,
-            self._store,
+            self._conversations,
             self._catalog,
             self._clock,
             self._redact,

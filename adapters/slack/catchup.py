@@ -32,7 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack.failures import translated
 from adapters.slack.pacer import MethodPacer
 from adapters.slack.translate import PLATFORM, BotIdentity, SlackEvent, event_from_body, ts_order
-from bot.conversations import StoreOrConversations, conversations_of
+from bot.conversations import Conversations
 from bot.domain import ThreadKey
 from bot.errors import PlatformRateLimited, ThreadlineError
 from bot.ports import Clock
@@ -54,7 +54,7 @@ class CatchUp:
     def __init__(
         self,
         client: AsyncWebClient,
-        conversations: StoreOrConversations,
+        conversations: Conversations,
         pacer: MethodPacer,
         me: BotIdentity,
         clock: Clock,
@@ -63,7 +63,7 @@ class CatchUp:
         now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
-        self._conversations = conversations_of(conversations)
+        self._conversations = conversations
         self._pacer = pacer
         self._me = me
         self._clock = clock

@@ -53,7 +53,7 @@ from adapters.slack.translate import (
 from bot import wording
 from bot.access import AccessLists, may_use
 from bot.conversation_settings import Changer, SettingsDesk
-from bot.conversations import StoreOrConversations, conversations_of
+from bot.conversations import Conversations
 from bot.domain import Incoming, Params, ThreadKey
 from bot.errors import ThreadlineError
 from bot.models import ModelCatalog
@@ -132,14 +132,11 @@ class SlashCommands:
         names: UserNames,
         lists: AccessLists,
         desk: SettingsDesk,
-        conversations: StoreOrConversations | None = None,
-        store: StoreOrConversations | None = None,  # the transition: team.py passes the store
+        conversations: Conversations,
     ) -> None:
-        given = conversations if conversations is not None else store
-        assert given is not None, "SlashCommands needs conversations"
         self._lists = lists
         self._desk = desk
-        self._conversations = conversations_of(given)
+        self._conversations = conversations
         self._catalog = catalog
         self._replies = replies
         self._names = names

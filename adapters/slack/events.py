@@ -29,10 +29,9 @@ from adapters.slack.translate import (
 )
 from bot import wording
 from bot.access import AccessLists, may_use
-from bot.conversation import estimate_tokens
+from bot.conversations import Conversations
 from bot.domain import Incoming
 from bot.files import with_files
-from bot.ports import ConversationStore
 
 __all__ = ["EventHandler"]
 
@@ -43,7 +42,7 @@ class EventHandler:
     def __init__(
         self,
         *,
-        store: ConversationStore,
+        conversations: Conversations,
         replies: Replies,
         history: ThreadHistory,
         names: UserNames,
@@ -51,7 +50,7 @@ class EventHandler:
         lists: AccessLists,
     ) -> None:
         self._lists = lists
-        self._store = store
+        self._conversations = conversations
         self._replies = replies
         self._history = history
         self._names = names
@@ -61,18 +60,17 @@ class EventHandler:
         if isinstance(event, PersonMessage):
             await self._message(event)
         elif isinstance(event, MessageEdit):
-            tokens = estimate_tokens(event.text)
-            if await self._store.edit_message(PLATFORM, event.message_id, event.text, tokens):
+            if await self._conversations.edited(PLATFORM, event.message_id, event.text):
                 log.info("updated the stored turn of %s after an edit", event.message_id)
         elif isinstance(event, MessageDeletion):
-            if await self._store.delete_message(PLATFORM, event.message_id):
+            if await self._conversations.deleted(PLATFORM, event.message_id):
                 log.info("removed the stored turn of %s after a deletion", event.message_id)
         elif isinstance(event, AssistantThreadStarted):
             await self._replies.assistant.welcome(event)
 
     async def _message(self, message: PersonMessage) -> None:
         key = message.incoming.key
-        known = await self._store.has_conversation(key)
+        known = await self._conversations.knows(key)
         if not should_answer(message, known_thread=known):
             return
         if not may_use(self._lists, asker(key.workspace, key.channel, message.incoming.author_id)):

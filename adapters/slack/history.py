@@ -20,7 +20,7 @@ from adapters.slack.failures import translated
 from adapters.slack.names import UserNames
 from adapters.slack.pacer import MethodPacer
 from adapters.slack.translate import BotIdentity, PersonMessage, earlier_messages
-from bot.conversations import StoreOrConversations, conversations_of
+from bot.conversations import Conversations
 from bot.errors import ThreadlineError
 
 __all__ = ["ThreadHistory"]
@@ -32,7 +32,7 @@ class ThreadHistory:
     def __init__(
         self,
         client: AsyncWebClient,
-        conversations: StoreOrConversations,
+        conversations: Conversations,
         names: UserNames,
         *,
         me: BotIdentity,
@@ -40,7 +40,7 @@ class ThreadHistory:
         pacer: MethodPacer,
     ) -> None:
         self._client = client
-        self._conversations = conversations_of(conversations)
+        self._conversations = conversations
         self._names = names
         self._me = me
         self._limit = limit

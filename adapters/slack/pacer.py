@@ -8,7 +8,7 @@ https://docs.slack.dev/changelog/2025/05/29/rate-limit-changes-for-non-marketpla
 https://docs.slack.dev/apis/web-api/rate-limits: "per API method per
 workspace/team per app"). So both take their turn from one ``MethodPacer``.
 
-The pacer's bucket lives in the store (``ConversationStore.take_tokens``), so a
+The pacer's bucket lives in the store (``bot.pacing.Pacing``), so a
 restart within the interval, or a second worker, knows when the last call went.
 A call is counted when it is sent, while Slack counts it when it arrives: the
 spacing is widened a little (``MARGIN`` and ``LATENCY``) so that a slow request
@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 
 from bot.domain import Bucket
-from bot.ports import Clock, ConversationStore
+from bot.pacing import RateBuckets
+from bot.ports import Clock
 
 __all__ = ["MethodPacer"]
 
@@ -34,13 +35,13 @@ class MethodPacer:
 
     def __init__(
         self,
-        store: ConversationStore,
+        buckets: RateBuckets,
         scope: str,
         interval: float,
         clock: Clock,
         now: Callable[[], float] = time.time,
     ) -> None:
-        self._store = store
+        self._buckets = buckets
         self._clock = clock
         self._now = now
         spacing = interval * (1 + MARGIN) + LATENCY
@@ -58,5 +59,5 @@ class MethodPacer:
     async def _shortfall(self) -> float:
         if self._bucket is None:
             return 0.0
-        (wait,) = await self._store.take_tokens([self._bucket], now=self._now())
+        (wait,) = await self._buckets.take_tokens([self._bucket], now=self._now())
         return wait

@@ -16,10 +16,11 @@ from adapters.slack.native import NativeStreams
 from adapters.slack.target import SlackTarget
 from adapters.slack.translate import PLATFORM, ReplyPlace, place_of
 from bot.allowance import UsageReport
+from bot.conversations import Conversations
 from bot.domain import Incoming, StoredTurn, ThreadKey
 from bot.errors import ThreadlineError
 from bot.params import ParamsDesk
-from bot.ports import ConversationStore, ReplySink
+from bot.ports import ReplySink
 from bot.service import ReplyResult, ReplyService
 
 __all__ = ["Replies"]
@@ -34,14 +35,14 @@ class Replies:
         service: ReplyService,
         streams: NativeStreams,
         assistant: AssistantThreads,
-        store: ConversationStore,
+        conversations: Conversations,
     ) -> None:
         self._client = client
-        self._store = store
+        self._conversations = conversations
         self._service = service
         self._streams = streams
         self.assistant = assistant
-        self.answers = Answers(client, streams.scheduler, store, service.stops)
+        self.answers = Answers(client, streams.scheduler, conversations, service.stops)
 
     async def asker(self, request_id: str) -> str | None:
         """Who asked the stored question ``request_id`` (None: a stale button)."""

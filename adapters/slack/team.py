@@ -29,11 +29,11 @@ from adapters.slack.redaction import redact_every_call
 from adapters.slack.replies import Replies
 from adapters.slack.translate import PLATFORM, BotIdentity
 from bot.access import slack_lists
-from bot.conversation_settings import SettingsDesk
+from bot.conversations import Conversations
 from bot.coordination import Coordination
 from bot.files import FileLimits
 from bot.models import ModelCatalog
-from bot.ports import Clock, ConversationStore
+from bot.ports import Clock
 from bot.redact import Redactor
 from bot.service import ReplyService
 from bot.settings import Settings
@@ -49,7 +49,7 @@ class Shared:
 
     settings: Settings
     service: ReplyService
-    store: ConversationStore
+    conversations: Conversations
     catalog: ModelCatalog
     clock: Clock
     redact: Redactor
@@ -91,7 +91,9 @@ async def open_team(
     downloader = await stack.enter_async_context(slack_downloader(token, slack.api_url))
     streams = _native_streams(shared, client, scheduler)
     stack.push_async_callback(streams.close)
-    replies = Replies(client, shared.service, streams, AssistantThreads(client), shared.store)
+    replies = Replies(
+        client, shared.service, streams, AssistantThreads(client), shared.conversations
+    )
     names = UserNames(client)
     history, catchup = _history_and_catchup(shared, client, names, me)
     stack.push_async_callback(catchup.aclose)
@@ -125,12 +127,14 @@ def _history_and_catchup(
     """The thread import and the catch-up at start share conversations.replies' budget."""
     slack = shared.settings.slack
     replies_scope = f"slack:{me.team_id}:conversations.replies"
-    pacer = MethodPacer(shared.store, replies_scope, slack.history_import_interval, shared.clock)
+    pacer = MethodPacer(
+        shared.conversations.pacing, replies_scope, slack.history_import_interval, shared.clock
+    )
     history = ThreadHistory(
-        client, shared.store, names, me=me, limit=slack.history_import_messages, pacer=pacer
+        client, shared.conversations, names, me=me, limit=slack.history_import_messages, pacer=pacer
     )
     within = shared.settings.limits.reask_within_seconds
-    catchup = CatchUp(client, shared.store, pacer, me, shared.clock, within=within)
+    catchup = CatchUp(client, shared.conversations, pacer, me, shared.clock, within=within)
     return history, catchup
 
 
@@ -146,7 +150,12 @@ def _listeners(
     slack = shared.settings.slack
     lists = slack_lists(slack)
     events = EventHandler(
-        store=shared.store, replies=replies, history=history, names=names, files=files, lists=lists
+        conversations=shared.conversations,
+        replies=replies,
+        history=history,
+        names=names,
+        files=files,
+        lists=lists,
     )
     clicks = Clicks(
         client=client,
@@ -155,11 +164,11 @@ def _listeners(
         lists=lists,
         admin_user_ids=slack.admin_user_ids,
     )
-    desk = SettingsDesk(
-        shared.store, shared.catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
+    desk = shared.conversations.settings_desk(
+        shared.catalog, platform=PLATFORM, admin_user_ids=slack.admin_user_ids
     )
     commands = SlashCommands(
-        store=shared.store,
+        conversations=shared.conversations,
         catalog=shared.catalog,
         replies=replies,
         names=names,

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from adapters.slack import SlackBot
+from bot.conversations import Conversations
 from bot.models import ModelCatalog
 from bot.settings import Settings, UpstreamSettings
 from bot.upstream import UpstreamClient
@@ -45,7 +46,11 @@ async def chat(
     store = MemoryStore()
     service = reply_service(store, client, upstream_settings)
     bots: list[SlackBot] = []
-    limits = SlackLimits.fast().with_method_limit("conversations.replies", READS)
+    limits = (
+        SlackLimits.fast()
+        .with_method_limit("conversations.replies", READS)
+        .with_method_limit("conversations.history", READS)
+    )
     async with SlackFake(limits=limits) as fake:
 
         async def make(*, recover: bool = False, **changes: Any) -> SlackBot:
@@ -59,7 +64,7 @@ async def chat(
             bot = SlackBot(
                 settings,
                 service=service,
-                store=store,
+                conversations=Conversations(store),
                 catalog=ModelCatalog(upstream_settings),
                 unanswered=await service.unanswered() if recover else (),
             )

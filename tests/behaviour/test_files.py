@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-
 from bot import wording
 from bot.conversation import estimate_tokens
 from bot.settings import UpstreamSettings
@@ -64,13 +62,9 @@ async def test_an_oversized_image_is_refused(chat: Chat, upstream: FakeUpstream)
     assert upstream.requests == []
 
 
-async def test_an_edited_question_still_counts_its_image(
-    chat: Chat, request: pytest.FixtureRequest
-) -> None:
+async def test_an_edited_question_still_counts_its_image(chat: Chat) -> None:
     """The context budget counts a question's images (estimate_tokens); editing its words
     must not drop them from the count."""
-    if chat.platform == "slack":
-        request.applymarker(SLACK_EDIT_FORGETS_IMAGES)
     async with chat.bot():
         asked = await chat.mention("what does it say?", files=[PICTURE])
         await chat.edit(asked, "what does the whiteboard say?")
@@ -79,10 +73,3 @@ async def test_an_edited_question_still_counts_its_image(
     assert turn is not None
     assert len(turn.parts) == 1  # the picture (the words are the turn's text)
     assert turn.tokens == estimate_tokens(turn.text, turn.parts)
-
-
-# Issue 17 names it: "After a message edit, Discord counts image tokens and Slack does not"
-# (adapters/slack/events.py stores estimate_tokens(event.text), without the turn's parts).
-SLACK_EDIT_FORGETS_IMAGES = pytest.mark.xfail(
-    strict=True, reason="Slack: an edit stores tokens without images"
-)

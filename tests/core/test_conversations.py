@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.conversation import IMAGE_TOKENS, estimate_tokens
-from bot.conversations import Conversations, conversations_of
+from bot.conversations import Conversations
 from bot.domain import Attachment, Bucket, Incoming, Role, ThreadKey, Turn, TurnStatus
 from bot.ports import ConversationStore
 
@@ -102,13 +102,3 @@ async def test_pacing_takes_the_stores_buckets(store: ConversationStore) -> None
     assert wait == pytest.approx(30.0)
     (wait,) = await store.take_tokens([bucket], now=1030.0)  # the same bucket
     assert wait == pytest.approx(30.0)
-
-
-async def test_a_store_handed_over_in_the_transition_is_wrapped(
-    store: ConversationStore,
-) -> None:
-    conversations = Conversations(store)
-    assert conversations_of(conversations) is conversations
-    wrapped = conversations_of(store)
-    assert isinstance(wrapped, Conversations)
-    assert not await wrapped.knows(PLATFORMS["slack"][0])

@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from adapters.discord import DiscordBot
+from bot.conversations import Conversations
 from bot.coordination import Coordination
 from bot.delivery import Deliveries
 from bot.image_flow import ImageFlow
@@ -139,7 +140,7 @@ class Rig:
         bot = DiscordBot(
             settings,
             service=service,
-            store=self.store,
+            conversations=Conversations(self.store),
             catalog=ModelCatalog(settings.upstream),
             budget=self.budget,
             unanswered=await service.unanswered() if recover else [],

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from adapters.slack import SlackBot
+from bot.conversations import Conversations
 from bot.domain import Role, ThreadKey, Turn
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -73,7 +74,12 @@ async def start_slack_bot(
         upstream=upstream_settings,
         slack=slack_settings(fake, http=http, **changes),
     )
-    bot = SlackBot(settings, service=service, store=store, catalog=ModelCatalog(upstream_settings))
+    bot = SlackBot(
+        settings,
+        service=service,
+        conversations=Conversations(store),
+        catalog=ModelCatalog(upstream_settings),
+    )
     await bot.start()
     if not http:
         await fake.wait_for(lambda: fake.socket.connections, what="socket")

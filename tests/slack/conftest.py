@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.slack import SlackBot
+from bot.conversations import Conversations
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
 from bot.service import ReplyService
@@ -98,7 +99,7 @@ async def make_bot(
         bot = SlackBot(
             settings,
             service=service,
-            store=store,
+            conversations=Conversations(store),
             catalog=ModelCatalog(upstream_settings),
             unanswered=await service.unanswered() if recover else (),
             installs=store,

@@ -4,8 +4,6 @@ drives a real Slack edit through Bolt to show the Slack adapter uses it."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot.conversation import IMAGE_TOKENS, estimate_tokens
 from bot.ports import ConversationStore
 from tests.fakes.slack import SlackFake
@@ -14,11 +12,6 @@ from tests.slack.conftest import DM, MakeBot, bot_messages
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/slack/events.py (the lead's) still counts an edit without its images; "
-    "it passes once the edit goes through Conversations.edited (helper P's report)",
-)
 async def test_an_edited_question_with_an_image_still_counts_the_image(
     slack_fake: SlackFake, make_bot: MakeBot, store: ConversationStore
 ) -> None:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from adapters.slack import SlackBot
 from adapters.slack.gate import MAX_BODY_BYTES, REPORT_EVERY, Refusals
+from bot.conversations import Conversations
 from bot.domain import ThreadKey
 from bot.errors import ConfigError
 from bot.models import ModelCatalog
@@ -88,7 +89,10 @@ async def test_starting_without_a_way_to_receive_events_is_a_config_error(
         slack=SlackSettings(bot_token=SecretStr("xoxb-1")),
     )
     bot = SlackBot(
-        settings, service=service, store=MemoryStore(), catalog=ModelCatalog(upstream_settings)
+        settings,
+        service=service,
+        conversations=Conversations(MemoryStore()),
+        catalog=ModelCatalog(upstream_settings),
     )
     with pytest.raises(ConfigError, match="SLACK_APP_TOKEN") as raised:
         await bot.start()
@@ -106,7 +110,10 @@ async def test_a_refused_bot_token_stops_start_up(
     )
     settings = Settings(_env_file=None, upstream=upstream_settings, slack=slack)
     bot = SlackBot(
-        settings, service=service, store=MemoryStore(), catalog=ModelCatalog(upstream_settings)
+        settings,
+        service=service,
+        conversations=Conversations(MemoryStore()),
+        catalog=ModelCatalog(upstream_settings),
     )
     with pytest.raises(ConfigError, match="invalid_auth"):
         await bot.start()

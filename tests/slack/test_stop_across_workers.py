@@ -11,6 +11,7 @@ import pytest
 from adapters.slack import SlackBot
 from adapters.slack.buttons import REGENERATE_ACTION, STOP_ACTION
 from bot import wording
+from bot.conversations import Conversations
 from bot.domain import TurnStatus
 from bot.models import ModelCatalog
 from bot.ports import ConversationStore
@@ -45,7 +46,10 @@ async def workers(
             slack=slack_settings(slack_fake, http=http),
         )
         bot = SlackBot(
-            settings, service=service, store=store, catalog=ModelCatalog(upstream_settings)
+            settings,
+            service=service,
+            conversations=Conversations(store),
+            catalog=ModelCatalog(upstream_settings),
         )
         await bot.start()
         bots.append((bot, redis))

@@ -26,6 +26,7 @@ from yarl import URL
 
 from adapters.slack import SlackBot
 from bot import wording
+from bot.conversations import Conversations
 from bot.coordination import Coordination, InProcessCoordination
 from bot.domain import Delivery, Role, ThreadKey, Turn, TurnStatus
 from bot.errors import ConfigError
@@ -122,7 +123,7 @@ def workers(
                     settings,
                     service=service,
                     unanswered=await service.unanswered() if recover else (),
-                    store=store,
+                    conversations=Conversations(store),
                     catalog=ModelCatalog(upstream_settings),
                     coordination=await coordinations(),
                     installs=store,
