@@ -30,7 +30,7 @@ from bot.errors import NotDelivered, StorageUnavailable, ThreadlineError, Upstre
 from bot.image_flow import ImageFlow
 from bot.json_answers import JsonSink, json_problem
 from bot.metrics import Metrics
-from bot.models import ModelCatalog, Route
+from bot.models import Route
 from bot.outcomes import Outcome, ReplyResult, say, unsaved
 from bot.ports import (
     Clock,
@@ -79,7 +79,6 @@ class AnswerFlow:
         *,
         store: ConversationStore,
         client: CompletionClient,
-        catalog: ModelCatalog,
         preparer: Preparer,
         images: ImageFlow,
         slots: ReplySlots,
@@ -92,7 +91,6 @@ class AnswerFlow:
     ) -> None:
         self._store = store
         self._client = client
-        self._catalog = catalog
         self._preparer = preparer
         self._images = images
         self._slots = slots
@@ -189,7 +187,6 @@ class AnswerFlow:
         if gathered is not None:
             await reply.append(wording.candidate_heading(1, gathered.n))
         notices = self._notices(incoming.key, prepared.context, route)
-        holding = self._images.posts_images and self._catalog.spec(route.model).image_output
         return _Running(
             incoming.key,
             answer,
@@ -199,7 +196,7 @@ class AnswerFlow:
             reply,
             sink,
             started,
-            holding,
+            prepared.holds_answer,
             gathered,
             notices,
         )

@@ -12,10 +12,8 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot import wording
-from bot.conversation import Context, build_messages, estimate_tokens, select_images
-from bot.domain import ConversationSettings, HistoryWindow, Incoming, TextPart, ThreadKey, Turn
-from bot.errors import InputError
+from bot.conversation import Context, build_messages, estimate_tokens
+from bot.domain import ConversationSettings, HistoryWindow, Incoming, ThreadKey, Turn
 from bot.image_flow import ImageFlow
 from bot.json_answers import with_json_instruction
 from bot.models import ModelCatalog, Route
@@ -34,6 +32,7 @@ class Prepared:
     context: Context
     route: Route
     request: ChatRequest
+    holds_answer: bool  # an image model's answer: shown once its images are posted
 
 
 class Preparer:
@@ -78,9 +77,10 @@ class Preparer:
             max_turns=self._limits.max_history_turns,
             through=question.id,
         )
-        turns, route = await self._routed(window.turns, model)
+        routed = await self._images.route(window.turns, model, self._catalog)
+        route = routed.route
         context = build_messages(
-            HistoryWindow(turns, window.omitted),
+            HistoryWindow(routed.turns, window.omitted),
             template=template,
             today=self._today(),
             budget=max(budget, 1),
@@ -93,16 +93,4 @@ class Preparer:
             n=params.n if params.n > 1 else None,
             response_format=wire_format(params.response_format),
         )
-        return Prepared(context, route, request)
-
-    async def _routed(
-        self, history: tuple[Turn, ...], model: str
-    ) -> tuple[tuple[Turn, ...], Route]:
-        """The history's images as the routed model takes them, and that route."""
-        turns = select_images(history, self._images.settings.context_images)
-        has_images = any(not isinstance(p, TextPart) for turn in turns for p in turn.parts)
-        route = self._catalog.route(model, has_images=has_images)
-        spec = self._catalog.spec(route.model)
-        if spec.image_input_required and not has_images:
-            raise InputError(wording.image_model_needs_image(route.model))
-        return await self._images.for_wire(turns, spec), route
+        return Prepared(context, route, request, routed.holds_answer)

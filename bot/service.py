@@ -178,7 +178,6 @@ class ReplyService:
         return AnswerFlow(
             store=store,
             client=client,
-            catalog=self._catalog,
             preparer=preparer,
             images=self._images,
             slots=self.slots,
