@@ -118,6 +118,9 @@ class Accepted:
 
 
 class ReplyService:
+    """Questions in, answers out: ``handle``, ``regenerate``, ``reask``, and what the
+    commands around them ask of the core (``usage``, ``keep``, ``settings_for``)."""
+
     def __init__(
         self,
         *,
