@@ -6,8 +6,10 @@ stays valid long enough (``IMAGES__SEND_URLS``), else its bytes go to the
 image store and the turn holds a reference. Without a store (unit tests) the
 turn holds a ``data:`` URL, as before.
 
-Wire: references become ``data:`` URLs; a model that takes files rather than
-images (gpt-4o-image) gets ``file_url`` parts, a vision model ``image_url``.
+Wire (``route``, once per answer): the thread's newest images are kept, they
+choose the route (a vision model when the chosen one cannot see), references
+become ``data:`` URLs; a model that takes files rather than images
+(gpt-4o-image) gets ``file_url`` parts, a vision model ``image_url``.
 
 Out: an image model's answer is held back while it streams; its image links are
 downloaded (``bot.fetch``), posted as files (``ReplySink.attach``), stored as the
@@ -24,10 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot import wording
+from bot.conversation import select_images
 from bot.domain import ContentPart, FilePart, ImagePart, Incoming, TextPart, Turn
-from bot.errors import ThreadlineError
+from bot.errors import InputError, ThreadlineError
 from bot.fetch import Fetcher, sniff_image
 from bot.images import ImageLink, find_image_links, without_links
+from bot.models import ModelCatalog, Route
 from bot.ports import ImageBlobs, ReplySink
 from bot.settings import ImageSettings, ModelSpec
 
@@ -43,6 +47,15 @@ class Delivered:
     text: str
     parts: tuple[ContentPart, ...]
     failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """An answer's history and route, as its images decide them."""
+
+    turns: tuple[Turn, ...]  # the newest images only, as the routed model takes them
+    route: Route  # a vision model when the chosen one cannot see the images
+    holds_answer: bool  # an image model's answer: shown once its images are posted
 
 
 def is_image_attachment(mime: str) -> bool:
@@ -101,6 +114,19 @@ class ImageFlow:
         return tuple(parts)
 
     # -- wire ------------------------------------------------------------------------
+
+    async def route(self, history: tuple[Turn, ...], model: str, catalog: ModelCatalog) -> Routed:
+        """Keep the newest ``context_images``, route by whether any are left, resolve
+        them for the routed model. Raises ``InputError`` for an image model asked
+        without an image."""
+        turns = select_images(history, self.settings.context_images)
+        has_images = any(not isinstance(p, TextPart) for turn in turns for p in turn.parts)
+        route = catalog.route(model, has_images=has_images)
+        spec = catalog.spec(route.model)
+        if spec.image_input_required and not has_images:
+            raise InputError(wording.image_model_needs_image(route.model))
+        holds = self.posts_images and spec.image_output
+        return Routed(await self.for_wire(turns, spec), route, holds)
 
     async def for_wire(self, turns: tuple[Turn, ...], spec: ModelSpec) -> tuple[Turn, ...]:
         """Resolve stored references and pick the part type the model takes."""
