@@ -118,7 +118,7 @@ class Window:
         self.paced_until = now + self.span / max(1, self.rate.count - reserve)
 
 
-def reserve(window: Window, *, cosmetic: bool, owing_finals: int, wordless: int) -> int:
+def reserve(window: Window, cosmetic: bool, owing_finals: int, wordless: int) -> int:
     """What a request that is not urgent leaves unused of ``window``.
 
     Urgent work (posts, first words, final edits) may take a window's last

@@ -167,23 +167,24 @@ class EditScheduler:
 
     def mark(self, slot: Slot) -> None:
         """Note that ``slot`` has newer text; wake the loop only if that changes a choice."""
-        # A placeholder held back for budget that now has words is urgent news.
-        self._mark(slot, slot.stage is PLACEHOLDER and slot.see_words())
+        dirty = self._dirty
+        changed = slot not in dirty
+        if changed:
+            dirty[slot] = None
+        if slot.urgent_since is None and slot.urgent():
+            slot.urgent_since = self.clock.monotonic()
+            changed = True
+        if slot.stage is PLACEHOLDER and slot.ref is None and slot.see_words():
+            changed = True  # a placeholder held back for budget is now first words
+        if changed and not self._wake.is_set():
+            self._wake.set()
 
     def close(self, slot: Slot) -> None:
         """Note that ``slot``'s text is complete: its last send is owed, and urgent."""
         worded = slot.stage is PLACEHOLDER and slot.see_words()
         slot.close()
-        self._mark(slot, worded)
-
-    def _mark(self, slot: Slot, changed: bool) -> None:
-        if slot not in self._dirty:
-            self._dirty[slot] = None
-            changed = True
-        if slot.urgent_since is None and slot.urgent():
-            slot.urgent_since = self.clock.monotonic()
-            changed = True
-        if changed and not self._wake.is_set():
+        self.mark(slot)
+        if worded and not self._wake.is_set():
             self._wake.set()
 
     # -- the loop ------------------------------------------------------------------
@@ -234,14 +235,18 @@ class EditScheduler:
                 best, best_key = slot, key
         return best, next_at
 
-    def _windows_for(self, slot: Slot, posting: bool | None = None) -> list[Window]:
-        """The windows ``slot``'s next request spends (a post until it is posted),
-        or those of a post or edit (``posting``); cached on the slot."""
-        if posting is None:
-            posting = slot.ref is None
+    def _windows_for(self, slot: Slot) -> list[Window]:
+        """The windows ``slot``'s next request spends: a post's until it is posted."""
+        posting = slot.ref is None
         cached = slot.windows.get(posting)
         if cached is None:
             cached = slot.windows[posting] = self._budget.for_message(slot.bucket, posting=posting)
+        return cached
+
+    def _edit_windows(self, slot: Slot) -> list[Window]:
+        cached = slot.windows.get(False)
+        if cached is None:
+            cached = slot.windows[False] = self._budget.for_message(slot.bucket, posting=False)
         return cached
 
     def _available_at(self, slot: Slot, *, cosmetic: bool, urgent: bool = False) -> float:
@@ -250,10 +255,11 @@ class EditScheduler:
             # A placeholder's words will follow as an edit: where edits have a budget
             # of their own (Slack's chat.update), a placeholder posted while that one
             # is spent would hold the words back; posted later, the post carries them.
-            windows = windows + self._windows_for(slot, posting=False)
+            windows = windows + self._edit_windows(slot)
         at = 0.0  # a loop, not max() over a generator: this runs for every dirty slot per look
+        finals, wordless = len(self._open), len(self._wordless)
         for window in windows:
-            free = window.available_at(0 if urgent else self._reserve(window, cosmetic))
+            free = window.available_at(0 if urgent else reserve(window, cosmetic, finals, wordless))
             if not urgent and window.paced_until > free:
                 free = window.paced_until
             if free > at:
@@ -262,9 +268,7 @@ class EditScheduler:
 
     def _reserve(self, window: Window, cosmetic: bool) -> int:
         """What a request that is not urgent leaves of ``window`` (``budget.reserve``)."""
-        return reserve(
-            window, cosmetic=cosmetic, owing_finals=len(self._open), wordless=len(self._wordless)
-        )
+        return reserve(window, cosmetic, len(self._open), len(self._wordless))
 
     def _dispatch(self, slot: Slot, now: float) -> None:
         del self._dirty[slot]
