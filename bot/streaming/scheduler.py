@@ -57,6 +57,7 @@ class EditScheduler:
         self._wordless: set[Slot] = set()  # answers' first messages not yet showing words
         self._open: set[Slot] = set()  # messages that still owe their final edit
         self._wake = asyncio.Event()
+        self._completed = asyncio.Event()  # a request came back: a window may have room
         self._order = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -127,7 +128,13 @@ class EditScheduler:
                 return [window.take() for window in windows]
             if optional:
                 return None
-            await self.clock.sleep(at - now)
+            if at == float("inf"):
+                # The request that frees the room is still in flight: its completion
+                # says when (a sleep of inf never ends on a real clock).
+                self._completed.clear()
+                await self._completed.wait()
+            else:
+                await self.clock.sleep(at - now)
 
     def _spend_reserve(self, window: Window, optional: bool, urgent: bool) -> int:
         """What a one-off request leaves of ``window``: a request that must go (a button,
@@ -150,6 +157,7 @@ class EditScheduler:
         for cell in cells:
             cell[0] = completed
         self._wake.set()
+        self._completed.set()
 
     # -- called by replies ---------------------------------------------------------
 
