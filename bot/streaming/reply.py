@@ -6,7 +6,9 @@ scheduler (``bot.streaming.scheduler``) posts and edits when the budget allows,
 asking the reply for the slot's text then (``text_for``), so a token costs a
 string append. A reply that outgrows the platform's limit continues in a new
 message, split by ``bot.splitting`` (paragraph, line, word; code fences closed
-and reopened).
+and reopened). The scheduler sees a reply only as a ``bot.streaming.slot.Writer``;
+every message of it (placeholder, continuations) is posted in
+``EditScheduler._deliver``.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ class StreamedReply:
         if last.ref is None and not self.has_words(last) and last.after is not None:
             self._scheduler.forget(self._slots.pop())  # only whitespace overflowed
         else:
-            self._scheduler.close(last)
+            self._scheduler.mark_final(last)
         await asyncio.gather(*(slot.done.wait() for slot in self._slots))
         ids = tuple(slot.ref.id for slot in self._slots if slot.ref is not None)
         if any(slot.gave_up for slot in self._slots):
@@ -167,6 +169,6 @@ class StreamedReply:
                 limit = max(MIN_LIMIT, int(limit * 0.8))
             current = self._slots[-1]
             current.frozen_text = rendered
-            self._scheduler.close(current)
+            self._scheduler.mark_final(current)
             self._tail, self._tail_len, self._fence = [carry.rest], len(carry.rest), carry.fence
             self._slots.append(self._scheduler.new_slot(self, current))

@@ -187,7 +187,7 @@ class EditScheduler:
         if changed and not self._wake.is_set():
             self._wake.set()
 
-    def close(self, slot: Slot) -> None:
+    def mark_final(self, slot: Slot) -> None:
         """Note that ``slot``'s text is complete: its last send is owed, and urgent."""
         worded = slot.stage is PLACEHOLDER and slot.see_words()
         slot.close()
@@ -322,7 +322,7 @@ class EditScheduler:
     async def _deliver(self, slot: Slot, text: str) -> None:
         """Post ``slot``'s message (the first time) or edit it to ``text``."""
         target = slot.reply.target
-        if slot.ref is None:
+        if slot.ref is None:  # the one place a reply's messages are posted (first, continuations)
             slot.ref = await target.post(text)
             self.stats.posts += 1
         else:
