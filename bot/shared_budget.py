@@ -1,6 +1,6 @@
 """Platform budgets several workers spend together, through ``Coordination``.
 
-The edit scheduler (bot/streaming.py) keeps each budget as a window in its
+The edit scheduler (bot/streaming/) keeps each budget as a window in its
 process; with several workers the bot's or the workspace's windows are spent by
 all of them, so each request also takes its place in a ``take_rate`` window
 shared through Redis before it is sent.

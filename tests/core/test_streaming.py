@@ -352,3 +352,31 @@ async def test_a_library_request_goes_while_every_answer_owes_its_final(
     assert await scheduler.count(library_call) == "sent"
     assert float("inf") not in clock.sleeps  # it never waited for a window that cannot free
     await asyncio.gather(*(reply.finish() for reply in replies))
+
+
+async def test_a_request_behind_requests_in_flight_goes_when_they_complete(
+    clock: FakeClock,
+) -> None:
+    """The window's room comes back when a request in flight completes: a request
+    waiting for it waits for that, not for ever (a sleep of ``inf`` on a real clock)."""
+    async with EditScheduler(BudgetPlan(channel=Rate(2, 5.0)), clock) as scheduler:
+        release = asyncio.Event()
+        started: list[float] = []
+        ended: list[float] = []
+
+        async def slow() -> None:
+            started.append(clock.monotonic())
+            await release.wait()
+            ended.append(clock.monotonic())
+
+        first = [asyncio.create_task(scheduler.spend("c1", slow)) for _ in range(2)]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        third = asyncio.create_task(scheduler.spend("c1", slow))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(started) == 2  # no room while both are in flight
+        release.set()
+        await asyncio.gather(*first, third)
+    assert started[2] >= ended[0] + 5.0  # when the first in flight came back, plus the window
+    assert clock.monotonic() < float("inf")
