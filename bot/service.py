@@ -276,10 +276,10 @@ class ReplyService:
             async with self._admitted(accepted) as refused:
                 if refused is not None:
                     return await self._refuse(accepted, refused, sink)
-                if accepted.set_aside is not None:
+                await wait_for_turn()
+                if accepted.set_aside is not None:  # the turn is ours: the old answer goes
                     failed = TurnUpdate(status=TurnStatus.FAILED)
                     await self._store.update_turn(accepted.set_aside, failed)
-                await wait_for_turn()
                 current = await self._still_owed(accepted)
                 if current is None:
                     return ReplyResult(Outcome.DUPLICATE)
@@ -287,10 +287,8 @@ class ReplyService:
                     return await self._flow.answer(
                         current.incoming, current.question, sink, started
                     )
-        except CoordinationUnavailable as error:  # before the answer began
-            if not accepted.new:
-                raise
-            return await self._uncoordinated(accepted.question, error, sink)
+        except CoordinationUnavailable as error:  # before the answer began: said, kept
+            return await self._uncoordinated(accepted, error, sink)
 
     @contextlib.asynccontextmanager
     async def _admitted(self, accepted: Accepted) -> AsyncIterator[Refusal | None]:
@@ -338,12 +336,14 @@ class ReplyService:
         return ReplyResult(Outcome.REFUSED, error=InputError(refusal.sentence))
 
     async def _uncoordinated(
-        self, question: Turn, error: CoordinationUnavailable, sink: ReplySink
+        self, accepted: Accepted, error: CoordinationUnavailable, sink: ReplySink
     ) -> ReplyResult:
-        """The shared coordination (Redis) failed before the answer began: the question
-        is kept (``failed``: never context, never asked again) and the thread told."""
+        """The shared coordination (Redis) failed before the answer began: the thread is
+        told. A new question is kept ``failed`` (never context, never asked again); a
+        Regenerate or a question asked again is left as it was, for a later try."""
+        question = accepted.question
         log.warning("could not coordinate an answer in %s (%s)", question.id, error.reason)
-        if question.id is not None:
+        if accepted.new and question.id is not None:
             await self._store.update_turn(question.id, TurnUpdate(status=TurnStatus.FAILED))
         await say(sink, f"⚠️ {error.user_message}")
         return ReplyResult(Outcome.FAILED, error=error)

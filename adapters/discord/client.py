@@ -53,6 +53,7 @@ from bot.conversations import Conversations
 from bot.coordination import Coordination
 from bot.domain import StoredTurn
 from bot.errors import ConfigError
+from bot.fetch import Downloader
 from bot.models import ModelCatalog
 from bot.redact import redactor_for
 from bot.service import ReplyService
@@ -171,6 +172,20 @@ class DiscordBot(commands.AutoShardedBot):
         )
         self._events = events
         await self.add_cog(events)
+        await self._add_commands(runner, downloader)
+        self.add_dynamic_items(StopButton, RegenerateButton, KeepButton)
+        # REST works from here (after login): answers still owed are shown, then the
+        # questions a stop left waiting are answered.
+        deliveries = self._service.deliveries
+        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler))
+        self._lifetimes.push_async_callback(deliveries.detach, PLATFORM)  # before the runner
+        questions, self._unanswered = self._unanswered, []
+        runner.spawn(self._recover(runner, questions), "discord-recovery")
+        await self._sync_commands(settings.dev_guild_id)
+
+    async def _add_commands(self, runner: AnswerRunner, downloader: Downloader) -> None:
+        """The slash commands: /ask and /image, and the settings (one desk for both cogs)."""
+        settings = self._threadline.discord
         desk = self._conversations.settings_desk(
             self._catalog,
             platform=PLATFORM,
@@ -187,15 +202,6 @@ class DiscordBot(commands.AutoShardedBot):
             )
         )
         await self.add_cog(ParamsCommands(settings=settings, service=self._service, desk=desk))
-        self.add_dynamic_items(StopButton, RegenerateButton, KeepButton)
-        # REST works from here (after login): answers still owed are shown, then the
-        # questions a stop left waiting are answered.
-        deliveries = self._service.deliveries
-        deliveries.attach(PLATFORM, DiscordRepairer(self, scheduler))
-        self._lifetimes.push_async_callback(deliveries.detach, PLATFORM)  # before the runner
-        questions, self._unanswered = self._unanswered, []
-        runner.spawn(self._recover(runner, questions), "discord-recovery")
-        await self._sync_commands(settings.dev_guild_id)
 
     def take_over(self, questions: Sequence[StoredTurn]) -> None:
         """A dead worker's turns are ours (bot/workers.py): show its answers still owed

@@ -21,7 +21,7 @@ IMAGE_LIMIT, TEXT_LIMIT = 10 * 1024 * 1024, 32 * 1024
 def refusal(name: str, problem: str, image_limit: int = IMAGE_LIMIT) -> str:
     """The sentence for a refused file: the same words on both platforms. (The wording
     package calls it ``attachment_refused``; this is its old name, kept there.)"""
-    return wording.discord_attachment_refused(name, problem, image_limit, TEXT_LIMIT)
+    return wording.attachment_refused(name, problem, image_limit, TEXT_LIMIT)
 
 
 async def test_an_image_goes_to_the_vision_model(

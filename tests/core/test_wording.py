@@ -90,19 +90,6 @@ def test_one_attachment_refusal_for_every_platform() -> None:
     )
 
 
-def test_the_old_twin_names_say_the_merged_sentence() -> None:
-    """Kept for branches written before the merge (bot/wording/old_names.py)."""
-    assert wording.discord_unreachable() == wording.platform_unreachable("discord")
-    assert wording.slack_request_failed("x") == wording.platform_request_failed("slack", "x")
-    assert wording.discord_request_failed(500, None) == wording.platform_request_failed(
-        "discord", "HTTP 500"
-    )
-    assert wording.slack_file_unavailable("f") == wording.attachment_unavailable("f", "slack")
-    assert wording.discord_attachment_refused("f", "size", 1, 2) == wording.slack_file_refused(
-        "f", "size", 1, 2
-    )
-
-
 def test_one_button_wording_on_both_platforms() -> None:
     """Discord shows the emoji and the word as two fields, Slack as one label."""
     from adapters.discord.views import RegenerateButton, StopButton

@@ -70,3 +70,24 @@ async def test_a_question_asked_while_redis_is_gone_is_kept_and_told(
     assert question is not None
     assert question.turn.status is TurnStatus.FAILED  # kept, never asked again
     assert upstream.requests == []
+
+
+async def test_a_regenerate_while_redis_is_gone_is_told_and_keeps_the_old_answer(
+    gone: RedisCoordination,
+    upstream: FakeUpstream,
+    client: UpstreamClient,
+    upstream_settings: UpstreamSettings,
+) -> None:
+    store = MemoryStore()
+    answered = await reply_service(store, client, upstream_settings).handle(
+        message("are you there?", key=KEY, mid="1234567890123456789"), RecordingSink()
+    )
+    assert answered.turn_id is not None
+    service = reply_service(store, client, upstream_settings, coordination=gone)
+    sink = RecordingSink()
+    await service.regenerate(KEY, answered.turn_id, sink)
+    assert sink.footer == f"⚠️ {wording.coordination_unavailable()}"
+    old = await store.get_turn(answered.turn_id)
+    assert old is not None
+    assert old.status is TurnStatus.COMPLETE  # still the answer: nothing replaced it
+    assert len(upstream.requests) == 1
