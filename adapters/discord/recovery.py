@@ -21,10 +21,11 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
+from adapters.discord.answers import AnswerRunner, Running
 from adapters.discord.target import ChannelTarget, Postable
 from adapters.discord.views import regenerate_controls, stop_controls
 from bot import wording
@@ -36,11 +37,8 @@ from bot.ports import (
     ReplySink,
 )
 from bot.render import render_discord
+from bot.service import ReplyResult, ReplyService
 from bot.streaming import EditScheduler, StreamedReply
-
-if TYPE_CHECKING:  # answers.py imports this module
-    from adapters.discord.answers import AnswerRunner, Running
-    from bot.service import ReplyResult, ReplyService
 
 log = logging.getLogger(__name__)
 

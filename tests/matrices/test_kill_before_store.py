@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +83,24 @@ async def killed(process: asyncio.subprocess.Process) -> None:
     await process.wait()
 
 
+@contextlib.asynccontextmanager
+async def running(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A ``threadline run``: SIGKILLed if it still runs when the block raises, else
+    stopped with SIGTERM, after which it must exit 0 (unless the block killed it)."""
+    process = await start_run(env)
+    try:
+        yield process
+    except BaseException:
+        if process.returncode is None:
+            await killed(process)
+        raise
+    killed_here = process.returncode is not None
+    if not killed_here:
+        process.terminate()
+    code, err = await ended(process)
+    assert killed_here or code == 0, err
+
+
 @WHERE
 async def test_discord_question_killed_before_its_storage_is_answered_at_start(
     upstream: FakeUpstream, tmp_path: Path, where: str
@@ -90,8 +108,7 @@ async def test_discord_question_killed_before_its_storage_is_answered_at_start(
     async with FakeDiscord() as fake:
         env = discord_env(upstream, fake, tmp_path) | HELD
         path = tmp_path / "threadline.db"
-        process = await start_run(env)
-        try:
+        async with running(env) as process:
             await connected(fake)
             opened = await fake.dispatch_message(content="first question", mentions_bot=True)
             await fake.wait_for(lambda: len(asked_upstream(upstream)) == 1, 30)
@@ -103,18 +120,10 @@ async def test_discord_question_killed_before_its_storage_is_answered_at_start(
                     await fake.dispatch_message(content="asked in the window", mentions_bot=True)
                 await asyncio.sleep(REACH)
                 await killed(process)
-        finally:
-            if process.returncode is None:
-                await killed(process)
         assert "asked in the window" not in stored_questions(path, "discord")
 
-        restarted = await start_run(env)
-        try:
+        async with running(env):
             await fake.wait_for(lambda: discord_answer(fake), 60)
-        finally:
-            restarted.terminate()
-            code, err = await ended(restarted)
-        assert code == 0, err
     asked = asked_upstream(upstream)
     assert sum("asked in the window" in q for q in asked) == 1, asked
     assert stored_questions(path, "discord").count("asked in the window") == 1
@@ -129,8 +138,7 @@ async def test_slack_question_killed_before_its_storage_is_answered_at_start(
             slack_env(upstream, tmp_path, slack) | HELD | {"SLACK__HISTORY_IMPORT_INTERVAL": "0.2"}
         )
         path = tmp_path / "threadline.db"
-        process = await start_run(env)
-        try:
+        async with running(env) as process:
             await slack.wait_for(lambda: slack.socket.connections, 30, "socket")
             mention = slack.payloads.app_mention("first question")
             thread = str(mention["ts"])
@@ -146,19 +154,11 @@ async def test_slack_question_killed_before_its_storage_is_answered_at_start(
                 await slack.wait_for_ack(delivery, 30)
                 await asyncio.sleep(REACH)
                 await killed(process)
-        finally:
-            if process.returncode is None:
-                await killed(process)
         assert not any("asked in the window" in q for q in stored_questions(path, "slack"))
 
-        restarted = await start_run(env)
-        try:
-            answer_thread = thread if where == "follow-up" else str(event["ts"])
+        answer_thread = thread if where == "follow-up" else str(event["ts"])
+        async with running(env):
             await slack.wait_for(lambda: slack_answer(slack, answer_thread), 60, "the answer")
-        finally:
-            restarted.terminate()
-            code, err = await ended(restarted)
-        assert code == 0, err
     asked = asked_upstream(upstream)
     assert sum("asked in the window" in q for q in asked) == 1, asked
     assert sum("asked in the window" in q for q in stored_questions(path, "slack")) == 1
