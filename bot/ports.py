@@ -248,6 +248,16 @@ class ReportingSink(Protocol):
 
 
 @runtime_checkable
+class AcceptingSink(Protocol):
+    """A sink whose platform shows that a question was taken once it is stored."""
+
+    async def question_stored(self) -> None:
+        """The question is stored (and is no duplicate): a new mention's Discord thread
+        opens now, before the answer waits its turn, as it did when it opened first."""
+        ...
+
+
+@runtime_checkable
 class QueueingSink(Protocol):
     """A sink that can show, where its answer will be, why there is no answer yet."""
 

@@ -67,6 +67,7 @@ from bot.models import ModelCatalog
 from bot.outcomes import Outcome, ReplyResult, say, unsaved
 from bot.params import ParamsDesk
 from bot.ports import (
+    AcceptingSink,
     Clock,
     CompletionClient,
     ConversationStore,
@@ -207,6 +208,8 @@ class ReplyService:
             accepted = await self._accept(incoming, sink)
             if isinstance(accepted, ReplyResult):
                 return accepted
+            if isinstance(sink, AcceptingSink):
+                await sink.question_stored()
             return await self._run(accepted, wait_for_turn, sink, started)
 
     async def regenerate(self, key: ThreadKey, answer_id: int, sink: ReplySink) -> ReplyResult:

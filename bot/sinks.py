@@ -7,7 +7,7 @@ subclasses this and overrides only the calls it adds to, so a new sink call
 
 from __future__ import annotations
 
-from bot.ports import PostedListener, QueueingSink, ReplySink, ReportingSink
+from bot.ports import AcceptingSink, PostedListener, QueueingSink, ReplySink, ReportingSink
 
 __all__ = ["PassingSink"]
 
@@ -23,6 +23,10 @@ class PassingSink:
     async def note(self, sentence: str) -> None:
         if isinstance(self._inner, QueueingSink):
             await self._inner.note(sentence)
+
+    async def question_stored(self) -> None:
+        if isinstance(self._inner, AcceptingSink):
+            await self._inner.question_stored()
 
     def report_posted(self, listener: PostedListener) -> None:
         if isinstance(self._inner, ReportingSink):

@@ -5,8 +5,10 @@ Discord's event and the store leaves neither a thread with no question behind
 it nor a stored question in a thread nobody opened. A thread started from a
 message has the message's id ("the thread ID will be the same as the ID of the
 message", https://discord.com/developers/docs/resources/channel#start-thread-from-message),
-so the conversation's key is known before the thread exists: the thread opens
-when the answer first shows anything (its placeholder, "queued", a refusal).
+so the conversation's key is known before the thread exists. The thread opens
+as soon as the question is stored (``AcceptingSink``), before the answer waits
+its turn: a burst's threads all go first, ahead of its answers' posts (bench/e2e.py
+--burst: 50 mentions visible in one second, not two); or when a refusal is shown.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class ThreadFirst(PassingSink):
         self._scheduler = scheduler
         self._opening = asyncio.Lock()
         self._opened = False
+
+    async def question_stored(self) -> None:
+        await self._open()
 
     async def queued(self, sentence: str) -> None:
         await self._open()

@@ -500,14 +500,19 @@ async def test_sigkill_at_random_moments_loses_at_most_a_flush_interval(
 
 
 class AnswerOrder(MemoryStore):
-    """A store that notes what the platform showed when an answer's turn was stored."""
+    """A store that notes what the platform showed when the question and when its
+    answer's turn were stored."""
 
     def __init__(self, fake: FakeDiscord) -> None:
         super().__init__()
         self._fake = fake
         self.shown_before_answer: list[int] | None = None
+        self.thread_before_question: bool | None = None
 
     async def add_turn(self, key: ThreadKey, turn: Turn) -> Turn | None:
+        if turn.role is Role.USER and self.thread_before_question is None:
+            asked = self._fake.message(int(turn.platform_message_id or 0))
+            self.thread_before_question = asked.thread_id is not None
         if turn.role is Role.ASSISTANT and self.shown_before_answer is None:
             bot_id = self._fake.bot.id
             in_thread = self._fake.messages(int(key.thread))
@@ -543,6 +548,7 @@ async def test_an_answer_is_stored_before_its_placeholder_which_it_names_at_once
             await eventually(lambda: store.find_by_message("discord", str(placeholder.id)))
             stored = await store.find_by_message("discord", str(placeholder.id))
             assert fake.message(placeholder.id).content == wording.THINKING_PLACEHOLDER
-    assert store.shown_before_answer == []  # the turn first, then its first message
+    assert store.thread_before_question is False  # the question first, then its thread
+    assert store.shown_before_answer == []  # the answer's turn first, then its first message
     assert stored is not None
     assert (stored.turn.role, stored.turn.status) == (Role.ASSISTANT, TurnStatus.STREAMING)
