@@ -19,7 +19,7 @@ from bot.domain import Incoming, Role, StoredTurn, ThreadKey
 from bot.models import ModelCatalog
 from bot.pacing import Pacing
 from bot.ports import ConversationStore
-from bot.service import user_turn
+from bot.questions import user_turn
 
 __all__ = ["Conversations"]
 

@@ -155,8 +155,9 @@ DESCRIPTIONS: dict[str, str] = {
     "SLACK__STREAM_MAX_CHARS": "markdown characters per streamed message",
     "SLACK__HISTORY_IMPORT_MESSAGES": "earlier thread messages read on a first mention",
     "SLACK__HISTORY_IMPORT_INTERVAL": (
-        "seconds between `conversations.replies` calls, the thread import's and the catch-up's "
-        "at start (commercially distributed apps outside the Marketplace: about one a minute)"
+        "seconds between `conversations.replies` calls (the thread import's and the catch-up's "
+        "at start), and between the catch-up's `conversations.history` calls (commercially "
+        "distributed apps outside the Marketplace: about one a minute each)"
     ),
     "SLACK__DEDUP_SECONDS": (
         "seconds a delivery is remembered to drop Slack's retries and the `message` copy of "

@@ -11,8 +11,9 @@ Slack had delivered it now: the same decision whether to answer (a follow-up in
 a thread the bot talks in, a mention), and the store's idempotency on message
 ids, so nothing is answered twice.
 
-Every read takes its turn from the pacer the thread import shares (pacer.py):
-outside the Marketplace that is one read a minute, so this runs in the
+Every thread read takes its turn from the pacer the thread import shares, and
+every channel read from one of its own (pacer.py; Slack limits each method on its
+own): outside the Marketplace that is one read a minute each, so this runs in the
 background, never delaying readiness. A 429 (another process used the method)
 is waited out once. The top level of a DM has no thread to read
 (``conversations.history``, not done here).
@@ -60,11 +61,15 @@ class CatchUp:
         clock: Clock,
         *,
         within: float,
+        channels: MethodPacer | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
         self._conversations = conversations
         self._pacer = pacer
+        # conversations.history is limited on its own, like every method (one a minute
+        # outside the Marketplace too): a channel's read does not wait for a thread's.
+        self._channel_pacer = channels or pacer
         self._me = me
         self._clock = clock
         self._within = within
@@ -142,7 +147,7 @@ class CatchUp:
         """One page of the thread (``key.thread``; a channel's top level when empty)
         after ``oldest``, oldest first; none if Slack refuses."""
         for _ in range(ATTEMPTS):
-            await self._pacer.take()
+            await (self._pacer if key.thread else self._channel_pacer).take()
             try:
                 with translated(key.channel, workspace_wide=True):
                     if key.thread:
@@ -154,7 +159,7 @@ class CatchUp:
                             channel=key.channel, oldest=oldest, limit=PAGE
                         )
             except PlatformRateLimited as error:
-                log.info("conversations.replies is busy: reading %s again", key)
+                log.info("Slack's history reads are busy: reading %s again", key)
                 await self._clock.sleep(error.retry_after)
                 continue
             except ThreadlineError as error:  # gone, or no access: nothing to catch up on

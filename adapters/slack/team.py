@@ -124,17 +124,34 @@ def _native_streams(
 def _history_and_catchup(
     shared: Shared, client: AsyncWebClient, names: UserNames, me: BotIdentity
 ) -> tuple[ThreadHistory, CatchUp]:
-    """The thread import and the catch-up at start share conversations.replies' budget."""
+    """The thread import and the catch-up at start share conversations.replies' budget;
+    the catch-up's channel reads (conversations.history) have a budget of their own."""
     slack = shared.settings.slack
-    replies_scope = f"slack:{me.team_id}:conversations.replies"
-    pacer = MethodPacer(
-        shared.conversations.pacing, replies_scope, slack.history_import_interval, shared.clock
-    )
+
+    def pacer(method: str) -> MethodPacer:  # Slack limits each method on its own
+        scope = f"slack:{me.team_id}:{method}"
+        interval = slack.history_import_interval
+        return MethodPacer(shared.conversations.pacing, scope, interval, shared.clock)
+
+    replies = pacer("conversations.replies")
     history = ThreadHistory(
-        client, shared.conversations, names, me=me, limit=slack.history_import_messages, pacer=pacer
+        client,
+        shared.conversations,
+        names,
+        me=me,
+        limit=slack.history_import_messages,
+        pacer=replies,
     )
     within = shared.settings.limits.reask_within_seconds
-    catchup = CatchUp(client, shared.conversations, pacer, me, shared.clock, within=within)
+    catchup = CatchUp(
+        client,
+        shared.conversations,
+        replies,
+        me,
+        shared.clock,
+        within=within,
+        channels=pacer("conversations.history"),
+    )
     return history, catchup
 
 

@@ -365,6 +365,17 @@ async def test_oauth_settings_that_cannot_work_are_refused_with_a_sentence(
     assert caught.value.user_message == sentence
 
 
+# Both workers catch up at start: the history methods' tier made as short as the
+# pace the workers are told (history_import_interval), so neither waits Slack's minute.
+HISTORY_READS = RateLimit(burst=1, interval=0.5)
+SHORT_HISTORY_TIER = (
+    SlackLimits.fast()
+    .with_method_limit("conversations.replies", HISTORY_READS)
+    .with_method_limit("conversations.history", HISTORY_READS)
+)
+
+
+@pytest.mark.parametrize("slack_fake_limits", [SHORT_HISTORY_TIER], ids=["short-history-tier"])
 async def test_a_question_left_unanswered_is_asked_again_by_one_worker(
     slack_fake: SlackFake, workers: Workers, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
